@@ -1,0 +1,184 @@
+//! A small client for the Tenantry HTTP API, shared by the CLI and the tests.
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tenantry_proto::{
+    CreateDomain, CreateTenant, Domain, Page, Problem, PurgeReport, Tenant, UpdateTenant,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with a problem document.
+    #[error("{0}")]
+    Api(Problem),
+    #[error("cannot reach the server at {url}: {source}")]
+    Unreachable { url: String, source: reqwest::Error },
+    #[error("unexpected answer from the server ({status}): {body}")]
+    Unexpected { status: StatusCode, body: String },
+}
+
+impl ClientError {
+    /// The problem's stable code, when the server sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api(p) => Some(&p.code),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    api_key: Option<String>,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("api_key", &"[redacted]")
+            .finish()
+    }
+}
+
+impl Client {
+    pub fn new(base: impl Into<String>, api_key: Option<String>) -> Self {
+        Client {
+            base: base.into().trim_end_matches('/').to_owned(),
+            api_key,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.base));
+        match &self.api_key {
+            Some(key) => req.bearer_auth(key),
+            None => req,
+        }
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: RequestBuilder) -> Result<T, ClientError> {
+        let response = req
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
+        if status.is_success() {
+            let bytes: &[u8] = if body.is_empty() { b"null" } else { &body };
+            return serde_json::from_slice(bytes).map_err(|_| ClientError::Unexpected {
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            });
+        }
+        match serde_json::from_slice::<Problem>(&body) {
+            Ok(problem) => Err(ClientError::Api(problem)),
+            Err(_) => Err(ClientError::Unexpected {
+                status,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            }),
+        }
+    }
+
+    async fn json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.send(self.request(method, path).json(body)).await
+    }
+
+    pub async fn create_tenant(
+        &self,
+        slug: &str,
+        display_name: Option<&str>,
+    ) -> Result<Tenant, ClientError> {
+        let body = CreateTenant {
+            slug: slug.to_owned(),
+            display_name: display_name.map(str::to_owned),
+        };
+        self.json(Method::POST, "/api/v1/tenants", &body).await
+    }
+
+    /// Every tenant, following cursors.
+    pub async fn list_tenants(&self) -> Result<Vec<Tenant>, ClientError> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut req = self
+                .request(Method::GET, "/api/v1/tenants")
+                .query(&[("limit", "500")]);
+            if let Some(c) = &cursor {
+                req = req.query(&[("cursor", c)]);
+            }
+            let page: Page<Tenant> = self.send(req).await?;
+            all.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    pub async fn tenant(&self, slug: &str) -> Result<Tenant, ClientError> {
+        self.send(self.request(Method::GET, &format!("/api/v1/tenants/{slug}")))
+            .await
+    }
+
+    pub async fn update_tenant(
+        &self,
+        slug: &str,
+        update: &UpdateTenant,
+    ) -> Result<Tenant, ClientError> {
+        self.json(Method::PATCH, &format!("/api/v1/tenants/{slug}"), update)
+            .await
+    }
+
+    pub async fn delete_tenant(&self, slug: &str) -> Result<PurgeReport, ClientError> {
+        self.send(self.request(Method::DELETE, &format!("/api/v1/tenants/{slug}")))
+            .await
+    }
+
+    pub async fn add_domain(&self, slug: &str, domain: &str) -> Result<Domain, ClientError> {
+        let body = CreateDomain {
+            domain: domain.to_owned(),
+        };
+        self.json(
+            Method::POST,
+            &format!("/api/v1/tenants/{slug}/domains"),
+            &body,
+        )
+        .await
+    }
+
+    pub async fn list_domains(&self, slug: &str) -> Result<Vec<Domain>, ClientError> {
+        let page: Page<Domain> = self
+            .send(self.request(Method::GET, &format!("/api/v1/tenants/{slug}/domains")))
+            .await?;
+        Ok(page.items)
+    }
+
+    pub async fn remove_domain(&self, slug: &str, domain: &str) -> Result<(), ClientError> {
+        let _: Option<serde_json::Value> = self
+            .send(self.request(
+                Method::DELETE,
+                &format!("/api/v1/tenants/{slug}/domains/{domain}"),
+            ))
+            .await?;
+        Ok(())
+    }
+}

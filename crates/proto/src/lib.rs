@@ -1,0 +1,35 @@
+//! API types shared by the Tenantry server, its HTTP client, the CLI and the tests.
+//!
+//! Everything that crosses the wire is defined here once, so the server and its clients
+//! cannot drift apart.
+
+pub mod codes;
+mod hosts;
+mod problem;
+mod tenants;
+
+pub use hosts::{CreateHost, Host};
+pub use problem::Problem;
+pub use tenants::{
+    AuditEvent, CreateDomain, CreateTenant, Domain, Isolation, ParseEnumError, Placement,
+    PurgeReport, Tenant, TenantStatus, UpdateTenant,
+};
+
+use serde::{Deserialize, Serialize};
+
+/// One page of a cursor-paginated listing.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Liveness and readiness answers.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok`, or `unavailable` with the failing checks.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<String>,
+}

@@ -1,0 +1,186 @@
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Where a tenant is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantStatus {
+    /// Storage is being created; not yet routable.
+    Provisioning,
+    Active,
+    /// Kept, but every tenant-scoped request is refused.
+    Suspended,
+    /// Being purged; the slug stays reserved until the purge is verified.
+    Deleting,
+}
+
+/// How a tenant's data is separated from other tenants'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// Its own SQLite file (the embedded default).
+    File,
+    /// Its own PostgreSQL database.
+    Database,
+    /// Its own schema in a per-instance pool database.
+    Schema,
+    /// Multi-tenancy is off: the built-in tenant lives in the registry database.
+    Collapsed,
+}
+
+/// The error of parsing one of this crate's enums from its wire name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseEnumError {
+    pub what: &'static str,
+    pub value: String,
+}
+
+impl fmt::Display for ParseEnumError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown {} `{}`", self.what, self.value)
+    }
+}
+
+impl std::error::Error for ParseEnumError {}
+
+/// Wire names in one table per enum: `as_str`, `FromStr` and `TryFrom<String>` (for sqlx).
+macro_rules! wire_enum {
+    ($ty:ident, $what:literal, { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $name),+ }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = ParseEnumError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($name => Ok($ty::$variant),)+
+                    other => Err(ParseEnumError { what: $what, value: other.to_owned() }),
+                }
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = ParseEnumError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+    };
+}
+
+wire_enum!(TenantStatus, "tenant status", {
+    Provisioning => "provisioning",
+    Active => "active",
+    Suspended => "suspended",
+    Deleting => "deleting",
+});
+
+wire_enum!(Isolation, "isolation mode", {
+    File => "file",
+    Database => "database",
+    Schema => "schema",
+    Collapsed => "collapsed",
+});
+
+/// Where one tenant lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Placement {
+    /// The instance holding the tenant (`embedded` for the SQLite default).
+    pub instance: String,
+    pub isolation: Isolation,
+    /// The physical name derived from the slug (database, schema or file stem).
+    pub physical_name: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Tenant {
+    pub id: Uuid,
+    pub slug: String,
+    pub display_name: String,
+    pub status: TenantStatus,
+    pub isolation: Isolation,
+    pub placement: Placement,
+    /// Per-tenant limits (e.g. `max_hosts`); empty when none are set.
+    #[schema(value_type = Object)]
+    pub limits: serde_json::Value,
+    /// The tenant chain version its database is at, as recorded in the registry.
+    pub tenant_chain_version: Option<i64>,
+    /// Whether this is the built-in `default` tenant, which cannot be deleted.
+    pub builtin: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    /// 2–40 characters: lowercase letters, digits, single hyphens; starts with a letter.
+    pub slug: String,
+    /// Defaults to the slug.
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateTenant {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// `active` or `suspended`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<TenantStatus>,
+}
+
+/// What a verified purge removed.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PurgeReport {
+    pub slug: String,
+    pub storage_removed: bool,
+    pub media_removed: bool,
+    pub domains_removed: u64,
+    /// True once every check that nothing of the tenant is left has passed.
+    pub verified: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Domain {
+    pub domain: String,
+    pub tenant: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDomain {
+    pub domain: String,
+}
+
+/// One entry of the registry's audit log.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditEvent {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    /// Who acted, e.g. `operator:3f9a1c2e`.
+    pub actor: String,
+    /// What happened, e.g. `tenant.create`, `tenant.masquerade`.
+    pub action: String,
+    pub tenant: Option<String>,
+    pub request_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}

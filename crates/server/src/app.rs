@@ -1,0 +1,209 @@
+//! Building and running the server: everything is opened, migrated and checked before the
+//! listener is bound, so a server that listens is a server that works.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::auth::api_key;
+use crate::config::{Config, ConfigError, Secret};
+use crate::core::{Core, OpenError};
+use crate::http::{self, AppState};
+use crate::migrator::fanout::{self, Plan, Progress};
+use crate::migrator::{Chain, state};
+use crate::pools::TenantPools;
+use crate::provisioner::{ProvisionError, Provisioner};
+use crate::routing::Routing;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error("migrating {target} failed: {error}")]
+    Migration { target: String, error: String },
+    #[error(
+        "the {0} chain has pending migrations and migrations.on_start is false; run `tenantry migrate` first"
+    )]
+    PendingMigrations(Chain),
+    #[error("registry: {0}")]
+    Registry(String),
+    #[error("cannot create the operator API key: {0}")]
+    KeyGeneration(String),
+    #[error("the built-in tenant: {0}")]
+    DefaultTenant(#[from] ProvisionError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A built server, bound and ready to run.
+pub struct Server {
+    listener: TcpListener,
+    state: AppState,
+    /// A key created on this start because none existed; shown once, then forgotten.
+    pub new_operator_key: Option<Secret>,
+}
+
+impl Server {
+    pub async fn build(config: Config, progress: &dyn Progress) -> Result<Server, StartError> {
+        config.validate()?;
+        let addr = config.server.listen_addr()?;
+        let core = Core::open(config).await?;
+        let multitenancy = core.config.multitenancy.enabled;
+
+        if core.config.migrations.on_start {
+            let plan = Plan {
+                registry: true,
+                tenants: false,
+                only: Vec::new(),
+                dry_run: false,
+                verify: false,
+                concurrency: core.config.migrations.concurrency,
+            };
+            fail_on_error(fanout::run(&core, &plan, progress).await)?;
+        } else {
+            for chain in [Chain::Registry, Chain::Shared] {
+                let s = state(&core.registry, &core.chains, chain)
+                    .await
+                    .map_err(|e| StartError::Registry(e.to_string()))?;
+                if !s.is_current() {
+                    return Err(StartError::PendingMigrations(chain));
+                }
+            }
+        }
+
+        if !multitenancy && core.catalog.count_non_default().await.map_err(registry)? > 0 {
+            return Err(ConfigError::invalid(
+                "multitenancy.enabled",
+                "this data directory holds tenants besides `default`; it cannot run with multi-tenancy off",
+            )
+            .into());
+        }
+
+        let configured_key = core
+            .config
+            .admin
+            .api_key
+            .as_ref()
+            .map(|k| api_key::hash(k.expose()));
+        let mut new_operator_key = None;
+        if configured_key.is_none()
+            && core
+                .catalog
+                .api_key_hashes()
+                .await
+                .map_err(registry)?
+                .is_empty()
+        {
+            let key = api_key::generate().map_err(|e| StartError::KeyGeneration(e.to_string()))?;
+            core.catalog
+                .insert_api_key(&api_key::hash(key.expose()), "created on first start")
+                .await
+                .map_err(registry)?;
+            new_operator_key = Some(key);
+        }
+
+        let routing = Arc::new(
+            Routing::load(core.catalog.clone(), configured_key)
+                .await
+                .map_err(registry)?,
+        );
+        let pools = Arc::new(TenantPools::new(
+            Arc::clone(&core.storage),
+            &core.config.pools,
+        ));
+        let provisioner = Arc::new(Provisioner::new(
+            core.catalog.clone(),
+            Arc::clone(&routing),
+            Arc::clone(&pools),
+            Arc::clone(&core.storage),
+            Arc::clone(&core.chains),
+            core.layout.clone(),
+            core.config.isolation.default,
+        ));
+
+        let report = provisioner.reconcile().await?;
+        for slug in &report.provisioned {
+            tracing::info!(tenant = %slug, "finished interrupted provisioning");
+        }
+        for slug in &report.purged {
+            tracing::info!(tenant = %slug, "finished interrupted purge");
+        }
+        for (slug, error) in &report.failed {
+            tracing::error!(tenant = %slug, %error, "could not finish an interrupted lifecycle step");
+        }
+
+        if core.config.migrations.on_start {
+            let plan = Plan {
+                registry: false,
+                tenants: true,
+                only: Vec::new(),
+                dry_run: false,
+                verify: false,
+                concurrency: core.config.migrations.concurrency,
+            };
+            // A broken tenant must not keep the others offline: report it and serve.
+            for o in fanout::run(&core, &plan, progress).await {
+                if let Some(error) = o.error {
+                    tracing::error!(target_db = %o.target, %error, "tenant migration failed at start");
+                }
+            }
+        }
+        let default = provisioner.ensure_default(!multitenancy).await?;
+        tracing::debug!(tenant = %default.slug, status = %default.status, "built-in tenant ready");
+        routing.reload().await.map_err(registry)?;
+
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let state = AppState::new(Arc::new(core), routing, pools, provisioner);
+        Ok(Server {
+            listener,
+            state,
+            new_operator_key,
+        })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr, std::io::Error> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then closes every pool.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), std::io::Error> {
+        let reload = self
+            .state
+            .routing
+            .spawn_periodic_reload(self.state.core.config.routing.reload_interval.as_duration());
+        let router = http::router(self.state.clone());
+        let result = axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        reload.abort();
+        self.state.pools.close_all().await;
+        self.state.core.close().await;
+        result
+    }
+}
+
+fn registry(e: impl std::fmt::Display) -> StartError {
+    StartError::Registry(e.to_string())
+}
+
+fn fail_on_error(outcomes: Vec<fanout::Outcome>) -> Result<(), StartError> {
+    match outcomes.into_iter().find(|o| o.error.is_some()) {
+        Some(o) => Err(StartError::Migration {
+            target: o.target,
+            error: o.error.unwrap_or_default(),
+        }),
+        None => Ok(()),
+    }
+}

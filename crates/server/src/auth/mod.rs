@@ -1,0 +1,65 @@
+//! Who is calling: turns the `Authorization` header into a [`Principal`].
+
+pub mod api_key;
+
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+
+use crate::routing::RoutingSnapshot;
+
+/// The caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// Holder of an operator API key; `key_id` is a short, non-secret fingerprint of it.
+    Operator { key_id: String },
+}
+
+impl Principal {
+    /// How the principal appears in audit events and logs.
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::Operator { key_id } => format!("operator:{key_id}"),
+        }
+    }
+
+    pub fn is_operator(&self) -> bool {
+        matches!(self, Principal::Operator { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("Authorization header missing")]
+    Missing,
+    #[error("the Authorization header must be `Bearer <credential>`")]
+    Malformed,
+    #[error("invalid API key")]
+    InvalidApiKey,
+    #[error("unrecognised credential")]
+    Unrecognised,
+}
+
+/// Authenticates the request against the snapshot's operator keys.
+pub fn authenticate(
+    headers: &HeaderMap,
+    snapshot: &RoutingSnapshot,
+) -> Result<Principal, AuthError> {
+    let value = headers.get(AUTHORIZATION).ok_or(AuthError::Missing)?;
+    let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+    let credential = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or(AuthError::Malformed)?;
+    if credential.starts_with(api_key::PREFIX) {
+        let hash = api_key::hash(credential);
+        if snapshot.is_operator_key(&hash) {
+            return Ok(Principal::Operator {
+                key_id: api_key::fingerprint(&hash),
+            });
+        }
+        return Err(AuthError::InvalidApiKey);
+    }
+    Err(AuthError::Unrecognised)
+}

@@ -1,0 +1,41 @@
+//! The catalog: the registry partition's tables (tenants, domains, versions, audit, keys).
+//!
+//! Every registry read and write goes through this facade; nothing on the request path
+//! calls it except to change something (reads come from the routing snapshot).
+
+mod api_keys;
+mod audit;
+mod domains;
+mod tenants;
+mod versions;
+
+pub use audit::NewAuditEvent;
+pub use tenants::{NewTenant, TenantRecord};
+
+use crate::store::Db;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{0} already exists")]
+    Conflict(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("registry database error: {0}")]
+    Db(#[from] sqlx::Error),
+}
+
+/// The registry partition.
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    db: Db,
+}
+
+impl Catalog {
+    pub fn new(db: Db) -> Self {
+        Catalog { db }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+}

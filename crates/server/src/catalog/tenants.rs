@@ -1,0 +1,195 @@
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use tenantry_proto::{Isolation, TenantStatus};
+use uuid::Uuid;
+
+use super::{Catalog, CatalogError};
+use crate::migrator::Chain;
+use crate::store::is_unique_violation;
+use crate::with_db;
+
+/// One row of `registry_tenants`, with the tenant chain version recorded for it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TenantRecord {
+    pub id: Uuid,
+    pub slug: String,
+    pub display_name: String,
+    #[sqlx(try_from = "String")]
+    pub status: TenantStatus,
+    #[sqlx(try_from = "String")]
+    pub isolation: Isolation,
+    pub instance: String,
+    pub physical_name: String,
+    pub limits: Json<serde_json::Value>,
+    pub tenant_chain_version: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What the provisioner records before it creates any storage.
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub id: Uuid,
+    pub slug: String,
+    pub display_name: String,
+    pub status: TenantStatus,
+    pub isolation: Isolation,
+    pub instance: String,
+    pub physical_name: String,
+}
+
+const SELECT_TENANT: &str = "SELECT t.id, t.slug, t.display_name, t.status, t.isolation, \
+    t.instance, t.physical_name, t.limits, v.version AS tenant_chain_version, t.created_at, t.updated_at \
+    FROM registry_tenants t \
+    LEFT JOIN registry_tenant_versions v ON v.tenant_id = t.id AND v.chain = 'tenant'";
+
+impl Catalog {
+    /// Inserts a tenant row; a taken slug is a conflict.
+    pub async fn insert_tenant(&self, t: &NewTenant) -> Result<TenantRecord, CatalogError> {
+        let now = Utc::now();
+        let result = with_db!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO registry_tenants (id, slug, display_name, status, isolation, instance, \
+                 physical_name, limits, settings, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, '{}', '{}', $8, $8)",
+            )
+            .bind(t.id)
+            .bind(&t.slug)
+            .bind(&t.display_name)
+            .bind(t.status.as_str())
+            .bind(t.isolation.as_str())
+            .bind(&t.instance)
+            .bind(&t.physical_name)
+            .bind(now)
+            .execute(pool)
+            .await
+        });
+        match result {
+            Ok(_) => self
+                .tenant(&t.slug)
+                .await?
+                .ok_or(CatalogError::NotFound("tenant")),
+            Err(e) if is_unique_violation(&e) => Err(CatalogError::Conflict("tenant")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn tenant(&self, slug: &str) -> Result<Option<TenantRecord>, CatalogError> {
+        let sql = sqlx::AssertSqlSafe(format!("{SELECT_TENANT} WHERE t.slug = $1"));
+        Ok(with_db!(&self.db, pool => {
+            sqlx::query_as(sql).bind(slug).fetch_optional(pool).await?
+        }))
+    }
+
+    /// Tenants ordered by slug, starting after `after`.
+    pub async fn tenants_page(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<TenantRecord>, CatalogError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "{SELECT_TENANT} WHERE t.slug > $1 ORDER BY t.slug LIMIT $2"
+        ));
+        Ok(with_db!(&self.db, pool => {
+            sqlx::query_as(sql)
+                .bind(after.unwrap_or(""))
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
+    /// Every tenant, for the routing snapshot and the migrator.
+    pub async fn all_tenants(&self) -> Result<Vec<TenantRecord>, CatalogError> {
+        let sql = sqlx::AssertSqlSafe(format!("{SELECT_TENANT} ORDER BY t.slug"));
+        Ok(with_db!(&self.db, pool => sqlx::query_as(sql).fetch_all(pool).await?))
+    }
+
+    pub async fn set_status(&self, id: Uuid, status: TenantStatus) -> Result<(), CatalogError> {
+        let n = with_db!(&self.db, pool => {
+            sqlx::query("UPDATE registry_tenants SET status = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(status.as_str())
+                .bind(Utc::now())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if n == 0 {
+            return Err(CatalogError::NotFound("tenant"));
+        }
+        Ok(())
+    }
+
+    pub async fn set_display_name(&self, id: Uuid, name: &str) -> Result<(), CatalogError> {
+        let n = with_db!(&self.db, pool => {
+            sqlx::query("UPDATE registry_tenants SET display_name = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(name)
+                .bind(Utc::now())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if n == 0 {
+            return Err(CatalogError::NotFound("tenant"));
+        }
+        Ok(())
+    }
+
+    /// Removes the tenant row and everything hanging off it in the registry (domains,
+    /// versions) in one transaction; audit events are kept. Returns domains removed.
+    pub async fn delete_tenant(&self, id: Uuid) -> Result<u64, CatalogError> {
+        Ok(with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let domains = sqlx::query("DELETE FROM registry_domains WHERE tenant_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query("DELETE FROM registry_tenant_versions WHERE tenant_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM registry_tenants WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            domains
+        }))
+    }
+
+    /// Whether anything of the tenant is still in the registry (besides its audit trail).
+    pub async fn tenant_leftovers(&self, id: Uuid) -> Result<i64, CatalogError> {
+        Ok(with_db!(&self.db, pool => {
+            sqlx::query_scalar(
+                "SELECT (SELECT COUNT(*) FROM registry_tenants WHERE id = $1) \
+                 + (SELECT COUNT(*) FROM registry_domains WHERE tenant_id = $1) \
+                 + (SELECT COUNT(*) FROM registry_tenant_versions WHERE tenant_id = $1)",
+            )
+            .bind(id)
+            .fetch_one(pool)
+            .await?
+        }))
+    }
+
+    /// Counts tenants other than the built-in one (to refuse collapsing a multi-tenant store).
+    pub async fn count_non_default(&self) -> Result<i64, CatalogError> {
+        Ok(with_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM registry_tenants WHERE slug <> $1")
+                .bind(crate::names::DEFAULT_TENANT)
+                .fetch_one(pool)
+                .await?
+        }))
+    }
+}
+
+impl TenantRecord {
+    pub fn chain_version(&self, chain: Chain) -> Option<i64> {
+        match chain {
+            Chain::Tenant => self.tenant_chain_version,
+            Chain::Registry | Chain::Shared => None,
+        }
+    }
+}

@@ -1,0 +1,48 @@
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A configuration value that must never appear in logs, `Debug` output or error bodies.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself; call only where it is used, never to print it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_serialize_redact() {
+        let s = Secret::new("tnt_supersecret");
+        assert!(!format!("{s:?}").contains("supersecret"));
+        let json = serde_json::to_string(&s).unwrap_or_default();
+        assert!(!json.contains("supersecret"));
+        assert_eq!(s.expose(), "tnt_supersecret");
+    }
+}

@@ -1,0 +1,3 @@
+//! The fleet workload: data that lives in each tenant's own database.
+
+pub mod hosts;

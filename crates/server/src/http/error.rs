@@ -1,0 +1,152 @@
+//! Errors as RFC 9457 problem documents with a stable `code`.
+//!
+//! Internal failures are logged in full and answered with a generic detail: no SQL, no
+//! file path, no driver message ever reaches a response body.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use tenantry_proto::{Problem, codes};
+
+use super::request_id;
+use crate::auth::AuthError;
+use crate::catalog::CatalogError;
+use crate::names::SlugError;
+use crate::provisioner::ProvisionError;
+use crate::routing::ResolveError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// Logs the real cause and answers 500 without it.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL,
+            "the server failed to handle this request; the request id is in the server log",
+        )
+    }
+
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "dependency unavailable");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::SERVICE_UNAVAILABLE,
+            "a database needed for this request is unavailable; try again",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = Problem {
+            kind: format!("urn:tenantry:problem:{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            code: self.code.to_owned(),
+            request_id: request_id::current().unwrap_or_default(),
+        };
+        let mut response = (self.status, Json(problem)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        let code = match e {
+            AuthError::Missing => codes::UNAUTHORIZED,
+            AuthError::Malformed | AuthError::InvalidApiKey | AuthError::Unrecognised => {
+                codes::INVALID_CREDENTIALS
+            }
+        };
+        ApiError::new(StatusCode::UNAUTHORIZED, code, e.to_string())
+    }
+}
+
+impl From<SlugError> for ApiError {
+    fn from(e: SlugError) -> Self {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::INVALID_SLUG,
+            e.to_string(),
+        )
+    }
+}
+
+impl From<ResolveError> for ApiError {
+    fn from(e: ResolveError) -> Self {
+        let (status, code) = match &e {
+            ResolveError::TenantRequired => (StatusCode::BAD_REQUEST, codes::TENANT_REQUIRED),
+            ResolveError::NotFound { .. } => (StatusCode::NOT_FOUND, codes::TENANT_NOT_FOUND),
+            ResolveError::Mismatch { .. } => (StatusCode::FORBIDDEN, codes::TENANT_MISMATCH),
+            ResolveError::MasqueradeForbidden => (StatusCode::FORBIDDEN, "masquerade_forbidden"),
+            ResolveError::Suspended(_) => (StatusCode::FORBIDDEN, codes::TENANT_SUSPENDED),
+            ResolveError::Deleting(_) => (StatusCode::CONFLICT, codes::TENANT_DELETING),
+            ResolveError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::TENANT_NOT_READY),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<ProvisionError> for ApiError {
+    fn from(e: ProvisionError) -> Self {
+        let (status, code) = match &e {
+            ProvisionError::Exists(_) => (StatusCode::CONFLICT, codes::TENANT_EXISTS),
+            ProvisionError::Deleting(_) => (StatusCode::CONFLICT, codes::TENANT_DELETING),
+            ProvisionError::NotFound(_) => (StatusCode::NOT_FOUND, codes::TENANT_NOT_FOUND),
+            ProvisionError::Protected(_) => (StatusCode::CONFLICT, codes::TENANT_PROTECTED),
+            ProvisionError::InvalidTransition { .. } => {
+                (StatusCode::CONFLICT, codes::INVALID_STATUS_TRANSITION)
+            }
+            ProvisionError::PurgeUnverified { .. }
+            | ProvisionError::Catalog(_)
+            | ProvisionError::Store(_)
+            | ProvisionError::Migrate(_)
+            | ProvisionError::Io(_) => return ApiError::internal(e),
+        };
+        ApiError::new(status, code, e.to_string())
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                ApiError::unavailable(e)
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}

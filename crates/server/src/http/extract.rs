@@ -1,0 +1,214 @@
+//! Extractors: bodies, queries and paths whose rejections are problem documents, and the
+//! two gates every protected handler starts with — [`Operator`] for the control plane and
+//! [`TenantScope`] for tenant data.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::StatusCode;
+use axum::http::header::HOST;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use tenantry_proto::codes;
+
+use super::error::ApiError;
+use super::request_id::RequestId;
+use super::state::AppState;
+use crate::auth::authenticate;
+use crate::catalog::NewAuditEvent;
+use crate::provisioner::Actor;
+use crate::routing::{TenantRoute, resolve};
+use crate::store::Db;
+
+/// The header an operator sends to act as one tenant.
+pub const MASQUERADE_HEADER: &str = "x-tenantry-tenant";
+
+/// A JSON body; malformed bodies are `invalid_body` problems.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                codes::UNSUPPORTED_MEDIA_TYPE,
+                "send the body as JSON with Content-Type: application/json",
+            )),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                codes::INVALID_BODY,
+                e.body_text(),
+            )),
+            Err(e) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::INVALID_BODY,
+                e.body_text(),
+            )),
+        }
+    }
+}
+
+/// Query parameters; bad ones are `invalid_query` problems.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e: QueryRejection| {
+                ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_QUERY, e.body_text())
+            })
+    }
+}
+
+/// Path parameters; unparsable ones are 404s of the route's kind.
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(p)| ApiPath(p))
+            .map_err(|e: PathRejection| {
+                ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, e.body_text())
+            })
+    }
+}
+
+fn request_id(parts: &Parts) -> Option<String> {
+    parts.extensions.get::<RequestId>().map(|r| r.0.clone())
+}
+
+/// An authenticated operator; anyone else is refused.
+pub struct Operator {
+    pub actor: Actor,
+}
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let snapshot = state.routing.snapshot();
+        let principal = authenticate(&parts.headers, &snapshot)?;
+        if !principal.is_operator() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                codes::FORBIDDEN,
+                "this route is for operators",
+            ));
+        }
+        Ok(Operator {
+            actor: Actor {
+                name: principal.actor(),
+                request_id: request_id(parts),
+            },
+        })
+    }
+}
+
+/// An operator on the tenant control plane, which exists only with multi-tenancy on.
+pub struct ControlPlane(pub Operator);
+
+impl FromRequestParts<AppState> for ControlPlane {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let operator = Operator::from_request_parts(parts, state).await?;
+        if !state.multitenancy() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                codes::MULTITENANCY_DISABLED,
+                "multi-tenancy is off (multitenancy.enabled: false); the only tenant is the built-in `default`",
+            ));
+        }
+        Ok(ControlPlane(operator))
+    }
+}
+
+/// A request resolved to exactly one active tenant, with that tenant's database.
+pub struct TenantScope {
+    pub route: std::sync::Arc<TenantRoute>,
+    pub db: Db,
+}
+
+impl TenantScope {
+    pub fn slug(&self) -> &str {
+        self.route.slug().as_str()
+    }
+}
+
+impl FromRequestParts<AppState> for TenantScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let snapshot = state.routing.snapshot();
+        let principal = authenticate(&parts.headers, &snapshot)?;
+        let host = parts.headers.get(HOST).and_then(|v| v.to_str().ok());
+        let masquerade = parts
+            .headers
+            .get(MASQUERADE_HEADER)
+            .and_then(|v| v.to_str().ok());
+        let config = &state.core.config;
+        let resolution = resolve(
+            &snapshot,
+            &principal,
+            host,
+            masquerade,
+            &config.routing,
+            state.multitenancy(),
+        )
+        .map_err(|e| {
+            // Loud, never a guess: operators must see every request that found no tenant.
+            tracing::error!(
+                request_id = request_id(parts).unwrap_or_default(),
+                host = host.unwrap_or(""),
+                path = parts.uri.path(),
+                principal = principal.actor(),
+                masquerade = masquerade.unwrap_or(""),
+                reason = %e,
+                "refused a tenant-scoped request: no tenant resolved"
+            );
+            ApiError::from(e)
+        })?;
+        if resolution.masquerade {
+            state
+                .core
+                .catalog
+                .audit(NewAuditEvent {
+                    actor: &principal.actor(),
+                    action: "tenant.masquerade",
+                    tenant_slug: Some(resolution.route.slug().as_str()),
+                    tenant_id: Some(resolution.route.id),
+                    request_id: request_id(parts).as_deref(),
+                    detail: json!({ "method": parts.method.as_str(), "path": parts.uri.path() }),
+                })
+                .await?;
+        }
+        let db = state
+            .pools
+            .get(&resolution.route)
+            .await
+            .map_err(ApiError::unavailable)?;
+        Ok(TenantScope {
+            route: resolution.route,
+            db,
+        })
+    }
+}

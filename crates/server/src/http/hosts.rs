@@ -1,0 +1,152 @@
+//! `/api/v1/hosts`: hosts of the resolved tenant, read from and written to its own database.
+
+use axum::Json;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use tenantry_proto::{CreateHost, Host, Page, Problem, codes};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiPath, ApiQuery, TenantScope};
+use super::pagination::{PageParams, invalid_cursor, page};
+use super::state::AppState;
+use crate::fleet::hosts::{self, HostError};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_hosts, create_host))
+        .routes(routes!(get_host, delete_host))
+}
+
+const MAX_LABELS: usize = 64;
+
+fn invalid(detail: impl Into<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        codes::VALIDATION_FAILED,
+        detail,
+    )
+}
+
+fn validate(new: &CreateHost) -> ApiResult<()> {
+    let h = &new.hostname;
+    let ok = !h.is_empty()
+        && h.len() <= 253
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+        && !h.starts_with(['-', '.'])
+        && !h.ends_with('-');
+    if !ok {
+        return Err(invalid(
+            "hostname must be 1 to 253 characters of letters, digits, `-`, `_` and `.`",
+        ));
+    }
+    if new
+        .os
+        .as_ref()
+        .is_some_and(|os| os.len() > 200 || os.chars().any(char::is_control))
+    {
+        return Err(invalid(
+            "os must be at most 200 characters, without control characters",
+        ));
+    }
+    if new.labels.len() > MAX_LABELS {
+        return Err(invalid(format!("at most {MAX_LABELS} labels")));
+    }
+    for (k, v) in &new.labels {
+        let key_ok = !k.is_empty()
+            && k.len() <= 63
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+        if !key_ok || v.len() > 255 || v.chars().any(char::is_control) {
+            return Err(invalid(
+                "label keys are 1 to 63 characters of letters, digits, `-_./`; values at most 255 characters",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn host_not_found(id: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        codes::HOST_NOT_FOUND,
+        format!("no host {id} in this tenant"),
+    )
+}
+
+/// The tenant's hosts, oldest first.
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts", params(PageParams,
+    ("X-Tenantry-Tenant" = Option<String>, Header, description = "operators: the tenant to act as")),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<Host>), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn list_hosts(
+    tenant: TenantScope,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Json<Page<Host>>> {
+    let limit = params.limit()?;
+    let after = match &params.cursor {
+        Some(c) => Some(Uuid::parse_str(c).map_err(|_| invalid_cursor())?),
+        None => None,
+    };
+    let rows = hosts::list(&tenant.db, tenant.slug(), after, limit + 1).await?;
+    Ok(Json(page(rows, limit, |h| h.id.to_string())))
+}
+
+/// Register a host in the tenant.
+#[utoipa::path(post, path = "/api/v1/hosts", tag = "hosts", request_body = CreateHost,
+    params(("X-Tenantry-Tenant" = Option<String>, Header, description = "operators: the tenant to act as")),
+    security(("bearer" = [])),
+    responses((status = 201, body = Host), (status = 409, body = Problem), (status = 422, body = Problem)))]
+async fn create_host(
+    tenant: TenantScope,
+    ApiJson(body): ApiJson<CreateHost>,
+) -> ApiResult<impl IntoResponse> {
+    validate(&body)?;
+    let host = hosts::create(&tenant.db, tenant.slug(), &body)
+        .await
+        .map_err(|e| match e {
+            HostError::Exists(name) => ApiError::new(
+                StatusCode::CONFLICT,
+                codes::HOST_EXISTS,
+                format!("a host named {name} already exists"),
+            ),
+            HostError::Db(e) => e.into(),
+        })?;
+    let location = format!("/api/v1/hosts/{}", host.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(host),
+    ))
+}
+
+/// One host of the tenant.
+#[utoipa::path(get, path = "/api/v1/hosts/{id}", tag = "hosts", params(("id" = Uuid, Path),
+    ("X-Tenantry-Tenant" = Option<String>, Header, description = "operators: the tenant to act as")),
+    security(("bearer" = [])),
+    responses((status = 200, body = Host), (status = 404, body = Problem)))]
+async fn get_host(tenant: TenantScope, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Host>> {
+    let id = Uuid::parse_str(&id).map_err(|_| host_not_found(&id))?;
+    hosts::get(&tenant.db, tenant.slug(), id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| host_not_found(id))
+}
+
+/// Remove a host from the tenant.
+#[utoipa::path(delete, path = "/api/v1/hosts/{id}", tag = "hosts", params(("id" = Uuid, Path),
+    ("X-Tenantry-Tenant" = Option<String>, Header, description = "operators: the tenant to act as")),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 404, body = Problem)))]
+async fn delete_host(tenant: TenantScope, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+    let id = Uuid::parse_str(&id).map_err(|_| host_not_found(&id))?;
+    if hosts::delete(&tenant.db, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(host_not_found(id))
+    }
+}

@@ -1,0 +1,184 @@
+//! `/api/v1/tenants`: the tenant control plane (operators only).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use tenantry_proto::{
+    CreateTenant, Page, Placement, Problem, PurgeReport, Tenant, TenantStatus, UpdateTenant, codes,
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{ApiJson, ApiPath, ApiQuery, ControlPlane};
+use super::pagination::{PageParams, invalid_cursor, page};
+use super::state::AppState;
+use crate::catalog::TenantRecord;
+use crate::names::{DEFAULT_TENANT, Slug};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tenants, create_tenant))
+        .routes(routes!(get_tenant, update_tenant, delete_tenant))
+}
+
+pub fn view(r: TenantRecord) -> Tenant {
+    Tenant {
+        builtin: r.slug == DEFAULT_TENANT,
+        placement: Placement {
+            instance: r.instance,
+            isolation: r.isolation,
+            physical_name: r.physical_name,
+        },
+        id: r.id,
+        slug: r.slug,
+        display_name: r.display_name,
+        status: r.status,
+        isolation: r.isolation,
+        limits: r.limits.0,
+        tenant_chain_version: r.tenant_chain_version,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+/// A path slug that names an existing tenant; anything else is `tenant_not_found`.
+pub async fn existing(state: &AppState, slug: &str) -> ApiResult<TenantRecord> {
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            codes::TENANT_NOT_FOUND,
+            format!("no tenant `{slug}`"),
+        )
+    };
+    Slug::parse(slug).map_err(|_| not_found())?;
+    state.core.catalog.tenant(slug).await?.ok_or_else(not_found)
+}
+
+fn path_slug(slug: &str) -> ApiResult<Slug> {
+    Slug::parse(slug).map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            codes::TENANT_NOT_FOUND,
+            format!("no tenant `{slug}`"),
+        )
+    })
+}
+
+fn check_display_name(name: &str) -> ApiResult<()> {
+    let len = name.chars().count();
+    if !(1..=200).contains(&len) || name.chars().any(char::is_control) || name.trim() != name {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::VALIDATION_FAILED,
+            "display_name must be 1 to 200 characters, without control characters or surrounding spaces",
+        ));
+    }
+    Ok(())
+}
+
+/// List tenants, ordered by slug.
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", params(PageParams),
+    security(("bearer" = [])),
+    responses((status = 200, body = Page<Tenant>), (status = 401, body = Problem), (status = 409, body = Problem)))]
+async fn list_tenants(
+    ControlPlane(_): ControlPlane,
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Json<Page<Tenant>>> {
+    let limit = params.limit()?;
+    if let Some(cursor) = &params.cursor
+        && Slug::parse(cursor).is_err()
+    {
+        return Err(invalid_cursor());
+    }
+    let rows = state
+        .core
+        .catalog
+        .tenants_page(params.cursor.as_deref(), limit + 1)
+        .await?;
+    let rows: Vec<Tenant> = rows.into_iter().map(view).collect();
+    Ok(Json(page(rows, limit, |t| t.slug.clone())))
+}
+
+/// Create a tenant: its storage is provisioned before this answers.
+#[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", request_body = CreateTenant,
+    security(("bearer" = [])),
+    responses((status = 201, body = Tenant), (status = 401, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+async fn create_tenant(
+    ControlPlane(op): ControlPlane,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CreateTenant>,
+) -> ApiResult<impl IntoResponse> {
+    let slug = Slug::parse(&body.slug)?;
+    let display_name = body.display_name.unwrap_or_else(|| slug.to_string());
+    check_display_name(&display_name)?;
+    let record = state
+        .provisioner
+        .create(&slug, &display_name, &op.actor)
+        .await?;
+    let location = format!("/api/v1/tenants/{slug}");
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(view(record)),
+    ))
+}
+
+/// One tenant.
+#[utoipa::path(get, path = "/api/v1/tenants/{slug}", tag = "tenants", params(("slug" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Tenant), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn get_tenant(
+    ControlPlane(_): ControlPlane,
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+) -> ApiResult<Json<Tenant>> {
+    Ok(Json(view(existing(&state, &slug).await?)))
+}
+
+/// Rename a tenant, or suspend / resume it.
+#[utoipa::path(patch, path = "/api/v1/tenants/{slug}", tag = "tenants", params(("slug" = String, Path)),
+    request_body = UpdateTenant, security(("bearer" = [])),
+    responses((status = 200, body = Tenant), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+async fn update_tenant(
+    ControlPlane(op): ControlPlane,
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(body): ApiJson<UpdateTenant>,
+) -> ApiResult<Json<Tenant>> {
+    let slug = path_slug(&slug)?;
+    if let Some(name) = &body.display_name {
+        check_display_name(name)?;
+    }
+    if let Some(status) = body.status
+        && !matches!(status, TenantStatus::Active | TenantStatus::Suspended)
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::VALIDATION_FAILED,
+            "status can be set to `active` or `suspended`; use DELETE to delete a tenant",
+        ));
+    }
+    let record = state
+        .provisioner
+        .update(&slug, body.display_name.as_deref(), body.status, &op.actor)
+        .await?;
+    Ok(Json(view(record)))
+}
+
+/// Delete a tenant and purge all of its data; answers once the purge is verified.
+#[utoipa::path(delete, path = "/api/v1/tenants/{slug}", tag = "tenants", params(("slug" = String, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = PurgeReport), (status = 404, body = Problem), (status = 409, body = Problem)))]
+async fn delete_tenant(
+    ControlPlane(op): ControlPlane,
+    State(state): State<AppState>,
+    ApiPath(slug): ApiPath<String>,
+) -> ApiResult<Json<PurgeReport>> {
+    let slug = path_slug(&slug)?;
+    Ok(Json(state.provisioner.delete(&slug, &op.actor).await?))
+}

@@ -1,0 +1,29 @@
+//! Tenantry's server library. The folders follow the request path and the lifecycle:
+//!
+//! - [`config`]: typed, validated configuration.
+//! - [`names`]: the slug rule and every physical name derived from a slug.
+//! - [`store`]: the storage backend seam ([`store::Db`]) and tenant storage per isolation mode.
+//! - [`catalog`]: the registry partition (tenants, domains, versions, audit, keys).
+//! - [`auth`]: principals from credentials.
+//! - [`routing`]: the routing snapshot and the resolver.
+//! - [`pools`]: the bounded tenant → pool map.
+//! - [`provisioner`]: tenant creation and verified purge.
+//! - [`migrator`]: the registry, shared and tenant chains, and their fan-out.
+//! - [`fleet`]: the workload data in each tenant's database.
+//! - [`http`]: the API, one module per area.
+//! - [`core`] and [`app`]: what commands open, and the server's build/run split.
+
+pub mod app;
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod core;
+pub mod fleet;
+pub mod http;
+pub mod migrator;
+pub mod names;
+pub mod pools;
+pub mod provisioner;
+pub mod routing;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,277 @@
+//! `tenantry migrate`: registry, then shared, then the tenant chain on the template and on
+//! every tenant, with bounded concurrency. One tenant failing does not stop the others.
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use futures_util::stream;
+use tenantry_proto::{Isolation, TenantStatus};
+
+use super::{Chain, ChainState, apply, state};
+use crate::catalog::TenantRecord;
+use crate::core::Core;
+use crate::names::Slug;
+use crate::provisioner::location;
+use crate::store::PoolSettings;
+
+/// Which databases to look at, and whether to change them.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Apply the registry and shared chains.
+    pub registry: bool,
+    /// Apply the tenant chain to templates and tenants.
+    pub tenants: bool,
+    /// Only these tenants (and no template); empty means all.
+    pub only: Vec<Slug>,
+    /// Report, change nothing.
+    pub dry_run: bool,
+    /// Connect to up-to-date tenants too instead of trusting the recorded version.
+    pub verify: bool,
+    pub concurrency: usize,
+}
+
+/// What happened to one database.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// `registry`, `shared`, `template`, or `tenant <slug>`.
+    pub target: String,
+    pub chain: Chain,
+    pub before: Option<ChainState>,
+    pub after: Option<ChainState>,
+    /// Up to date by the registry's record; not connected to.
+    pub skipped: bool,
+    pub error: Option<String>,
+}
+
+impl Outcome {
+    fn failed(target: String, chain: Chain, error: impl ToString) -> Outcome {
+        Outcome {
+            target,
+            chain,
+            before: None,
+            after: None,
+            skipped: false,
+            error: Some(error.to_string()),
+        }
+    }
+}
+
+/// Told about each database as the run goes (progress bars or plain lines).
+pub trait Progress: Send + Sync {
+    fn planned(&self, _total: usize) {}
+    fn started(&self, _target: &str, _chain: Chain) {}
+    fn finished(&self, _outcome: &Outcome) {}
+}
+
+/// Reports nothing.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// Runs the plan. The outcomes list every database looked at, failures included.
+pub async fn run(core: &Core, plan: &Plan, progress: &dyn Progress) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+    let collapsed = !core.config.multitenancy.enabled;
+
+    if plan.registry {
+        let mut chains = vec![Chain::Registry, Chain::Shared];
+        if collapsed {
+            chains.push(Chain::Tenant);
+        }
+        for chain in chains {
+            let target = chain.as_str().to_owned();
+            progress.started(&target, chain);
+            let outcome = one(&target, chain, &core.registry, core, plan.dry_run).await;
+            progress.finished(&outcome);
+            let failed = outcome.error.is_some();
+            if chain == Chain::Tenant && !plan.dry_run && !failed {
+                record_collapsed_default(core, &outcome).await;
+            }
+            outcomes.push(outcome);
+            if failed {
+                // Nothing downstream can be trusted without a current registry.
+                return outcomes;
+            }
+        }
+    } else if !plan.dry_run {
+        match state(&core.registry, &core.chains, Chain::Registry).await {
+            Ok(s) if s.is_current() => {}
+            Ok(_) => {
+                outcomes.push(Outcome::failed(
+                    "registry".into(),
+                    Chain::Registry,
+                    "the registry chain has pending migrations; migrate it first (drop --tenants-only)",
+                ));
+                return outcomes;
+            }
+            Err(e) => {
+                outcomes.push(Outcome::failed("registry".into(), Chain::Registry, e));
+                return outcomes;
+            }
+        }
+    }
+
+    if !plan.tenants {
+        return outcomes;
+    }
+    if !collapsed && plan.only.is_empty() {
+        progress.started("template", Chain::Tenant);
+        let outcome = template(core, plan.dry_run).await;
+        progress.finished(&outcome);
+        outcomes.push(outcome);
+    }
+
+    let records = match core.catalog.all_tenants().await {
+        Ok(records) => records,
+        Err(e) => {
+            outcomes.push(Outcome::failed("registry".into(), Chain::Registry, e));
+            return outcomes;
+        }
+    };
+    let mut selected: Vec<TenantRecord> = Vec::new();
+    for slug in &plan.only {
+        if !records.iter().any(|r| r.slug == slug.as_str()) {
+            outcomes.push(Outcome::failed(
+                format!("tenant {slug}"),
+                Chain::Tenant,
+                "no such tenant",
+            ));
+        }
+    }
+    for record in records {
+        let wanted = plan.only.is_empty() || plan.only.iter().any(|s| s.as_str() == record.slug);
+        let live = matches!(
+            record.status,
+            TenantStatus::Active | TenantStatus::Suspended
+        );
+        if wanted && live && !(collapsed && record.isolation == Isolation::Collapsed) {
+            selected.push(record);
+        }
+    }
+    progress.planned(selected.len());
+    let latest = core.chains.latest(Chain::Tenant);
+    let tenant_outcomes: Vec<Outcome> = stream::iter(selected)
+        .map(|record| async move {
+            let target = format!("tenant {}", record.slug);
+            if !plan.verify && record.tenant_chain_version == Some(latest) {
+                let outcome = Outcome {
+                    target,
+                    chain: Chain::Tenant,
+                    before: None,
+                    after: None,
+                    skipped: true,
+                    error: None,
+                };
+                progress.finished(&outcome);
+                return outcome;
+            }
+            progress.started(&target, Chain::Tenant);
+            let outcome = tenant(core, &record, target, plan.dry_run).await;
+            progress.finished(&outcome);
+            outcome
+        })
+        .buffer_unordered(plan.concurrency.max(1))
+        .collect()
+        .await;
+    outcomes.extend(tenant_outcomes);
+    outcomes
+}
+
+async fn one(
+    target: &str,
+    chain: Chain,
+    db: &crate::store::Db,
+    core: &Core,
+    dry_run: bool,
+) -> Outcome {
+    let result = if dry_run {
+        state(db, &core.chains, chain).await.map(|s| (s.clone(), s))
+    } else {
+        apply(db, &core.chains, chain).await
+    };
+    match result {
+        Ok((before, after)) => Outcome {
+            target: target.to_owned(),
+            chain,
+            before: Some(before),
+            after: Some(after),
+            skipped: false,
+            error: None,
+        },
+        Err(e) => Outcome::failed(target.to_owned(), chain, e),
+    }
+}
+
+async fn template(core: &Core, dry_run: bool) -> Outcome {
+    let chains = Arc::clone(&core.chains);
+    let result = core
+        .storage
+        .with_template(|db| async move {
+            let result = if dry_run {
+                state(&db, &chains, Chain::Tenant)
+                    .await
+                    .map(|s| (s.clone(), s))
+            } else {
+                apply(&db, &chains, Chain::Tenant).await
+            };
+            Ok(result)
+        })
+        .await;
+    match result {
+        Ok(Ok((before, after))) => Outcome {
+            target: "template".into(),
+            chain: Chain::Tenant,
+            before: Some(before),
+            after: Some(after),
+            skipped: false,
+            error: None,
+        },
+        Ok(Err(e)) => Outcome::failed("template".into(), Chain::Tenant, e),
+        Err(e) => Outcome::failed("template".into(), Chain::Tenant, e),
+    }
+}
+
+async fn tenant(core: &Core, record: &TenantRecord, target: String, dry_run: bool) -> Outcome {
+    let loc = match location(record) {
+        Ok(loc) => loc,
+        Err(e) => return Outcome::failed(target, Chain::Tenant, e),
+    };
+    let one_connection = PoolSettings {
+        max_connections: 1,
+        ..core.pool_settings()
+    };
+    let db = match core.storage.open(&loc, Some(one_connection)).await {
+        Ok(db) => db,
+        Err(e) => return Outcome::failed(target, Chain::Tenant, e),
+    };
+    let outcome = one(&target, Chain::Tenant, &db, core, dry_run).await;
+    core.storage.release(&loc, db).await;
+    if !dry_run
+        && let Some(after) = &outcome.after
+        && let Err(e) = core
+            .catalog
+            .record_version(record.id, Chain::Tenant, after.current)
+            .await
+    {
+        return Outcome::failed(target, Chain::Tenant, e);
+    }
+    outcome
+}
+
+/// With multi-tenancy off the built-in tenant's tables live in the registry database;
+/// its recorded version follows the registry's tenant chain.
+async fn record_collapsed_default(core: &Core, outcome: &Outcome) {
+    let Some(after) = &outcome.after else { return };
+    match core.catalog.tenant(crate::names::DEFAULT_TENANT).await {
+        Ok(Some(record)) => {
+            if let Err(e) = core
+                .catalog
+                .record_version(record.id, Chain::Tenant, after.current)
+                .await
+            {
+                tracing::warn!(error = %e, "could not record the built-in tenant's version");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "could not read the built-in tenant"),
+    }
+}

@@ -1,0 +1,25 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OwnedMutexGuard;
+
+/// One lifecycle transition per tenant at a time (create, delete, status change).
+#[derive(Default)]
+pub struct TenantLocks {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl TenantLocks {
+    pub async fn lock(&self, slug: &str) -> OwnedMutexGuard<()> {
+        let lock = {
+            let mut map = self
+                .locks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            // Drop entries nobody holds, so the map stays as small as the work in flight.
+            map.retain(|_, l| Arc::strong_count(l) > 1);
+            Arc::clone(map.entry(slug.to_owned()).or_default())
+        };
+        lock.lock_owned().await
+    }
+}

@@ -1,0 +1,413 @@
+//! The provisioner: creating a tenant, and deleting it with a verified purge.
+//!
+//! Both are recorded sequences of idempotent steps. The registry row is written first
+//! (`provisioning`) and removed last (after `deleting` and a verified purge), so a crash at
+//! any step leaves a row that the next start or `tenants reconcile` finishes.
+
+mod locks;
+
+use std::io;
+use std::sync::Arc;
+
+use serde_json::json;
+use tenantry_proto::{Isolation, PurgeReport, TenantStatus};
+use uuid::Uuid;
+
+use crate::catalog::{Catalog, CatalogError, NewAuditEvent, NewTenant, TenantRecord};
+use crate::migrator::{self, Chain, Chains, MigrateFailure};
+use crate::names::{DataLayout, Slug};
+use crate::pools::TenantPools;
+use crate::routing::{Routing, TenantLocation};
+use crate::store::tenants::{StoreError, TenantStorage};
+
+use locks::TenantLocks;
+
+/// The instance name of the embedded backend.
+pub const EMBEDDED_INSTANCE: &str = "embedded";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("tenant {0} already exists")]
+    Exists(String),
+    #[error("tenant {0} is being deleted; its slug is reserved until the purge is verified")]
+    Deleting(String),
+    #[error("no tenant `{0}`")]
+    NotFound(String),
+    #[error("tenant {0} is built in and cannot be deleted")]
+    Protected(String),
+    #[error("tenant {slug} is {from}; it cannot become {to}")]
+    InvalidTransition {
+        slug: String,
+        from: TenantStatus,
+        to: TenantStatus,
+    },
+    #[error("purge of tenant {slug} could not be verified: {what} is still there")]
+    PurgeUnverified { slug: String, what: &'static str },
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("tenant chain migration failed: {0}")]
+    Migrate(#[from] MigrateFailure),
+    #[error("media directory: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Who asked for a change, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub name: String,
+    pub request_id: Option<String>,
+}
+
+impl Actor {
+    pub fn system() -> Actor {
+        Actor {
+            name: "system".into(),
+            request_id: None,
+        }
+    }
+}
+
+/// What `reconcile` finished.
+#[derive(Debug, Default)]
+pub struct ReconcileReport {
+    pub provisioned: Vec<String>,
+    pub purged: Vec<String>,
+    pub failed: Vec<(String, String)>,
+}
+
+pub struct Provisioner {
+    catalog: Catalog,
+    routing: Arc<Routing>,
+    pools: Arc<TenantPools>,
+    storage: Arc<TenantStorage>,
+    chains: Arc<Chains>,
+    layout: DataLayout,
+    default_isolation: Isolation,
+    locks: TenantLocks,
+}
+
+impl Provisioner {
+    pub fn new(
+        catalog: Catalog,
+        routing: Arc<Routing>,
+        pools: Arc<TenantPools>,
+        storage: Arc<TenantStorage>,
+        chains: Arc<Chains>,
+        layout: DataLayout,
+        default_isolation: Isolation,
+    ) -> Self {
+        Provisioner {
+            catalog,
+            routing,
+            pools,
+            storage,
+            chains,
+            layout,
+            default_isolation,
+            locks: TenantLocks::default(),
+        }
+    }
+
+    /// Creates a tenant: registry row, storage from the template, tenant chain, media
+    /// directory, then `active`. On failure everything created is rolled back.
+    pub async fn create(
+        &self,
+        slug: &Slug,
+        display_name: &str,
+        actor: &Actor,
+    ) -> Result<TenantRecord, ProvisionError> {
+        let _one_at_a_time = self.locks.lock(slug.as_str()).await;
+        self.refuse_taken(slug).await?;
+        let record = self
+            .catalog
+            .insert_tenant(&NewTenant {
+                id: Uuid::now_v7(),
+                slug: slug.as_str().to_owned(),
+                display_name: display_name.to_owned(),
+                status: TenantStatus::Provisioning,
+                isolation: self.default_isolation,
+                instance: EMBEDDED_INSTANCE.to_owned(),
+                physical_name: slug.physical_name(),
+            })
+            .await
+            .map_err(|e| match e {
+                CatalogError::Conflict(_) => ProvisionError::Exists(slug.to_string()),
+                other => other.into(),
+            })?;
+        self.audit(
+            actor,
+            "tenant.create",
+            &record,
+            json!({ "isolation": record.isolation, "instance": record.instance }),
+        )
+        .await?;
+        match self.finish_provisioning(&record).await {
+            Ok(record) => Ok(record),
+            Err(e) => {
+                tracing::error!(tenant = %slug, error = %e, "provisioning failed; rolling back");
+                if let Err(rollback) = self.purge(&record).await {
+                    tracing::error!(tenant = %slug, error = %rollback, "rollback incomplete; `tenantry tenants reconcile` will finish it");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Ensures the built-in tenant exists (in its own file, or collapsed onto the registry).
+    pub async fn ensure_default(&self, collapsed: bool) -> Result<TenantRecord, ProvisionError> {
+        let slug = Slug::default_tenant();
+        let _one_at_a_time = self.locks.lock(slug.as_str()).await;
+        let record = match self.catalog.tenant(slug.as_str()).await? {
+            Some(record) => record,
+            None => {
+                let isolation = if collapsed {
+                    Isolation::Collapsed
+                } else {
+                    self.default_isolation
+                };
+                let record = self
+                    .catalog
+                    .insert_tenant(&NewTenant {
+                        id: Uuid::now_v7(),
+                        slug: slug.as_str().to_owned(),
+                        display_name: "Default".into(),
+                        status: TenantStatus::Provisioning,
+                        isolation,
+                        instance: EMBEDDED_INSTANCE.to_owned(),
+                        physical_name: if collapsed {
+                            "registry".into()
+                        } else {
+                            slug.physical_name()
+                        },
+                    })
+                    .await?;
+                self.audit(
+                    &Actor::system(),
+                    "tenant.create",
+                    &record,
+                    json!({ "builtin": true }),
+                )
+                .await?;
+                record
+            }
+        };
+        if record.status == TenantStatus::Provisioning {
+            return self.finish_provisioning(&record).await;
+        }
+        Ok(record)
+    }
+
+    /// The idempotent steps after the registry row exists.
+    async fn finish_provisioning(
+        &self,
+        record: &TenantRecord,
+    ) -> Result<TenantRecord, ProvisionError> {
+        let loc = location(record)?;
+        self.storage.create(&loc).await?;
+        let db = self.storage.open(&loc, None).await?;
+        let migrated = migrator::apply(&db, &self.chains, Chain::Tenant).await;
+        self.storage.release(&loc, db).await;
+        let (_, after) = migrated?;
+        self.catalog
+            .record_version(record.id, Chain::Tenant, after.current)
+            .await?;
+        if loc.isolation != Isolation::Collapsed {
+            tokio::fs::create_dir_all(self.layout.media_dir(&loc.slug)).await?;
+        }
+        self.catalog
+            .set_status(record.id, TenantStatus::Active)
+            .await?;
+        self.routing.reload().await?;
+        self.catalog
+            .tenant(&record.slug)
+            .await?
+            .ok_or_else(|| ProvisionError::NotFound(record.slug.clone()))
+    }
+
+    /// Deletes a tenant: refused from now on, then purged and verified.
+    pub async fn delete(&self, slug: &Slug, actor: &Actor) -> Result<PurgeReport, ProvisionError> {
+        if slug.is_default() {
+            return Err(ProvisionError::Protected(slug.to_string()));
+        }
+        let _one_at_a_time = self.locks.lock(slug.as_str()).await;
+        let record = self
+            .catalog
+            .tenant(slug.as_str())
+            .await?
+            .ok_or_else(|| ProvisionError::NotFound(slug.to_string()))?;
+        self.catalog
+            .set_status(record.id, TenantStatus::Deleting)
+            .await?;
+        // From here on no request resolves to the tenant.
+        self.routing.reload().await?;
+        self.audit(actor, "tenant.delete", &record, json!({}))
+            .await?;
+        let report = self.purge(&record).await?;
+        self.audit(
+            actor,
+            "tenant.purged",
+            &record,
+            serde_json::to_value(&report).unwrap_or_default(),
+        )
+        .await?;
+        Ok(report)
+    }
+
+    /// Removes every trace of the tenant, verifies nothing is left, and only then frees the
+    /// slug by deleting the registry row.
+    async fn purge(&self, record: &TenantRecord) -> Result<PurgeReport, ProvisionError> {
+        let loc = location(record)?;
+        self.pools.evict(record.id).await;
+        let storage_removed = self.storage.destroy(&loc).await?;
+        let media = self.layout.media_dir(&loc.slug);
+        let media_removed = match tokio::fs::remove_dir_all(&media).await {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(e) => return Err(e.into()),
+        };
+        let unverified = |what| ProvisionError::PurgeUnverified {
+            slug: record.slug.clone(),
+            what,
+        };
+        if self.storage.exists(&loc).await? {
+            return Err(unverified("the tenant database"));
+        }
+        if tokio::fs::try_exists(&media).await? {
+            return Err(unverified("the media directory"));
+        }
+        let domains_removed = self.catalog.delete_tenant(record.id).await?;
+        if self.catalog.tenant_leftovers(record.id).await? != 0 {
+            return Err(unverified("registry data"));
+        }
+        self.routing.reload().await?;
+        Ok(PurgeReport {
+            slug: record.slug.clone(),
+            storage_removed,
+            media_removed,
+            domains_removed,
+            verified: true,
+        })
+    }
+
+    /// Changes a tenant's display name and/or status (active ↔ suspended).
+    pub async fn update(
+        &self,
+        slug: &Slug,
+        display_name: Option<&str>,
+        status: Option<TenantStatus>,
+        actor: &Actor,
+    ) -> Result<TenantRecord, ProvisionError> {
+        let _one_at_a_time = self.locks.lock(slug.as_str()).await;
+        let record = self
+            .catalog
+            .tenant(slug.as_str())
+            .await?
+            .ok_or_else(|| ProvisionError::NotFound(slug.to_string()))?;
+        if let Some(to) = status.filter(|to| *to != record.status) {
+            let allowed = matches!(
+                (record.status, to),
+                (TenantStatus::Active, TenantStatus::Suspended)
+                    | (TenantStatus::Suspended, TenantStatus::Active)
+            );
+            if !allowed {
+                return Err(ProvisionError::InvalidTransition {
+                    slug: record.slug.clone(),
+                    from: record.status,
+                    to,
+                });
+            }
+            self.catalog.set_status(record.id, to).await?;
+            let action = if to == TenantStatus::Suspended {
+                "tenant.suspend"
+            } else {
+                "tenant.resume"
+            };
+            self.audit(actor, action, &record, json!({})).await?;
+        }
+        if let Some(name) = display_name.filter(|n| *n != record.display_name) {
+            self.catalog.set_display_name(record.id, name).await?;
+            self.audit(
+                actor,
+                "tenant.rename",
+                &record,
+                json!({ "display_name": name }),
+            )
+            .await?;
+        }
+        self.routing.reload().await?;
+        self.catalog
+            .tenant(slug.as_str())
+            .await?
+            .ok_or_else(|| ProvisionError::NotFound(slug.to_string()))
+    }
+
+    /// Finishes every lifecycle transition a crash left half done.
+    pub async fn reconcile(&self) -> Result<ReconcileReport, ProvisionError> {
+        let mut report = ReconcileReport::default();
+        for record in self.catalog.all_tenants().await? {
+            let outcome = match record.status {
+                TenantStatus::Provisioning => {
+                    let _lock = self.locks.lock(&record.slug).await;
+                    self.finish_provisioning(&record)
+                        .await
+                        .map(|_| &mut report.provisioned)
+                }
+                TenantStatus::Deleting => {
+                    let _lock = self.locks.lock(&record.slug).await;
+                    self.purge(&record).await.map(|_| &mut report.purged)
+                }
+                TenantStatus::Active | TenantStatus::Suspended => continue,
+            };
+            match outcome {
+                Ok(list) => list.push(record.slug.clone()),
+                Err(e) => report.failed.push((record.slug.clone(), e.to_string())),
+            }
+        }
+        Ok(report)
+    }
+
+    async fn refuse_taken(&self, slug: &Slug) -> Result<(), ProvisionError> {
+        match self.catalog.tenant(slug.as_str()).await? {
+            Some(existing) if existing.status == TenantStatus::Deleting => {
+                Err(ProvisionError::Deleting(slug.to_string()))
+            }
+            Some(_) => Err(ProvisionError::Exists(slug.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    async fn audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        record: &TenantRecord,
+        detail: serde_json::Value,
+    ) -> Result<(), CatalogError> {
+        self.catalog
+            .audit(NewAuditEvent {
+                actor: &actor.name,
+                action,
+                tenant_slug: Some(&record.slug),
+                tenant_id: Some(record.id),
+                request_id: actor.request_id.as_deref(),
+                detail,
+            })
+            .await
+    }
+}
+
+/// The storage location of a catalog row.
+pub fn location(record: &TenantRecord) -> Result<TenantLocation, ProvisionError> {
+    let slug = if record.slug == crate::names::DEFAULT_TENANT {
+        Slug::default_tenant()
+    } else {
+        Slug::parse(&record.slug).map_err(|_| ProvisionError::NotFound(record.slug.clone()))?
+    };
+    Ok(TenantLocation {
+        slug,
+        isolation: record.isolation,
+        instance: record.instance.clone(),
+    })
+}

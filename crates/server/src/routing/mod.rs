@@ -1,0 +1,167 @@
+//! The routing snapshot: an immutable view of everything resolution needs (tenants,
+//! domains, operator keys), swapped atomically whenever the catalog changes, so that no
+//! request ever queries the registry to find its tenant.
+
+mod resolve;
+
+pub use resolve::{Resolution, ResolveError, TenantSource, resolve};
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tenantry_proto::{Isolation, TenantStatus};
+use uuid::Uuid;
+
+use crate::catalog::{Catalog, CatalogError, TenantRecord};
+use crate::names::Slug;
+
+/// Where a tenant's data lives, as far as opening it is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantLocation {
+    pub slug: Slug,
+    pub isolation: Isolation,
+    pub instance: String,
+}
+
+/// What a request needs to know about its tenant.
+#[derive(Debug, Clone)]
+pub struct TenantRoute {
+    pub id: Uuid,
+    pub status: TenantStatus,
+    pub location: TenantLocation,
+}
+
+impl TenantRoute {
+    pub fn slug(&self) -> &Slug {
+        &self.location.slug
+    }
+
+    fn from_record(record: &TenantRecord) -> Option<TenantRoute> {
+        let slug = match Slug::parse(&record.slug) {
+            Ok(slug) => slug,
+            // Only the built-in tenant's slug is not a creatable one; anything else is a
+            // corrupt row that must not become routable.
+            Err(_) if record.slug == crate::names::DEFAULT_TENANT => Slug::default_tenant(),
+            Err(e) => {
+                tracing::error!(slug = %record.slug, error = %e, "registry row with an invalid slug is not routable");
+                return None;
+            }
+        };
+        Some(TenantRoute {
+            id: record.id,
+            status: record.status,
+            location: TenantLocation {
+                slug,
+                isolation: record.isolation,
+                instance: record.instance.clone(),
+            },
+        })
+    }
+}
+
+/// An immutable view of the routing tables.
+#[derive(Debug, Default)]
+pub struct RoutingSnapshot {
+    tenants: HashMap<String, Arc<TenantRoute>>,
+    domains: HashMap<String, String>,
+    operator_keys: HashSet<String>,
+    /// Increases by one with every publish.
+    pub generation: u64,
+}
+
+impl RoutingSnapshot {
+    pub fn tenant(&self, slug: &str) -> Option<&Arc<TenantRoute>> {
+        self.tenants.get(slug)
+    }
+
+    /// The slug a mapped domain points at.
+    pub fn domain(&self, domain: &str) -> Option<&str> {
+        self.domains.get(domain).map(String::as_str)
+    }
+
+    pub fn is_operator_key(&self, hash: &str) -> bool {
+        self.operator_keys.contains(hash)
+    }
+
+    pub fn tenant_count(&self) -> usize {
+        self.tenants.len()
+    }
+}
+
+/// Publishes routing snapshots.
+pub struct Routing {
+    current: ArcSwap<RoutingSnapshot>,
+    catalog: Catalog,
+    /// The hash of `admin.api_key`, if configured; held only in memory.
+    configured_key: Option<String>,
+    generation: AtomicU64,
+    /// Serialises reloads so a slower, older read never replaces a newer snapshot.
+    reload: tokio::sync::Mutex<()>,
+}
+
+impl Routing {
+    pub async fn load(
+        catalog: Catalog,
+        configured_key: Option<String>,
+    ) -> Result<Routing, CatalogError> {
+        let routing = Routing {
+            current: ArcSwap::from_pointee(RoutingSnapshot::default()),
+            catalog,
+            configured_key,
+            generation: AtomicU64::new(0),
+            reload: tokio::sync::Mutex::new(()),
+        };
+        routing.reload().await?;
+        Ok(routing)
+    }
+
+    /// The current snapshot; cheap, lock-free.
+    pub fn snapshot(&self) -> Arc<RoutingSnapshot> {
+        self.current.load_full()
+    }
+
+    /// Reads the catalog and publishes a new snapshot.
+    pub async fn reload(&self) -> Result<(), CatalogError> {
+        let _serial = self.reload.lock().await;
+        let tenants = self.catalog.all_tenants().await?;
+        let domains = self.catalog.all_domains().await?;
+        let mut operator_keys: HashSet<String> =
+            self.catalog.api_key_hashes().await?.into_iter().collect();
+        operator_keys.extend(self.configured_key.iter().cloned());
+
+        let snapshot = RoutingSnapshot {
+            tenants: tenants
+                .iter()
+                .filter_map(TenantRoute::from_record)
+                .map(|r| (r.slug().as_str().to_owned(), Arc::new(r)))
+                .collect(),
+            domains: domains.into_iter().collect(),
+            operator_keys,
+            generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
+        };
+        self.current.store(Arc::new(snapshot));
+        Ok(())
+    }
+
+    /// Reloads every `interval` as a safety net against missed change notifications.
+    pub fn spawn_periodic_reload(
+        self: &Arc<Self>,
+        interval: Duration,
+    ) -> tokio::task::JoinHandle<()> {
+        let routing = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                if let Err(e) = routing.reload().await {
+                    tracing::warn!(error = %e, "periodic routing reload failed; keeping the last snapshot");
+                }
+            }
+        })
+    }
+}

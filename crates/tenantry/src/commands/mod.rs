@@ -1,0 +1,5 @@
+pub mod domains;
+pub mod migrate;
+pub mod remote;
+pub mod serve;
+pub mod tenants;

@@ -1,0 +1,165 @@
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use tenantry_proto::{Tenant, TenantStatus, UpdateTenant};
+
+use super::remote::{Output, Remote};
+use crate::output::{print_json, table};
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create a tenant (its storage is ready when this returns).
+    Create {
+        slug: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List tenants.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show one tenant.
+    Show {
+        slug: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Delete a tenant and purge all of its data.
+    Delete {
+        slug: String,
+        /// Do not ask to type the slug to confirm.
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Refuse every request to a tenant until it is resumed.
+    Suspend {
+        slug: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Serve a suspended tenant again.
+    Resume {
+        slug: String,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Create {
+            slug,
+            display_name,
+            remote,
+        } => {
+            let tenant = remote
+                .client()?
+                .create_tenant(&slug, display_name.as_deref())
+                .await?;
+            show(&[tenant], remote.output)
+        }
+        Command::List { remote } => {
+            let tenants = remote.client()?.list_tenants().await?;
+            show(&tenants, remote.output)
+        }
+        Command::Show { slug, remote } => {
+            let tenant = remote.client()?.tenant(&slug).await?;
+            show(&[tenant], remote.output)
+        }
+        Command::Delete { slug, yes, remote } => {
+            let client = remote.client()?;
+            if !yes {
+                confirm(&slug)?;
+            }
+            let report = client.delete_tenant(&slug).await?;
+            match remote.output {
+                Output::Json => print_json(&report)?,
+                Output::Table => println!(
+                    "deleted tenant {}: storage removed: {}, media removed: {}, domains removed: {}, purge verified: {}",
+                    report.slug,
+                    report.storage_removed,
+                    report.media_removed,
+                    report.domains_removed,
+                    report.verified
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Suspend { slug, remote } => {
+            set_status(&slug, TenantStatus::Suspended, &remote).await
+        }
+        Command::Resume { slug, remote } => set_status(&slug, TenantStatus::Active, &remote).await,
+    }
+}
+
+async fn set_status(slug: &str, status: TenantStatus, remote: &Remote) -> anyhow::Result<ExitCode> {
+    let update = UpdateTenant {
+        display_name: None,
+        status: Some(status),
+    };
+    let tenant = remote.client()?.update_tenant(slug, &update).await?;
+    show(&[tenant], remote.output)
+}
+
+/// Deleting is irreversible: on a terminal, the slug must be typed back.
+fn confirm(slug: &str) -> anyhow::Result<()> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        anyhow::bail!("deleting purges all of tenant {slug}'s data; pass --yes to confirm");
+    }
+    print!("This purges all data of tenant {slug}. Type the slug to confirm: ");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    if line.trim() != slug {
+        anyhow::bail!("not confirmed; nothing was deleted");
+    }
+    Ok(())
+}
+
+fn show(tenants: &[Tenant], output: Output) -> anyhow::Result<ExitCode> {
+    match output {
+        Output::Json if tenants.len() == 1 => print_json(&tenants[0])?,
+        Output::Json => print_json(&tenants)?,
+        Output::Table => {
+            let rows: Vec<Vec<String>> = tenants
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.slug.clone(),
+                        t.display_name.clone(),
+                        t.status.to_string(),
+                        t.isolation.to_string(),
+                        t.placement.instance.clone(),
+                        t.tenant_chain_version
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        t.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                    ]
+                })
+                .collect();
+            print!(
+                "{}",
+                table(
+                    &[
+                        "SLUG",
+                        "NAME",
+                        "STATUS",
+                        "ISOLATION",
+                        "INSTANCE",
+                        "VERSION",
+                        "CREATED"
+                    ],
+                    &rows
+                )
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

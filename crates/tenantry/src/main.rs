@@ -1,0 +1,67 @@
+//! `tenantry`: the server, the migrator and the operator's command line, in one binary.
+
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "tenantry",
+    version,
+    about = "Multi-tenant control plane and data router"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the embedded SQLite default needs no configuration).
+    Serve {
+        /// Configuration file (default: $TENANTRY_CONFIG, else ./tenantry.yaml if present).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Apply the registry, shared and tenant migration chains, directly on the databases.
+    Migrate(commands::migrate::Args),
+    /// Manage tenants on a running server.
+    #[command(subcommand)]
+    Tenants(commands::tenants::Command),
+    /// Manage the domains that route to a tenant, on a running server.
+    #[command(subcommand)]
+    Domains(commands::domains::Command),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve { config } => commands::serve::run(config).await,
+            Command::Migrate(args) => commands::migrate::run(args).await,
+            Command::Tenants(cmd) => commands::tenants::run(cmd).await,
+            Command::Domains(cmd) => commands::domains::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
