@@ -1,0 +1,106 @@
+//! Bad configuration stops the server at start with a message naming the key.
+
+use crate::support::{run, text};
+
+fn serve_fails_naming(env: &[(&str, &str)], yaml: Option<&str>, key: &str) {
+    let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("data").display().to_string();
+    let config = dir.path().join("tenantry.yaml");
+    let config_s = config.display().to_string();
+    let mut all: Vec<(&str, &str)> = vec![
+        ("TENANTRY_DATA_DIR", &data),
+        ("TENANTRY_SERVER__LISTEN", "127.0.0.1:0"),
+    ];
+    all.extend_from_slice(env);
+    let mut args = vec!["serve"];
+    if let Some(yaml) = yaml {
+        std::fs::write(&config, yaml).unwrap_or_else(|e| panic!("{e}"));
+        args.extend(["--config", &config_s]);
+    }
+    let out = run(&args, &all);
+    let stderr = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "started with bad config {env:?} {yaml:?}"
+    );
+    assert!(
+        stderr.contains(key),
+        "message does not name `{key}`: {stderr}"
+    );
+    assert!(
+        !std::path::Path::new(&data).join("registry.db").exists(),
+        "created state before refusing"
+    );
+}
+
+#[test]
+fn unknown_keys_bad_values_and_contradictions_are_refused() {
+    serve_fails_naming(&[], Some("server:\n  lisen: 127.0.0.1:0\n"), "server.lisen");
+    serve_fails_naming(&[], Some("colour: blue\n"), "colour");
+    serve_fails_naming(&[("TENANTRY_SERVR__LISTEN", "x")], None, "servr");
+    serve_fails_naming(
+        &[("TENANTRY_SERVER__LISTEN", "not-an-address")],
+        None,
+        "server.listen",
+    );
+    serve_fails_naming(
+        &[("TENANTRY_ROUTING__UNMATCHED", "sometimes")],
+        None,
+        "routing.unmatched",
+    );
+    serve_fails_naming(&[("TENANTRY_LOG__FORMAT", "xml")], None, "log.format");
+    serve_fails_naming(
+        &[("TENANTRY_ADMIN__API_KEY", "tnt_short")],
+        None,
+        "admin.api_key",
+    );
+    serve_fails_naming(
+        &[("TENANTRY_MULTITENANCY__ENABLED", "maybe")],
+        None,
+        "multitenancy.enabled",
+    );
+    serve_fails_naming(
+        &[],
+        Some("isolation:\n  default: database\n"),
+        "isolation.default",
+    );
+    serve_fails_naming(
+        &[
+            ("TENANTRY_MULTITENANCY__ENABLED", "false"),
+            ("TENANTRY_ROUTING__BASE_DOMAIN", "t.example.com"),
+        ],
+        None,
+        "routing.base_domain",
+    );
+    serve_fails_naming(
+        &[("TENANTRY_POOLS__IDLE_TIMEOUT", "5 fortnights")],
+        None,
+        "pools.idle_timeout",
+    );
+}
+
+#[test]
+fn a_missing_config_file_is_an_error() {
+    let out = run(&["serve", "--config", "/nonexistent/tenantry.yaml"], &[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("does not exist"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn secrets_never_reach_the_output() {
+    let key = crate::support::new_key();
+    // A bad value elsewhere makes the server print its error; the key must not appear.
+    let out = run(
+        &["serve"],
+        &[
+            ("TENANTRY_ADMIN__API_KEY", &key),
+            ("TENANTRY_SERVER__LISTEN", "nonsense"),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(!text(&out.stderr).contains(&key) && !text(&out.stdout).contains(&key));
+}

@@ -1,0 +1,132 @@
+//! Isolation as an invariant: for every hosts route and every principal, nothing of one
+//! tenant is visible, changed or counted through another.
+
+use reqwest::{Method, StatusCode};
+
+use crate::support::{TestServer, call, expect_problem, hostnames_in_file};
+
+#[tokio::test]
+async fn each_tenant_sees_and_stores_only_its_own_hosts() {
+    let server = TestServer::start();
+    server.create_tenant("acme").await;
+    server.create_tenant("beta").await;
+    for h in ["a1", "a2", "shared-name"] {
+        server.create_host("acme", h).await;
+    }
+    for h in ["b1", "shared-name"] {
+        server.create_host("beta", h).await;
+    }
+
+    assert_eq!(server.hostnames("acme").await, ["a1", "a2", "shared-name"]);
+    assert_eq!(server.hostnames("beta").await, ["b1", "shared-name"]);
+    assert!(server.hostnames("default").await.is_empty());
+
+    // The rows are physically in each tenant's own file and nowhere else.
+    assert_eq!(
+        hostnames_in_file(&server.tenant_db("acme")).await,
+        ["a1", "a2", "shared-name"]
+    );
+    assert_eq!(
+        hostnames_in_file(&server.tenant_db("beta")).await,
+        ["b1", "shared-name"]
+    );
+    assert!(
+        hostnames_in_file(&server.tenant_db("default"))
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn no_route_reaches_another_tenants_host() {
+    let server = TestServer::start();
+    server.create_tenant("acme").await;
+    server.create_tenant("beta").await;
+    let a = server.create_host("acme", "secret-a").await;
+    let a_id = a["id"].as_str().unwrap_or_default().to_owned();
+    server.create_host("beta", "b1").await;
+    let path = format!("/api/v1/hosts/{a_id}");
+
+    // As beta: read and delete of acme's host are both "not found" — not forbidden, which
+    // would confirm the id exists elsewhere.
+    expect_problem(
+        server.as_tenant("beta", Method::GET, &path),
+        StatusCode::NOT_FOUND,
+        "host_not_found",
+    )
+    .await;
+    expect_problem(
+        server.as_tenant("beta", Method::DELETE, &path),
+        StatusCode::NOT_FOUND,
+        "host_not_found",
+    )
+    .await;
+    // Listing as beta never includes it, on any page size.
+    for limit in [1, 2, 500] {
+        let (status, body) =
+            call(server.as_tenant("beta", Method::GET, &format!("/api/v1/hosts?limit={limit}")))
+                .await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!body.to_string().contains("secret-a"), "{body}");
+        assert!(!body.to_string().contains(&a_id), "{body}");
+    }
+    // A cursor taken from acme's listing does not open acme's data to beta.
+    let (_, body) =
+        call(server.as_tenant("beta", Method::GET, &format!("/api/v1/hosts?cursor={a_id}"))).await;
+    assert!(!body.to_string().contains("secret-a"));
+
+    // Without credentials, or with a wrong key, nothing of either tenant is returned.
+    for req in [
+        server
+            .anon(Method::GET, &path)
+            .header("X-Tenantry-Tenant", "acme"),
+        server
+            .anon(Method::GET, "/api/v1/hosts")
+            .header("X-Tenantry-Tenant", "acme"),
+        server
+            .anon(Method::GET, "/api/v1/hosts")
+            .header("X-Tenantry-Tenant", "acme")
+            .bearer_auth(crate::support::new_key()),
+    ] {
+        let (status, body) = call(req).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        assert!(!body.to_string().contains("secret-a"));
+    }
+
+    // acme's host survived all of it, and acme can still read it.
+    let (status, body) = call(server.as_tenant("acme", Method::GET, &path)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["hostname"], "secret-a");
+    assert_eq!(body["tenant"], "acme");
+    assert_eq!(
+        hostnames_in_file(&server.tenant_db("acme")).await,
+        ["secret-a"]
+    );
+    assert_eq!(hostnames_in_file(&server.tenant_db("beta")).await, ["b1"]);
+}
+
+#[tokio::test]
+async fn same_hostname_in_two_tenants_is_two_hosts() {
+    let server = TestServer::start();
+    server.create_tenant("acme").await;
+    server.create_tenant("beta").await;
+    let a = server.create_host("acme", "web").await;
+    let b = server.create_host("beta", "web").await;
+    assert_ne!(a["id"], b["id"]);
+    // A duplicate within one tenant is refused and writes nothing.
+    expect_problem(
+        server
+            .as_tenant("acme", Method::POST, "/api/v1/hosts")
+            .json(&serde_json::json!({ "hostname": "web" })),
+        StatusCode::CONFLICT,
+        "host_exists",
+    )
+    .await;
+    assert_eq!(hostnames_in_file(&server.tenant_db("acme")).await, ["web"]);
+    // Deleting acme's "web" leaves beta's.
+    let path = format!("/api/v1/hosts/{}", a["id"].as_str().unwrap_or_default());
+    let (status, _) = call(server.as_tenant("acme", Method::DELETE, &path)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(server.hostnames("acme").await.is_empty());
+    assert_eq!(server.hostnames("beta").await, ["web"]);
+}

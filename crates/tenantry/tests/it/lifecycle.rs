@@ -1,0 +1,246 @@
+//! Tenant lifecycle: create, read, rename, suspend/resume, delete with a verified purge.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{TestServer, call, expect_problem};
+
+#[tokio::test]
+async fn delete_purges_everything_and_recreate_is_empty() {
+    let server = TestServer::start();
+    let created = server.create_tenant("acme").await;
+    server.create_host("acme", "web1").await;
+    let (status, _) = call(
+        server
+            .op(Method::POST, "/api/v1/tenants/acme/domains")
+            .json(&json!({ "domain": "acme.example.com" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    std::fs::write(server.media_dir("acme").join("logo.png"), b"png")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(server.tenant_db("acme").is_file());
+
+    let (status, report) = call(server.op(Method::DELETE, "/api/v1/tenants/acme")).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["verified"], true);
+    assert_eq!(report["storage_removed"], true);
+    assert_eq!(report["media_removed"], true);
+    assert_eq!(report["domains_removed"], 1);
+
+    assert!(
+        !server.tenant_db("acme").exists(),
+        "tenant file left behind"
+    );
+    assert!(!server.media_dir("acme").exists(), "media dir left behind");
+    let leftovers: Vec<_> = std::fs::read_dir(server.data_dir.join("tenants"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(
+        leftovers.iter().all(|f| !f.contains("acme")),
+        "{leftovers:?}"
+    );
+    expect_problem(
+        server.op(Method::GET, "/api/v1/tenants/acme"),
+        StatusCode::NOT_FOUND,
+        "tenant_not_found",
+    )
+    .await;
+    expect_problem(
+        server.as_tenant("acme", Method::GET, "/api/v1/hosts"),
+        StatusCode::NOT_FOUND,
+        "tenant_not_found",
+    )
+    .await;
+
+    // The audit trail outlives the tenant.
+    let (_, audit) = call(server.op(Method::GET, "/api/v1/audit?tenant=acme")).await;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["action"].as_str()).collect())
+        .unwrap_or_default();
+    for expected in [
+        "tenant.create",
+        "tenant.masquerade",
+        "domain.add",
+        "tenant.delete",
+        "tenant.purged",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "missing {expected} in {actions:?}"
+        );
+    }
+
+    // Re-creating the slug gives a new, empty tenant.
+    let again = server.create_tenant("acme").await;
+    assert_ne!(again["id"], created["id"]);
+    assert!(server.hostnames("acme").await.is_empty());
+    let (_, domains) = call(server.op(Method::GET, "/api/v1/tenants/acme/domains")).await;
+    assert_eq!(domains["items"], json!([]));
+}
+
+#[tokio::test]
+async fn create_get_list_and_conflicts() {
+    let server = TestServer::start();
+    let (status, t) = call(
+        server
+            .op(Method::POST, "/api/v1/tenants")
+            .json(&json!({ "slug": "acme-corp", "display_name": "Acme Corp" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{t}");
+    assert_eq!(t["slug"], "acme-corp");
+    assert_eq!(t["display_name"], "Acme Corp");
+    assert_eq!(t["status"], "active");
+    assert_eq!(t["isolation"], "file");
+    assert_eq!(t["placement"]["physical_name"], "t_acme_corp");
+    assert!(t["created_at"].is_string());
+
+    let (_, got) = call(server.op(Method::GET, "/api/v1/tenants/acme-corp")).await;
+    assert_eq!(got["id"], t["id"]);
+    expect_problem(
+        server
+            .op(Method::POST, "/api/v1/tenants")
+            .json(&json!({ "slug": "acme-corp" })),
+        StatusCode::CONFLICT,
+        "tenant_exists",
+    )
+    .await;
+    expect_problem(
+        server
+            .op(Method::POST, "/api/v1/tenants")
+            .json(&json!({ "slug": "default" })),
+        StatusCode::CONFLICT,
+        "tenant_exists",
+    )
+    .await;
+    expect_problem(
+        server.op(Method::GET, "/api/v1/tenants/nope"),
+        StatusCode::NOT_FOUND,
+        "tenant_not_found",
+    )
+    .await;
+    expect_problem(
+        server.op(Method::DELETE, "/api/v1/tenants/nope"),
+        StatusCode::NOT_FOUND,
+        "tenant_not_found",
+    )
+    .await;
+    expect_problem(
+        server
+            .op(Method::PATCH, "/api/v1/tenants/nope")
+            .json(&json!({ "display_name": "x" })),
+        StatusCode::NOT_FOUND,
+        "tenant_not_found",
+    )
+    .await;
+
+    // Cursor pagination walks every tenant exactly once.
+    for s in ["t-b", "t-c", "t-d"] {
+        server.create_tenant(s).await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/tenants?limit=2&cursor={c}"),
+            None => "/api/v1/tenants?limit=2".into(),
+        };
+        let (status, page) = call(server.op(Method::GET, &path)).await;
+        assert_eq!(status, StatusCode::OK);
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        assert!(items.len() <= 2);
+        seen.extend(
+            items
+                .iter()
+                .filter_map(|t| t["slug"].as_str().map(str::to_owned)),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["acme-corp", "default", "t-b", "t-c", "t-d"]);
+    expect_problem(
+        server.op(Method::GET, "/api/v1/tenants?limit=0"),
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
+    expect_problem(
+        server.op(Method::GET, "/api/v1/tenants?cursor=%27;--"),
+        StatusCode::BAD_REQUEST,
+        "invalid_cursor",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn default_tenant_is_builtin_and_protected() {
+    let server = TestServer::start();
+    let (_, t) = call(server.op(Method::GET, "/api/v1/tenants/default")).await;
+    assert_eq!(t["builtin"], true);
+    assert_eq!(t["status"], "active");
+    expect_problem(
+        server.op(Method::DELETE, "/api/v1/tenants/default"),
+        StatusCode::CONFLICT,
+        "tenant_protected",
+    )
+    .await;
+    assert!(server.tenant_db("default").is_file());
+}
+
+#[tokio::test]
+async fn suspend_refuses_requests_and_resume_restores_them() {
+    let server = TestServer::start();
+    server.create_tenant("acme").await;
+    server.create_host("acme", "web1").await;
+
+    let (status, t) = call(
+        server
+            .op(Method::PATCH, "/api/v1/tenants/acme")
+            .json(&json!({ "status": "suspended" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(t["status"], "suspended");
+    expect_problem(
+        server.as_tenant("acme", Method::GET, "/api/v1/hosts"),
+        StatusCode::FORBIDDEN,
+        "tenant_suspended",
+    )
+    .await;
+    expect_problem(
+        server
+            .as_tenant("acme", Method::POST, "/api/v1/hosts")
+            .json(&json!({ "hostname": "web2" })),
+        StatusCode::FORBIDDEN,
+        "tenant_suspended",
+    )
+    .await;
+    // Status can only move between active and suspended through PATCH.
+    expect_problem(
+        server
+            .op(Method::PATCH, "/api/v1/tenants/acme")
+            .json(&json!({ "status": "deleting" })),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+
+    let (_, t) = call(
+        server
+            .op(Method::PATCH, "/api/v1/tenants/acme")
+            .json(&json!({ "status": "active", "display_name": "Acme Inc" })),
+    )
+    .await;
+    assert_eq!(t["status"], "active");
+    assert_eq!(t["display_name"], "Acme Inc");
+    // Nothing was written while suspended.
+    assert_eq!(server.hostnames("acme").await, ["web1"]);
+}

@@ -1,0 +1,16 @@
+//! End-to-end tests against the real `tenantry` binary and its real SQLite files.
+
+mod support;
+
+mod auth;
+mod bad_input;
+mod cli;
+mod collapsed;
+mod config;
+mod isolation;
+mod lifecycle;
+mod migrate;
+mod openapi;
+mod resolution;
+mod restart;
+mod slugs;

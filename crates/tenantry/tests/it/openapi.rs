@@ -1,0 +1,50 @@
+//! The OpenAPI document covers every route, and the browsable page is served.
+
+use reqwest::{Method, StatusCode};
+
+use crate::support::{TestServer, call};
+
+#[tokio::test]
+async fn openapi_lists_every_route() {
+    let server = TestServer::start();
+    let (status, doc) = call(server.anon(Method::GET, "/api/openapi.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    let expected: &[(&str, &[&str])] = &[
+        ("/healthz", &["get"]),
+        ("/readyz", &["get"]),
+        ("/api/v1/tenants", &["get", "post"]),
+        ("/api/v1/tenants/{slug}", &["get", "patch", "delete"]),
+        ("/api/v1/tenants/{slug}/domains", &["get", "post"]),
+        ("/api/v1/tenants/{slug}/domains/{domain}", &["delete"]),
+        ("/api/v1/hosts", &["get", "post"]),
+        ("/api/v1/hosts/{id}", &["get", "delete"]),
+        ("/api/v1/audit", &["get"]),
+    ];
+    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
+    assert_eq!(
+        paths.len(),
+        expected.len(),
+        "undocumented or unexpected paths: {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+    for (path, methods) in expected {
+        for m in *methods {
+            assert!(
+                paths.get(*path).and_then(|p| p.get(*m)).is_some(),
+                "{m} {path} missing"
+            );
+        }
+    }
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+
+    let page = server
+        .anon(Method::GET, "/api/docs/")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap_or_default();
+    assert!(html.contains("swagger-ui"), "{html}");
+}

@@ -1,0 +1,89 @@
+//! Every class of bad slug is refused with the rule, and creates nothing.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{TestServer, call, expect_problem};
+
+#[tokio::test]
+async fn bad_slugs_are_refused_and_create_nothing() {
+    let server = TestServer::start();
+    let long = "a".repeat(41);
+    let bad = [
+        "Acme",        // uppercase
+        "ac--me",      // double hyphen
+        "1acme",       // leading digit
+        "-acme",       // leading hyphen
+        "acme-",       // trailing hyphen
+        long.as_str(), // 41 characters
+        "a",           // too short
+        "admin",       // reserved
+        "postgres",    // reserved
+        "template",    // reserved
+        "ac'me",       // quote
+        "ac\"me",      // double quote
+        "ac;me",       // semicolon
+        "ac me",       // space
+        "acmé",        // non-ASCII
+        "x'; DROP TABLE registry_tenants; --",
+        "../etc",
+        "",
+    ];
+    let files_before = tenant_files(&server);
+    for slug in bad {
+        let problem = expect_problem(
+            server
+                .op(Method::POST, "/api/v1/tenants")
+                .json(&json!({ "slug": slug })),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_slug",
+        )
+        .await;
+        let detail = problem["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("2 to 40 characters"),
+            "the rule is stated: {detail}"
+        );
+        assert!(
+            !detail.to_lowercase().contains("select") && !detail.contains("/tmp"),
+            "{detail}"
+        );
+    }
+    assert_eq!(tenant_files(&server), files_before, "no file was created");
+    let (_, list) = call(server.op(Method::GET, "/api/v1/tenants")).await;
+    let slugs: Vec<&str> = list["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t["slug"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(slugs, ["default"], "no registry row was created");
+    let media: Vec<String> = std::fs::read_dir(server.data_dir.join("media"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(media, ["default"]);
+}
+
+#[tokio::test]
+async fn boundary_slugs_are_accepted() {
+    let server = TestServer::start();
+    let forty = format!("a{}", "b".repeat(39));
+    for slug in ["ab", "a1", "acme-corp-2", forty.as_str()] {
+        server.create_tenant(slug).await;
+        assert!(server.tenant_db(slug).is_file(), "{slug}");
+    }
+}
+
+fn tenant_files(server: &TestServer) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(server.data_dir.join("tenants"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}

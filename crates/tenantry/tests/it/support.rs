@@ -1,0 +1,385 @@
+//! Boots the real `tenantry` binary on a free port with a throwaway data directory.
+//!
+//! Readiness is the server's own "listening" line on stdout, printed only after every
+//! migration has run and the socket is bound: no polling, no sleeps.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tenantry");
+
+/// A fresh operator key in the documented format.
+pub fn new_key() -> String {
+    use std::fmt::Write;
+    let mut bytes = [0u8; 24];
+    let f = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    assert!(f.is_ok(), "reading /dev/urandom");
+    bytes.iter().fold(String::from("tnt_"), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// A `tenantry` command with no `TENANTRY_*` variables inherited from the caller.
+pub fn tenantry() -> Command {
+    let mut cmd = Command::new(BIN);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("TENANTRY_") || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
+pub struct Builder {
+    data_dir: Option<PathBuf>,
+    env: Vec<(String, String)>,
+    api_key: Option<String>,
+}
+
+impl Builder {
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Reuse a data directory (e.g. to restart on it).
+    pub fn data_dir(mut self, dir: &Path) -> Self {
+        self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Configure this operator key.
+    pub fn api_key(mut self, key: &str) -> Self {
+        self.api_key = Some(key.to_owned());
+        self
+    }
+
+    /// Start without `admin.api_key`, so the server creates and prints one.
+    pub fn without_configured_key(mut self) -> Self {
+        self.api_key = None;
+        self
+    }
+
+    pub fn start(self) -> TestServer {
+        let temp = TempDir::new().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| temp.path().join("data"));
+        let stderr_path = temp.path().join("stderr.log");
+        let stderr =
+            std::fs::File::create(&stderr_path).unwrap_or_else(|e| panic!("stderr file: {e}"));
+        let mut cmd = tenantry();
+        cmd.arg("serve")
+            .current_dir(temp.path())
+            .env("TENANTRY_SERVER__LISTEN", "127.0.0.1:0")
+            .env("TENANTRY_DATA_DIR", &data_dir)
+            .env("TENANTRY_LOG__FORMAT", "json")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        if let Some(key) = &self.api_key {
+            cmd.env("TENANTRY_ADMIN__API_KEY", key);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawning {BIN}: {e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let mut lines = BufReader::new(stdout).lines();
+        let mut printed = Vec::new();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(rest) = line.strip_prefix("Tenantry listening on ") {
+                        let url = rest
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned();
+                        printed.push(line);
+                        break url;
+                    }
+                    printed.push(line);
+                }
+                _ => {
+                    let _ = child.wait();
+                    let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+                    panic!(
+                        "server exited before listening.\nstdout:\n{}\nstderr:\n{log}",
+                        printed.join("\n")
+                    );
+                }
+            }
+        };
+        // Keep draining stdout so the server can never block on a full pipe.
+        let rest = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&rest);
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Ok(mut s) = sink.lock() {
+                    s.push(line);
+                }
+            }
+        });
+        TestServer {
+            child: Some(child),
+            url,
+            api_key: self.api_key.clone(),
+            data_dir,
+            stderr_path,
+            startup_output: printed,
+            http: reqwest::Client::new(),
+            _temp: temp,
+        }
+    }
+}
+
+pub struct TestServer {
+    child: Option<Child>,
+    pub url: String,
+    pub api_key: Option<String>,
+    pub data_dir: PathBuf,
+    stderr_path: PathBuf,
+    /// Everything printed on stdout up to and including the listening line.
+    pub startup_output: Vec<String>,
+    http: reqwest::Client,
+    _temp: TempDir,
+}
+
+impl TestServer {
+    pub fn builder() -> Builder {
+        Builder {
+            data_dir: None,
+            env: Vec::new(),
+            api_key: Some(new_key()),
+        }
+    }
+
+    pub fn start() -> TestServer {
+        Self::builder().start()
+    }
+
+    pub fn key(&self) -> &str {
+        self.api_key
+            .as_deref()
+            .unwrap_or_else(|| panic!("this server has no configured key"))
+    }
+
+    /// A request with no credentials.
+    pub fn anon(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.url))
+    }
+
+    /// A request as the operator.
+    pub fn op(&self, method: Method, path: &str) -> RequestBuilder {
+        self.anon(method, path).bearer_auth(self.key())
+    }
+
+    /// A request as the operator masquerading as `tenant`.
+    pub fn as_tenant(&self, tenant: &str, method: Method, path: &str) -> RequestBuilder {
+        self.op(method, path).header("X-Tenantry-Tenant", tenant)
+    }
+
+    pub async fn create_tenant(&self, slug: &str) -> Value {
+        let (status, body) = call(
+            self.op(Method::POST, "/api/v1/tenants")
+                .json(&serde_json::json!({ "slug": slug })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "creating {slug}: {body}");
+        body
+    }
+
+    pub async fn create_host(&self, tenant: &str, hostname: &str) -> Value {
+        let (status, body) = call(
+            self.as_tenant(tenant, Method::POST, "/api/v1/hosts")
+                .json(&serde_json::json!({ "hostname": hostname, "os": "debian 12" })),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "creating host {hostname} in {tenant}: {body}"
+        );
+        body
+    }
+
+    /// Hostnames the tenant lists, via the API.
+    pub async fn hostnames(&self, tenant: &str) -> Vec<String> {
+        let (status, body) =
+            call(self.as_tenant(tenant, Method::GET, "/api/v1/hosts?limit=500")).await;
+        assert_eq!(status, StatusCode::OK, "listing hosts of {tenant}: {body}");
+        let mut names: Vec<String> = body["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|h| h["hostname"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    pub fn tenant_db(&self, slug: &str) -> PathBuf {
+        self.data_dir.join("tenants").join(format!("{slug}.db"))
+    }
+
+    pub fn media_dir(&self, slug: &str) -> PathBuf {
+        self.data_dir.join("media").join(slug)
+    }
+
+    /// The server's log lines so far (JSON).
+    pub fn log_lines(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.stderr_path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Stops the server with SIGTERM, waits for it to exit, and keeps its data directory.
+    pub fn stop(mut self) -> KeptData {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            let _ = child.wait();
+        }
+        let temp = std::mem::replace(
+            &mut self._temp,
+            TempDir::new().unwrap_or_else(|e| panic!("tempdir: {e}")),
+        );
+        KeptData {
+            path: self.data_dir.clone(),
+            _temp: temp,
+        }
+    }
+}
+
+/// The data directory of a stopped server; removed when dropped.
+pub struct KeptData {
+    path: PathBuf,
+    _temp: TempDir,
+}
+
+impl std::ops::Deref for KeptData {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Sends a request; returns the status and the JSON body (`Null` when empty).
+pub async fn call(req: RequestBuilder) -> (StatusCode, Value) {
+    let response = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("request failed: {e}"));
+    split(response).await
+}
+
+pub async fn split(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap_or_default();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    (status, body)
+}
+
+/// Asserts a problem document with this status and code; returns it.
+pub async fn expect_problem(req: RequestBuilder, status: StatusCode, code: &str) -> Value {
+    let response = req
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("request failed: {e}"));
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let header_id = response
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let (got, body) = split(response).await;
+    assert_eq!(got, status, "status for {code}: {body}");
+    assert_eq!(body["code"], code, "code: {body}");
+    assert_eq!(content_type, "application/problem+json");
+    assert_eq!(body["status"], status.as_u16());
+    assert!(
+        body["title"].is_string() && body["detail"].is_string() && body["type"].is_string(),
+        "{body}"
+    );
+    assert!(!header_id.is_empty(), "x-request-id header");
+    assert_eq!(
+        body["request_id"],
+        header_id.as_str(),
+        "request id in body and header"
+    );
+    body
+}
+
+/// Rows of `SELECT hostname FROM hosts` read straight from a SQLite file.
+pub async fn hostnames_in_file(path: &Path) -> Vec<String> {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{ConnectOptions, Connection};
+    let mut conn = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    let mut names: Vec<String> = sqlx::query_scalar("SELECT hostname FROM hosts ORDER BY hostname")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let _ = conn.close().await;
+    names.sort();
+    names
+}
+
+/// Runs `tenantry` with arguments and environment; returns its output.
+pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = tenantry();
+    cmd.args(args).stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output()
+        .unwrap_or_else(|e| panic!("running tenantry {args:?}: {e}"))
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
