@@ -47,7 +47,7 @@ impl HumanDuration {
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = self.0.as_millis();
-        if ms % 1_000 != 0 {
+        if !ms.is_multiple_of(1_000) {
             write!(f, "{ms}ms")
         } else {
             write!(f, "{}s", ms / 1_000)
