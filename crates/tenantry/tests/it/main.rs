@@ -11,6 +11,7 @@ mod isolation;
 mod lifecycle;
 mod migrate;
 mod openapi;
+mod reconcile;
 mod resolution;
 mod restart;
 mod slugs;
