@@ -119,13 +119,9 @@ impl Server {
             &core.config.pools,
         ));
         let provisioner = Arc::new(Provisioner::new(
-            core.catalog.clone(),
+            &core,
             Arc::clone(&routing),
             Arc::clone(&pools),
-            Arc::clone(&core.storage),
-            Arc::clone(&core.chains),
-            core.layout.clone(),
-            core.config.isolation.default,
         ));
 
         let report = provisioner.reconcile().await?;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::broker::{CredentialBroker, StaticBroker};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::migrator::Chains;
@@ -71,7 +72,8 @@ impl Core {
                 })?,
                 None => Chains::embedded(backend),
             };
-        let storage = TenantStorage::new(layout.clone(), registry.clone(), settings);
+        let broker = CredentialBroker::Static(StaticBroker::embedded());
+        let storage = TenantStorage::new(layout.clone(), registry.clone(), settings, broker);
         Ok(Core {
             catalog: Catalog::new(registry.clone()),
             config: Arc::new(config),

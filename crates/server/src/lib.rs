@@ -5,6 +5,7 @@
 //! - [`store`]: the storage backend seam ([`store::Db`]) and tenant storage per isolation mode.
 //! - [`catalog`]: the registry partition (tenants, domains, versions, audit, keys).
 //! - [`auth`]: principals from credentials.
+//! - [`broker`]: credentials for tenant databases (static; OpenBAO leases later).
 //! - [`routing`]: the routing snapshot and the resolver.
 //! - [`pools`]: the bounded tenant → pool map.
 //! - [`provisioner`]: tenant creation and verified purge.
@@ -15,6 +16,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod broker;
 pub mod catalog;
 pub mod config;
 pub mod core;

@@ -14,10 +14,12 @@ use tenantry_proto::codes;
 use super::error::ApiError;
 use super::request_id::RequestId;
 use super::state::AppState;
-use crate::auth::authenticate;
+use std::sync::Arc;
+
+use crate::auth::{Principal, authenticate};
 use crate::catalog::NewAuditEvent;
 use crate::provisioner::Actor;
-use crate::routing::{TenantRoute, resolve};
+use crate::routing::{RoutingSnapshot, TenantRoute, resolve};
 use crate::store::Db;
 
 /// The header an operator sends to act as one tenant.
@@ -87,6 +89,16 @@ fn request_id(parts: &Parts) -> Option<String> {
     parts.extensions.get::<RequestId>().map(|r| r.0.clone())
 }
 
+/// The caller, authenticated against the current routing snapshot.
+fn principal(
+    parts: &Parts,
+    state: &AppState,
+) -> Result<(Arc<RoutingSnapshot>, Principal), ApiError> {
+    let snapshot = state.routing.snapshot();
+    let principal = authenticate(&parts.headers, &snapshot)?;
+    Ok((snapshot, principal))
+}
+
 /// An authenticated operator; anyone else is refused.
 pub struct Operator {
     pub actor: Actor,
@@ -99,8 +111,7 @@ impl FromRequestParts<AppState> for Operator {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let snapshot = state.routing.snapshot();
-        let principal = authenticate(&parts.headers, &snapshot)?;
+        let (_, principal) = principal(parts, state)?;
         if !principal.is_operator() {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -141,7 +152,7 @@ impl FromRequestParts<AppState> for ControlPlane {
 
 /// A request resolved to exactly one active tenant, with that tenant's database.
 pub struct TenantScope {
-    pub route: std::sync::Arc<TenantRoute>,
+    pub route: Arc<TenantRoute>,
     pub db: Db,
 }
 
@@ -158,8 +169,7 @@ impl FromRequestParts<AppState> for TenantScope {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let snapshot = state.routing.snapshot();
-        let principal = authenticate(&parts.headers, &snapshot)?;
+        let (snapshot, principal) = principal(parts, state)?;
         let host = parts.headers.get(HOST).and_then(|v| v.to_str().ok());
         let masquerade = parts
             .headers

@@ -14,6 +14,7 @@ use tenantry_proto::{Isolation, PurgeReport, TenantStatus};
 use uuid::Uuid;
 
 use crate::catalog::{Catalog, CatalogError, NewAuditEvent, NewTenant, TenantRecord};
+use crate::core::Core;
 use crate::migrator::{self, Chain, Chains, MigrateFailure};
 use crate::names::{DataLayout, Slug};
 use crate::pools::TenantPools;
@@ -89,23 +90,17 @@ pub struct Provisioner {
 }
 
 impl Provisioner {
-    pub fn new(
-        catalog: Catalog,
-        routing: Arc<Routing>,
-        pools: Arc<TenantPools>,
-        storage: Arc<TenantStorage>,
-        chains: Arc<Chains>,
-        layout: DataLayout,
-        default_isolation: Isolation,
-    ) -> Self {
+    /// A provisioner over the core's catalog and storage, publishing to `routing` and
+    /// closing pools in `pools`.
+    pub fn new(core: &Core, routing: Arc<Routing>, pools: Arc<TenantPools>) -> Self {
         Provisioner {
-            catalog,
+            catalog: core.catalog.clone(),
             routing,
             pools,
-            storage,
-            chains,
-            layout,
-            default_isolation,
+            storage: Arc::clone(&core.storage),
+            chains: Arc::clone(&core.chains),
+            layout: core.layout.clone(),
+            default_isolation: core.config.isolation.default,
             locks: TenantLocks::default(),
         }
     }
@@ -260,6 +255,11 @@ impl Provisioner {
     async fn purge(&self, record: &TenantRecord) -> Result<PurgeReport, ProvisionError> {
         let loc = location(record)?;
         self.pools.evict(record.id).await;
+        self.storage
+            .broker()
+            .revoke(&loc)
+            .await
+            .map_err(crate::store::tenants::StoreError::from)?;
         let storage_removed = self.storage.destroy(&loc).await?;
         let media = self.layout.media_dir(&loc.slug);
         let media_removed = match tokio::fs::remove_dir_all(&media).await {

@@ -66,6 +66,20 @@ pub enum ResolveError {
     NotReady(String),
 }
 
+impl ResolveError {
+    /// The tenant was found but may not be served now (suspended, being deleted or
+    /// provisioned, or masquerade refused): a policy answer, not a routing failure.
+    pub fn is_refusal_of_a_known_tenant(&self) -> bool {
+        matches!(
+            self,
+            ResolveError::Suspended(_)
+                | ResolveError::Deleting(_)
+                | ResolveError::NotReady(_)
+                | ResolveError::MasqueradeForbidden
+        )
+    }
+}
+
 /// Resolves the request's tenant from the `Host` header and the masquerade header.
 ///
 /// Every source that names a tenant must name the same one; disagreement is refused.

@@ -8,6 +8,7 @@ use std::path::Path;
 use tenantry_proto::Isolation;
 
 use super::{Db, PoolSettings, sqlite};
+use crate::broker::{BrokerError, CredentialBroker};
 use crate::names::DataLayout;
 use crate::routing::TenantLocation;
 
@@ -21,6 +22,8 @@ pub enum StoreError {
     Io(#[from] io::Error),
     #[error("tenant database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Broker(#[from] BrokerError),
 }
 
 /// Creates, opens and destroys tenant databases.
@@ -30,16 +33,23 @@ pub struct TenantStorage {
     /// Collapsed mode keeps the built-in tenant's tables in the registry database.
     registry: Db,
     settings: PoolSettings,
+    broker: CredentialBroker,
     /// Copies read the template; migrations write it. They never overlap.
     template: tokio::sync::Mutex<()>,
 }
 
 impl TenantStorage {
-    pub fn new(layout: DataLayout, registry: Db, settings: PoolSettings) -> Self {
+    pub fn new(
+        layout: DataLayout,
+        registry: Db,
+        settings: PoolSettings,
+        broker: CredentialBroker,
+    ) -> Self {
         TenantStorage {
             layout,
             registry,
             settings,
+            broker,
             template: tokio::sync::Mutex::new(()),
         }
     }
@@ -58,6 +68,8 @@ impl TenantStorage {
                 if !path.is_file() {
                     return Err(StoreError::Missing);
                 }
+                // Files need no credentials, but the broker is still the one that says so.
+                let _credentials = self.broker.credentials(loc).await?;
                 Ok(sqlite::open(&path, settings.unwrap_or(self.settings), false).await?)
             }
             other => Err(StoreError::Unsupported(other)),
@@ -97,6 +109,11 @@ impl TenantStorage {
             }
             other => Err(StoreError::Unsupported(other)),
         }
+    }
+
+    /// The broker that issues this storage's credentials.
+    pub fn broker(&self) -> &CredentialBroker {
+        &self.broker
     }
 
     /// Removes the tenant's database. Returns whether anything was there.

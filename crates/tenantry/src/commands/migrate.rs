@@ -239,6 +239,9 @@ impl Progress for Bars {
             && let Some(total) = total.as_ref()
         {
             total.inc(1);
+            if total.length() == Some(total.position()) {
+                total.finish();
+            }
         }
     }
 }

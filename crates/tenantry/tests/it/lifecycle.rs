@@ -10,13 +10,7 @@ async fn delete_purges_everything_and_recreate_is_empty() {
     let server = TestServer::start();
     let created = server.create_tenant("acme").await;
     server.create_host("acme", "web1").await;
-    let (status, _) = call(
-        server
-            .op(Method::POST, "/api/v1/tenants/acme/domains")
-            .json(&json!({ "domain": "acme.example.com" })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    server.add_domain("acme", "acme.example.com").await;
     std::fs::write(server.media_dir("acme").join("logo.png"), b"png")
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(server.tenant_db("acme").is_file());

@@ -69,13 +69,7 @@ async fn host_header_routes_by_domain_and_subdomain() {
         .start();
     server.create_tenant("acme").await;
     server.create_tenant("beta").await;
-    let (status, _) = call(
-        server
-            .op(Method::POST, "/api/v1/tenants/acme/domains")
-            .json(&json!({ "domain": "Fleet.Acme.com" })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    server.add_domain("acme", "Fleet.Acme.com").await;
 
     let (status, host) = call(
         server

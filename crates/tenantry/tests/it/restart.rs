@@ -10,13 +10,7 @@ async fn restart_keeps_tenants_hosts_and_domains() {
     let key = first.key().to_owned();
     first.create_tenant("acme").await;
     first.create_host("acme", "web1").await;
-    let (status, _) = call(
-        first
-            .op(Method::POST, "/api/v1/tenants/acme/domains")
-            .json(&serde_json::json!({ "domain": "acme.example.com" })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED);
+    first.add_domain("acme", "acme.example.com").await;
     let data = first.stop();
 
     let second = TestServer::builder().data_dir(&data).api_key(&key).start();

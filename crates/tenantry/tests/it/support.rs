@@ -216,6 +216,19 @@ impl TestServer {
         body
     }
 
+    pub async fn add_domain(&self, tenant: &str, domain: &str) {
+        let (status, body) = call(
+            self.op(Method::POST, &format!("/api/v1/tenants/{tenant}/domains"))
+                .json(&serde_json::json!({ "domain": domain })),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "adding {domain} to {tenant}: {body}"
+        );
+    }
+
     /// Hostnames the tenant lists, via the API.
     pub async fn hostnames(&self, tenant: &str) -> Vec<String> {
         let (status, body) =
