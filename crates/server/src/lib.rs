@@ -8,6 +8,7 @@
 //! - [`broker`]: credentials for tenant databases (static; OpenBAO leases later).
 //! - [`routing`]: the routing snapshot and the resolver.
 //! - [`pools`]: the bounded tenant → pool map.
+//! - [`scheduler`]: placement of new tenants on instances (pure, no I/O).
 //! - [`provisioner`]: tenant creation and verified purge.
 //! - [`migrator`]: the registry, shared and tenant chains, and their fan-out.
 //! - [`fleet`]: the workload data in each tenant's database.
@@ -27,5 +28,6 @@ pub mod names;
 pub mod pools;
 pub mod provisioner;
 pub mod routing;
+pub mod scheduler;
 pub mod store;
 pub mod telemetry;

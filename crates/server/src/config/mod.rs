@@ -7,6 +7,7 @@ mod duration;
 mod load;
 mod secret;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -21,8 +22,17 @@ pub use secret::Secret;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
-    /// Where the embedded backend keeps `registry.db`, `tenants/` and `media/`.
+    /// Where the embedded backend keeps `registry.db`, `tenants/` and `media/`; on
+    /// PostgreSQL, where tenants' media directories live.
     pub data_dir: PathBuf,
+    /// The registry database; absent means the embedded SQLite default.
+    pub registry: DatabaseConfig,
+    /// A separate database for the shared partition; absent means the registry's.
+    pub shared: DatabaseConfig,
+    /// Database servers that hold tenants (PostgreSQL only).
+    pub instances: BTreeMap<String, InstanceConfig>,
+    /// Let tenant pools use the instances' own credentials (no per-tenant credentials).
+    pub allow_shared_credentials: bool,
     pub multitenancy: MultitenancyConfig,
     pub isolation: IsolationConfig,
     pub routing: RoutingConfig,
@@ -37,6 +47,10 @@ impl Default for Config {
         Config {
             server: ServerConfig::default(),
             data_dir: PathBuf::from("./data"),
+            registry: DatabaseConfig::default(),
+            shared: DatabaseConfig::default(),
+            instances: BTreeMap::new(),
+            allow_shared_credentials: false,
             multitenancy: MultitenancyConfig::default(),
             isolation: IsolationConfig::default(),
             routing: RoutingConfig::default(),
@@ -72,6 +86,29 @@ impl ServerConfig {
             )
         })
     }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `postgres://user:password@host:port/database`.
+    pub url: Option<Secret>,
+}
+
+/// One database server that can hold tenants.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// An administrative connection (any database on the server; the provisioner creates
+    /// `tenantry_template` and `tenantry_pool` beside it).
+    pub url: Secret,
+    #[serde(default)]
+    pub region: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// No new tenants are placed here once it holds this many.
+    #[serde(default)]
+    pub max_tenants: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -140,6 +177,29 @@ pub struct AdminConfig {
     pub api_key: Option<Secret>,
 }
 
+fn check_postgres_url(key: &str, url: &Secret) -> Result<(), ConfigError> {
+    let text = url.expose();
+    let ok = (text.starts_with("postgres://") || text.starts_with("postgresql://"))
+        && text.parse::<sqlx::postgres::PgConnectOptions>().is_ok();
+    if ok {
+        Ok(())
+    } else {
+        // The URL may hold a password: say what is wrong without repeating it.
+        Err(ConfigError::invalid(
+            key,
+            "not a PostgreSQL URL like postgres://user:password@host:5432/database",
+        ))
+    }
+}
+
+fn valid_instance_name(name: &str) -> bool {
+    (1..=40).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -191,8 +251,12 @@ impl Default for MigrationsConfig {
 pub struct PoolsConfig {
     /// Tenant pools kept open at once; the least recently used is closed beyond this.
     pub max_open: u64,
-    /// Connections in one tenant's pool.
+    /// Connections in one tenant's pool (database and file modes).
     pub per_tenant: u32,
+    /// Connections in one instance's shared schema-mode pool.
+    pub per_instance: u32,
+    /// The most connections open to tenant databases at once, over all pools.
+    pub max_connections: u32,
     /// A tenant pool unused this long is closed.
     pub idle_timeout: HumanDuration,
     /// How long a request waits for a connection before failing.
@@ -204,6 +268,8 @@ impl Default for PoolsConfig {
         PoolsConfig {
             max_open: 256,
             per_tenant: 4,
+            per_instance: 32,
+            max_connections: 256,
             idle_timeout: HumanDuration::from_secs(300),
             acquire_timeout: HumanDuration::from_secs(5),
         }
@@ -211,6 +277,86 @@ impl Default for PoolsConfig {
 }
 
 impl Config {
+    /// Whether the registry (and so everything) is on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.registry.url.is_some()
+    }
+
+    fn validate_backend(&self) -> Result<(), ConfigError> {
+        let postgres = self.is_postgres();
+        for (key, db) in [
+            ("registry.url", &self.registry),
+            ("shared.url", &self.shared),
+        ] {
+            if let Some(url) = &db.url {
+                check_postgres_url(key, url)?;
+            }
+        }
+        for (name, instance) in &self.instances {
+            if !valid_instance_name(name) {
+                return Err(ConfigError::invalid(
+                    format!("instances.{name}"),
+                    "an instance name is 1 to 40 characters of a-z, 0-9 and -, starting with a letter",
+                ));
+            }
+            check_postgres_url(&format!("instances.{name}.url"), &instance.url)?;
+            if instance.max_tenants == Some(0) {
+                return Err(ConfigError::invalid(
+                    format!("instances.{name}.max_tenants"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        if !postgres {
+            if self.shared.url.is_some() {
+                return Err(ConfigError::invalid(
+                    "shared.url",
+                    "a separate shared database needs registry.url (PostgreSQL)",
+                ));
+            }
+            if !self.instances.is_empty() {
+                return Err(ConfigError::invalid(
+                    "instances",
+                    "instances need registry.url (PostgreSQL); the embedded backend keeps tenants in files",
+                ));
+            }
+            return match self.isolation.default {
+                Isolation::File => Ok(()),
+                other => Err(ConfigError::invalid(
+                    "isolation.default",
+                    format!(
+                        "`{other}` needs registry.url (PostgreSQL); the embedded backend supports `file`"
+                    ),
+                )),
+            };
+        }
+        match self.isolation.default {
+            Isolation::Database | Isolation::Schema => {}
+            other => {
+                return Err(ConfigError::invalid(
+                    "isolation.default",
+                    format!("`{other}` is not available on PostgreSQL; use `database` or `schema`"),
+                ));
+            }
+        }
+        if self.multitenancy.enabled {
+            if self.instances.is_empty() {
+                return Err(ConfigError::invalid(
+                    "instances",
+                    "multi-tenancy on PostgreSQL needs at least one instance to place tenants on",
+                ));
+            }
+            if !self.allow_shared_credentials {
+                return Err(ConfigError::invalid(
+                    "allow_shared_credentials",
+                    "multi-tenancy on PostgreSQL needs a credential broker for per-tenant credentials; \
+                     set allow_shared_credentials: true to let tenant pools use the instances' own credentials",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks values and combinations that the types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.listen_addr()?;
@@ -225,24 +371,7 @@ impl Config {
             crate::names::validate_domain(domain)
                 .map_err(|why| ConfigError::invalid("routing.base_domain", why.to_string()))?;
         }
-        match self.isolation.default {
-            Isolation::File => {}
-            Isolation::Database | Isolation::Schema => {
-                return Err(ConfigError::invalid(
-                    "isolation.default",
-                    format!(
-                        "`{}` needs a PostgreSQL backend; the embedded backend supports `file`",
-                        self.isolation.default
-                    ),
-                ));
-            }
-            Isolation::Collapsed => {
-                return Err(ConfigError::invalid(
-                    "isolation.default",
-                    "`collapsed` is not a tenant isolation mode; set multitenancy.enabled: false instead",
-                ));
-            }
-        }
+        self.validate_backend()?;
         if !self.multitenancy.enabled && self.routing.base_domain.is_some() {
             return Err(ConfigError::invalid(
                 "routing.base_domain",

@@ -3,6 +3,7 @@
 
 mod chains;
 pub mod fanout;
+pub mod lint;
 
 pub use chains::{Chain, Chains};
 

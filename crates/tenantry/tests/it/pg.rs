@@ -1,0 +1,154 @@
+//! Throwaway PostgreSQL clusters from the system's own `initdb` and `postgres`.
+//!
+//! `initdb` runs once per test run into a cached template directory; each cluster is a copy
+//! of it, started with `pg_ctl start -w`, which returns only when the server accepts
+//! connections. The binaries refuse to run as root, so they run as the `postgres` user.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use tempfile::TempDir;
+
+/// Debian keeps the binaries in a versioned directory, not on PATH.
+fn bindir() -> PathBuf {
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("initdb").is_file() && p.join("postgres").is_file())
+        .collect();
+    candidates.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    candidates
+        .pop()
+        .unwrap_or_else(|| panic!("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin; run scripts/test"))
+}
+
+fn as_postgres(program: &Path) -> Command {
+    let mut cmd = Command::new("runuser");
+    cmd.args(["-u", "postgres", "--"]).arg(program).stdin(Stdio::null());
+    cmd
+}
+
+fn chown_postgres(path: &Path) {
+    let status = Command::new("chown").args(["-R", "postgres:postgres"]).arg(path).status();
+    assert!(status.is_ok_and(|s| s.success()), "chown {}", path.display());
+}
+
+/// The initdb'd template, made once and shared by every cluster of this test run.
+fn template() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pg-template");
+    let done = root.join("ready");
+    if done.is_file() {
+        return root.join("data");
+    }
+    std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
+    let lock = std::fs::File::create(root.join("lock")).unwrap_or_else(|e| panic!("{e}"));
+    lock.lock().unwrap_or_else(|e| panic!("locking the PostgreSQL template: {e}"));
+    if !done.is_file() {
+        let data = root.join("data");
+        let _ = std::fs::remove_dir_all(&data);
+        std::fs::create_dir_all(&data).unwrap_or_else(|e| panic!("{e}"));
+        chown_postgres(&root);
+        let out = as_postgres(&bindir().join("initdb"))
+            .args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--locale=C", "--no-sync", "-D"])
+            .arg(&data)
+            .output()
+            .unwrap_or_else(|e| panic!("initdb: {e}"));
+        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        std::fs::write(&done, b"").unwrap_or_else(|e| panic!("{e}"));
+    }
+    root.join("data")
+}
+
+pub struct PgCluster {
+    pub port: u16,
+    dir: TempDir,
+}
+
+impl PgCluster {
+    pub fn start() -> PgCluster {
+        let template = template();
+        let dir = TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+        let data = dir.path().join("data");
+        let status = Command::new("cp").arg("-a").arg(&template).arg(&data).status();
+        assert!(status.is_ok_and(|s| s.success()), "copying the cluster template");
+        std::fs::create_dir_all(dir.path().join("sock")).unwrap_or_else(|e| panic!("{e}"));
+        chown_postgres(dir.path());
+        let mut cluster = PgCluster { port: 0, dir };
+        // A free port can be taken between our probe and the server's bind: retry.
+        for _ in 0..5 {
+            cluster.port = free_port();
+            if cluster.pg_ctl_start() {
+                return cluster;
+            }
+        }
+        let log = std::fs::read_to_string(cluster.dir.path().join("log")).unwrap_or_default();
+        panic!("PostgreSQL did not start:\n{log}");
+    }
+
+    fn pg_ctl_start(&self) -> bool {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=300 -c shared_buffers=32MB",
+            self.port,
+            self.dir.path().join("sock").display()
+        );
+        as_postgres(&bindir().join("pg_ctl"))
+            .args(["start", "-w", "-t", "60", "-s", "-D"])
+            .arg(self.dir.path().join("data"))
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .arg("-o")
+            .arg(options)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    /// A superuser URL for `database`.
+    pub fn url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// Stops the server (to simulate an instance going down); `resume` brings it back.
+    pub fn stop(&self) {
+        self.pg_ctl("stop", "fast");
+    }
+
+    pub fn resume(&self) {
+        assert!(self.pg_ctl_start(), "restarting PostgreSQL");
+    }
+
+    fn pg_ctl(&self, action: &str, mode: &str) {
+        let _ = as_postgres(&bindir().join("pg_ctl"))
+            .args([action, "-w", "-s", "-m", mode, "-D"])
+            .arg(self.dir.path().join("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        self.pg_ctl("stop", "immediate");
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("finding a free port: {e}"))
+}
