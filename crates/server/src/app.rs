@@ -12,7 +12,7 @@ use crate::config::{Config, ConfigError, Secret};
 use crate::core::{Core, OpenError};
 use crate::http::{self, AppState};
 use crate::migrator::fanout::{self, Plan, Progress};
-use crate::migrator::{Chain, state};
+use crate::migrator::{Chain, state_on};
 use crate::pools::TenantPools;
 use crate::provisioner::{ProvisionError, Provisioner};
 use crate::routing::Routing;
@@ -69,9 +69,15 @@ impl Server {
             fail_on_error(fanout::run(&core, &plan, progress).await)?;
         } else {
             for chain in [Chain::Registry, Chain::Shared] {
-                let s = state(&core.registry, &core.chains, chain)
+                let db = if chain == Chain::Shared {
+                    &core.shared
+                } else {
+                    &core.registry
+                };
+                let mut conn = db.acquire().await.map_err(registry)?;
+                let s = state_on(&mut conn, &core.chains, chain, None)
                     .await
-                    .map_err(|e| StartError::Registry(e.to_string()))?;
+                    .map_err(registry)?;
                 if !s.is_current() {
                     return Err(StartError::PendingMigrations(chain));
                 }

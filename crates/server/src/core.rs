@@ -1,6 +1,7 @@
 //! The parts every command needs: configuration, the registry, migrations and tenant
 //! storage. `serve` builds the request path on top; `migrate` uses it as is.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::broker::{CredentialBroker, StaticBroker};
@@ -8,8 +9,9 @@ use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::migrator::Chains;
 use crate::names::DataLayout;
+use crate::store::instances::Instance;
 use crate::store::tenants::TenantStorage;
-use crate::store::{Db, PoolSettings, sqlite};
+use crate::store::{Db, PoolSettings, postgres, sqlite};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
@@ -18,8 +20,13 @@ pub enum OpenError {
         path: String,
         source: std::io::Error,
     },
-    #[error("cannot open the registry database {path}: {source}")]
-    Registry { path: String, source: sqlx::Error },
+    #[error("cannot open the {what} database: {source}")]
+    Database {
+        what: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("instance `{name}` (instances.{name}.url): {source}")]
+    Instance { name: String, source: sqlx::Error },
     #[error("cannot read migrations from {path}: {source}")]
     Migrations {
         path: String,
@@ -31,20 +38,23 @@ pub struct Core {
     pub config: Arc<Config>,
     pub layout: DataLayout,
     pub registry: Db,
+    /// The shared partition's database: the registry's own unless `shared.url` is set.
+    pub shared: Db,
     pub catalog: Catalog,
     pub chains: Arc<Chains>,
     pub storage: Arc<TenantStorage>,
 }
 
 impl Core {
-    /// Creates the data directory if needed and opens the registry. Applies nothing.
+    /// Creates the data directory if needed and opens the registry (creating its database on
+    /// PostgreSQL if missing). Applies nothing.
     pub async fn open(config: Config) -> Result<Core, OpenError> {
         let layout = DataLayout::new(&config.data_dir);
-        for dir in [
-            layout.root().to_path_buf(),
-            layout.tenants_dir(),
-            layout.media_root(),
-        ] {
+        let mut dirs = vec![layout.root().to_path_buf(), layout.media_root()];
+        if !config.is_postgres() {
+            dirs.push(layout.tenants_dir());
+        }
+        for dir in dirs {
             std::fs::create_dir_all(&dir).map_err(|source| OpenError::DataDir {
                 path: dir.display().to_string(),
                 source,
@@ -55,12 +65,31 @@ impl Core {
             max_connections: settings.max_connections.max(8),
             ..settings
         };
-        let registry = sqlite::open(&layout.registry_db(), registry_settings, true)
-            .await
-            .map_err(|source| OpenError::Registry {
-                path: layout.registry_db().display().to_string(),
-                source,
-            })?;
+        let open_db = |what: &'static str| move |source| OpenError::Database { what, source };
+        let (registry, shared) = match (&config.registry.url, &config.shared.url) {
+            (None, _) => {
+                let db = sqlite::open(&layout.registry_db(), registry_settings, true)
+                    .await
+                    .map_err(open_db("registry"))?;
+                (db.clone(), db)
+            }
+            (Some(url), shared_url) => {
+                let options = postgres::options(url.expose()).map_err(open_db("registry"))?;
+                let registry = postgres::open_or_create(options, registry_settings)
+                    .await
+                    .map_err(open_db("registry"))?;
+                let shared = match shared_url {
+                    Some(url) => {
+                        let options = postgres::options(url.expose()).map_err(open_db("shared"))?;
+                        postgres::open_or_create(options, registry_settings)
+                            .await
+                            .map_err(open_db("shared"))?
+                    }
+                    None => registry.clone(),
+                };
+                (registry, shared)
+            }
+        };
         let backend = registry.backend();
         let chains =
             match &config.migrations.dir {
@@ -72,13 +101,29 @@ impl Core {
                 })?,
                 None => Chains::embedded(backend),
             };
+        let mut instances = BTreeMap::new();
+        for (name, instance) in &config.instances {
+            let opened =
+                Instance::new(name, instance, settings).map_err(|source| OpenError::Instance {
+                    name: name.clone(),
+                    source,
+                })?;
+            instances.insert(name.clone(), opened);
+        }
         let broker = CredentialBroker::Static(StaticBroker::embedded());
-        let storage = TenantStorage::new(layout.clone(), registry.clone(), settings, broker);
+        let storage = TenantStorage::new(
+            layout.clone(),
+            registry.clone(),
+            settings,
+            broker,
+            instances,
+        );
         Ok(Core {
             catalog: Catalog::new(registry.clone()),
             config: Arc::new(config),
             layout,
             registry,
+            shared,
             chains: Arc::new(chains),
             storage: Arc::new(storage),
         })
@@ -88,7 +133,18 @@ impl Core {
         pool_settings(&self.config)
     }
 
+    /// Whether the shared partition has a database of its own.
+    pub fn shared_is_separate(&self) -> bool {
+        self.config.shared.url.is_some()
+    }
+
     pub async fn close(&self) {
+        for instance in self.storage.instances() {
+            instance.close().await;
+        }
+        if self.shared_is_separate() {
+            self.shared.close().await;
+        }
         self.registry.close().await;
     }
 }

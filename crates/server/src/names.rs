@@ -17,6 +17,12 @@ pub const RESERVED_SLUGS: &[&str] = &[
     "postgres",
 ];
 
+/// The database on each PostgreSQL instance that new database-mode tenants are copied from.
+pub const TEMPLATE_DATABASE: &str = "tenantry_template";
+
+/// The database on each PostgreSQL instance that holds the schema-mode tenants.
+pub const POOL_DATABASE: &str = "tenantry_pool";
+
 /// The slug of the built-in tenant that exists from the first start and cannot be deleted.
 pub const DEFAULT_TENANT: &str = "default";
 

@@ -15,6 +15,7 @@ impl Catalog {
                 .bind(Utc::now())
                 .execute(pool)
                 .await?
+                .rows_affected()
         });
         Ok(())
     }

@@ -45,6 +45,7 @@ impl Catalog {
             .bind(Json(&e.detail))
             .execute(pool)
             .await?
+            .rows_affected()
         });
         Ok(())
     }

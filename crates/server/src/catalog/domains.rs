@@ -19,6 +19,7 @@ impl Catalog {
                 .bind(now)
                 .execute(pool)
                 .await
+                .map(|r| r.rows_affected())
         });
         match result {
             Ok(_) => Ok(now),

@@ -63,6 +63,7 @@ impl Catalog {
             .bind(now)
             .execute(pool)
             .await
+            .map(|r| r.rows_affected())
         });
         match result {
             Ok(_) => self

@@ -1,5 +1,5 @@
-//! Hosts, in the tenant's own database. Every function takes the tenant's [`Db`], which
-//! only the router hands out: there is no way to name another tenant's table here.
+//! Hosts, in the tenant's own database. Every function takes the tenant's [`TenantDb`],
+//! which only the router hands out: there is no way to name another tenant's table here.
 
 use std::collections::BTreeMap;
 
@@ -8,8 +8,8 @@ use sqlx::types::Json;
 use tenantry_proto::{CreateHost, Host};
 use uuid::Uuid;
 
-use crate::store::{Db, is_unique_violation};
-use crate::with_db;
+use crate::store::{TenantDb, is_unique_violation};
+use crate::with_conn;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
@@ -47,7 +47,7 @@ const COLUMNS: &str = "id, hostname, os, labels, created_at, last_seen_at";
 
 /// Hosts in creation order (ids are time-ordered), after `after`.
 pub async fn list(
-    db: &Db,
+    db: &TenantDb,
     tenant: &str,
     after: Option<Uuid>,
     limit: u32,
@@ -55,32 +55,36 @@ pub async fn list(
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM hosts WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
     ));
-    let rows: Vec<HostRow> = with_db!(db, pool => {
-        sqlx::query_as(sql).bind(after).bind(i64::from(limit)).fetch_all(pool).await?
+    let mut conn = db.acquire().await?;
+    let rows: Vec<HostRow> = with_conn!(&mut conn, c => {
+        sqlx::query_as(sql).bind(after).bind(i64::from(limit)).fetch_all(&mut *c).await?
     });
     Ok(rows.into_iter().map(|r| r.into_host(tenant)).collect())
 }
 
-pub async fn get(db: &Db, tenant: &str, id: Uuid) -> Result<Option<Host>, sqlx::Error> {
+pub async fn get(db: &TenantDb, tenant: &str, id: Uuid) -> Result<Option<Host>, sqlx::Error> {
     let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM hosts WHERE id = $1"));
-    let row: Option<HostRow> = with_db!(db, pool => {
-        sqlx::query_as(sql).bind(id).fetch_optional(pool).await?
+    let mut conn = db.acquire().await?;
+    let row: Option<HostRow> = with_conn!(&mut conn, c => {
+        sqlx::query_as(sql).bind(id).fetch_optional(&mut *c).await?
     });
     Ok(row.map(|r| r.into_host(tenant)))
 }
 
-pub async fn create(db: &Db, tenant: &str, new: &CreateHost) -> Result<Host, HostError> {
+pub async fn create(db: &TenantDb, tenant: &str, new: &CreateHost) -> Result<Host, HostError> {
     let id = Uuid::now_v7();
     let now = Utc::now();
-    let result = with_db!(db, pool => {
+    let mut conn = db.acquire().await?;
+    let result = with_conn!(&mut conn, c => {
         sqlx::query("INSERT INTO hosts (id, hostname, os, labels, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id)
             .bind(&new.hostname)
             .bind(&new.os)
             .bind(Json(&new.labels))
             .bind(now)
-            .execute(pool)
+            .execute(&mut *c)
             .await
+            .map(|r| r.rows_affected())
     });
     match result {
         Ok(_) => Ok(Host {
@@ -98,16 +102,26 @@ pub async fn create(db: &Db, tenant: &str, new: &CreateHost) -> Result<Host, Hos
 }
 
 /// Returns whether a host was deleted.
-pub async fn delete(db: &Db, id: Uuid) -> Result<bool, sqlx::Error> {
-    let n = with_db!(db, pool => {
-        sqlx::query("DELETE FROM hosts WHERE id = $1").bind(id).execute(pool).await?.rows_affected()
+pub async fn delete(db: &TenantDb, id: Uuid) -> Result<bool, sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    let n = with_conn!(&mut conn, c => {
+        sqlx::query("DELETE FROM hosts WHERE id = $1").bind(id).execute(&mut *c).await?.rows_affected()
     });
     Ok(n > 0)
 }
 
 /// Number of hosts (for routing verification and the UI).
-pub async fn count(db: &Db) -> Result<i64, sqlx::Error> {
+pub async fn count(db: &TenantDb) -> Result<i64, sqlx::Error> {
+    let mut conn = db.acquire().await?;
     Ok(
-        with_db!(db, pool => sqlx::query_scalar("SELECT COUNT(*) FROM hosts").fetch_one(pool).await?),
+        with_conn!(&mut conn, c => sqlx::query_scalar("SELECT COUNT(*) FROM hosts").fetch_one(&mut *c).await?),
+    )
+}
+
+/// Every host id (for routing verification).
+pub async fn ids(db: &TenantDb) -> Result<Vec<Uuid>, sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    Ok(
+        with_conn!(&mut conn, c => sqlx::query_scalar("SELECT id FROM hosts").fetch_all(&mut *c).await?),
     )
 }

@@ -20,7 +20,7 @@ use crate::auth::{Principal, authenticate};
 use crate::catalog::NewAuditEvent;
 use crate::provisioner::Actor;
 use crate::routing::{RoutingSnapshot, TenantRoute, resolve};
-use crate::store::Db;
+use crate::store::TenantDb;
 
 /// The header an operator sends to act as one tenant.
 pub const MASQUERADE_HEADER: &str = "x-tenantry-tenant";
@@ -153,7 +153,7 @@ impl FromRequestParts<AppState> for ControlPlane {
 /// A request resolved to exactly one active tenant, with that tenant's database.
 pub struct TenantScope {
     pub route: Arc<TenantRoute>,
-    pub db: Db,
+    pub db: TenantDb,
 }
 
 impl TenantScope {

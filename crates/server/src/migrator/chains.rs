@@ -48,6 +48,9 @@ impl fmt::Display for Chain {
 static SQLITE_REGISTRY: Migrator = sqlx::migrate!("../../migrations/sqlite/registry");
 static SQLITE_SHARED: Migrator = sqlx::migrate!("../../migrations/sqlite/shared");
 static SQLITE_TENANT: Migrator = sqlx::migrate!("../../migrations/sqlite/tenant");
+static POSTGRES_REGISTRY: Migrator = sqlx::migrate!("../../migrations/postgres/registry");
+static POSTGRES_SHARED: Migrator = sqlx::migrate!("../../migrations/postgres/shared");
+static POSTGRES_TENANT: Migrator = sqlx::migrate!("../../migrations/postgres/tenant");
 
 /// The resolved migrations of all three chains for one backend.
 #[derive(Debug)]
@@ -62,6 +65,7 @@ impl Chains {
     pub fn embedded(backend: Backend) -> Chains {
         let (registry, shared, tenant) = match backend {
             Backend::Sqlite => (&SQLITE_REGISTRY, &SQLITE_SHARED, &SQLITE_TENANT),
+            Backend::Postgres => (&POSTGRES_REGISTRY, &POSTGRES_SHARED, &POSTGRES_TENANT),
         };
         Chains {
             registry: Self::with_table(registry.migrations.to_vec(), Chain::Registry),
@@ -92,6 +96,16 @@ impl Chains {
     fn with_table(migrations: Vec<Migration>, chain: Chain) -> Migrator {
         let mut migrator = Migrator::with_migrations(migrations);
         migrator.dangerous_set_table_name(chain.version_table());
+        migrator
+    }
+
+    /// The chain's migrator with its version table inside `schema` (schema mode). Locking
+    /// is ours: sqlx's lock is per database, which would serialise every schema in the
+    /// shared pool database.
+    pub fn in_schema(&self, chain: Chain, quoted_schema: &str) -> Migrator {
+        let mut migrator = Migrator::with_migrations(self.get(chain).migrations.to_vec());
+        migrator.dangerous_set_table_name(format!("{quoted_schema}.{}", chain.version_table()));
+        migrator.set_locking(false);
         migrator
     }
 

@@ -1,18 +1,16 @@
 //! `tenantry migrate`: registry, then shared, then the tenant chain on the template and on
 //! every tenant, with bounded concurrency. One tenant failing does not stop the others.
 
-use std::sync::Arc;
-
 use futures_util::StreamExt;
 use futures_util::stream;
 use tenantry_proto::{Isolation, TenantStatus};
 
-use super::{Chain, ChainState, apply, state};
+use super::{Chain, ChainState, MigrateFailure, apply_on, apply_tenant, state_on, tenant_state};
 use crate::catalog::TenantRecord;
 use crate::core::Core;
 use crate::names::Slug;
 use crate::provisioner::location;
-use crate::store::PoolSettings;
+use crate::store::{Db, PoolSettings};
 
 /// Which databases to look at, and whether to change them.
 #[derive(Debug, Clone)]
@@ -80,7 +78,12 @@ pub async fn run(core: &Core, plan: &Plan, progress: &dyn Progress) -> Vec<Outco
         for chain in chains {
             let target = chain.as_str().to_owned();
             progress.started(&target, chain);
-            let outcome = one(&target, chain, &core.registry, core, plan.dry_run).await;
+            let db = if chain == Chain::Shared {
+                &core.shared
+            } else {
+                &core.registry
+            };
+            let outcome = one(&target, chain, db, core, plan.dry_run).await;
             progress.finished(&outcome);
             let failed = outcome.error.is_some();
             if chain == Chain::Tenant && !plan.dry_run && !failed {
@@ -93,7 +96,7 @@ pub async fn run(core: &Core, plan: &Plan, progress: &dyn Progress) -> Vec<Outco
             }
         }
     } else if !plan.dry_run {
-        match state(&core.registry, &core.chains, Chain::Registry).await {
+        match registry_state(core).await {
             Ok(s) if s.is_current() => {}
             Ok(_) => {
                 outcomes.push(Outcome::failed(
@@ -114,10 +117,9 @@ pub async fn run(core: &Core, plan: &Plan, progress: &dyn Progress) -> Vec<Outco
         return outcomes;
     }
     if !collapsed && plan.only.is_empty() {
-        progress.started("template", Chain::Tenant);
-        let outcome = template(core, plan.dry_run).await;
-        progress.finished(&outcome);
-        outcomes.push(outcome);
+        for outcome in templates(core, plan.dry_run, progress).await {
+            outcomes.push(outcome);
+        }
     }
 
     let records = match core.catalog.all_tenants().await {
@@ -176,58 +178,73 @@ pub async fn run(core: &Core, plan: &Plan, progress: &dyn Progress) -> Vec<Outco
     outcomes
 }
 
-async fn one(
-    target: &str,
+async fn registry_state(core: &Core) -> Result<ChainState, MigrateFailure> {
+    let mut conn = core.registry.acquire().await?;
+    state_on(&mut conn, &core.chains, Chain::Registry, None).await
+}
+
+fn outcome(
+    target: String,
     chain: Chain,
-    db: &crate::store::Db,
-    core: &Core,
-    dry_run: bool,
+    result: Result<(ChainState, ChainState), impl ToString>,
 ) -> Outcome {
-    let result = if dry_run {
-        state(db, &core.chains, chain).await.map(|s| (s.clone(), s))
-    } else {
-        apply(db, &core.chains, chain).await
-    };
     match result {
         Ok((before, after)) => Outcome {
-            target: target.to_owned(),
+            target,
             chain,
             before: Some(before),
             after: Some(after),
             skipped: false,
             error: None,
         },
-        Err(e) => Outcome::failed(target.to_owned(), chain, e),
+        Err(e) => Outcome::failed(target, chain, e),
     }
 }
 
-async fn template(core: &Core, dry_run: bool) -> Outcome {
-    let chains = Arc::clone(&core.chains);
-    let result = core
-        .storage
-        .with_template(|db| async move {
-            let result = if dry_run {
-                state(&db, &chains, Chain::Tenant)
-                    .await
-                    .map(|s| (s.clone(), s))
-            } else {
-                apply(&db, &chains, Chain::Tenant).await
-            };
-            Ok(result)
-        })
-        .await;
-    match result {
-        Ok(Ok((before, after))) => Outcome {
-            target: "template".into(),
-            chain: Chain::Tenant,
-            before: Some(before),
-            after: Some(after),
-            skipped: false,
-            error: None,
-        },
-        Ok(Err(e)) => Outcome::failed("template".into(), Chain::Tenant, e),
-        Err(e) => Outcome::failed("template".into(), Chain::Tenant, e),
+async fn one(target: &str, chain: Chain, db: &Db, core: &Core, dry_run: bool) -> Outcome {
+    let result = async {
+        let mut conn = db.acquire().await?;
+        if dry_run {
+            state_on(&mut conn, &core.chains, chain, None)
+                .await
+                .map(|s| (s.clone(), s))
+        } else {
+            apply_on(&mut conn, &core.chains, chain, None).await
+        }
     }
+    .await;
+    outcome(target.to_owned(), chain, result)
+}
+
+/// The file template, or every instance's `tenantry_template`.
+async fn templates(core: &Core, dry_run: bool, progress: &dyn Progress) -> Vec<Outcome> {
+    if !core.config.is_postgres() {
+        progress.started("template", Chain::Tenant);
+        let o = outcome(
+            "template".into(),
+            Chain::Tenant,
+            core.storage
+                .migrate_file_template(&core.chains, dry_run)
+                .await,
+        );
+        progress.finished(&o);
+        return vec![o];
+    }
+    let mut outcomes = Vec::new();
+    for instance in core.storage.instances() {
+        let target = format!("template {}", instance.name);
+        progress.started(&target, Chain::Tenant);
+        let o = outcome(
+            target,
+            Chain::Tenant,
+            core.storage
+                .migrate_template(instance, &core.chains, dry_run)
+                .await,
+        );
+        progress.finished(&o);
+        outcomes.push(o);
+    }
+    outcomes
 }
 
 async fn tenant(core: &Core, record: &TenantRecord, target: String, dry_run: bool) -> Outcome {
@@ -243,10 +260,17 @@ async fn tenant(core: &Core, record: &TenantRecord, target: String, dry_run: boo
         Ok(db) => db,
         Err(e) => return Outcome::failed(target, Chain::Tenant, e),
     };
-    let outcome = one(&target, Chain::Tenant, &db, core, dry_run).await;
+    let result = if dry_run {
+        tenant_state(&db, &core.chains)
+            .await
+            .map(|s| (s.clone(), s))
+    } else {
+        apply_tenant(&db, &core.chains).await
+    };
     core.storage.release(&loc, db).await;
+    let result = outcome(target.clone(), Chain::Tenant, result);
     if !dry_run
-        && let Some(after) = &outcome.after
+        && let Some(after) = &result.after
         && let Err(e) = core
             .catalog
             .record_version(record.id, Chain::Tenant, after.current)
@@ -254,7 +278,7 @@ async fn tenant(core: &Core, record: &TenantRecord, target: String, dry_run: boo
     {
         return Outcome::failed(target, Chain::Tenant, e);
     }
-    outcome
+    result
 }
 
 /// With multi-tenancy off the built-in tenant's tables live in the registry database;

@@ -7,9 +7,9 @@ pub mod lint;
 
 pub use chains::{Chain, Chains};
 
-use crate::store::Db;
 use crate::store::sql::quote_ident;
-use crate::with_db;
+use crate::store::{Conn, TenantDb};
+use crate::with_conn;
 
 /// Where one database stands on one chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,25 +35,46 @@ pub enum MigrateFailure {
     Db(#[from] sqlx::Error),
 }
 
-/// Reads where `db` stands on `chain` without changing anything.
-pub async fn state(db: &Db, chains: &Chains, chain: Chain) -> Result<ChainState, MigrateFailure> {
-    let table = chain.version_table();
-    let applied: Vec<i64> = with_db!(db, pool => {
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name = $1")
-                .bind(table)
-                .fetch_optional(pool)
-                .await?;
-        if exists.is_some() {
-            // The table name is a constant of ours, quoted all the same.
-            let sql = format!("SELECT version FROM {} WHERE success ORDER BY version", quote_ident(table));
-            sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?
-        } else {
-            Vec::new()
+/// The version table of `chain`, qualified by the (already quoted) schema in schema mode.
+fn version_table(chain: Chain, schema: Option<&str>) -> String {
+    match schema {
+        Some(schema) => format!("{schema}.{}", quote_ident(chain.version_table())),
+        None => quote_ident(chain.version_table()),
+    }
+}
+
+/// Reads where the database behind `conn` stands on `chain` without changing anything.
+pub async fn state_on(
+    conn: &mut Conn,
+    chains: &Chains,
+    chain: Chain,
+    schema: Option<&str>,
+) -> Result<ChainState, MigrateFailure> {
+    let table = version_table(chain, schema);
+    let exists = match conn {
+        Conn::Sqlite(c) => sqlx::query_scalar::<_, String>(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = $1",
+        )
+        .bind(chain.version_table())
+        .fetch_optional(&mut **c)
+        .await?
+        .is_some(),
+        Conn::Postgres(c) => {
+            sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL")
+                .bind(&table)
+                .fetch_one(&mut **c)
+                .await?
         }
-    });
-    let migrator = chains.get(chain);
-    let pending = migrator
+    };
+    let applied: Vec<i64> = if exists {
+        // The table name is a constant of ours (and a derived schema), quoted all the same.
+        let sql = format!("SELECT version FROM {table} WHERE success ORDER BY version");
+        with_conn!(conn, c => sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *c).await?)
+    } else {
+        Vec::new()
+    };
+    let pending = chains
+        .get(chain)
         .iter()
         .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
         .map(|m| (m.version, m.description.to_string()))
@@ -65,18 +86,57 @@ pub async fn state(db: &Db, chains: &Chains, chain: Chain) -> Result<ChainState,
     })
 }
 
-/// Applies every pending migration of `chain` to `db`; returns the state before and after.
-pub async fn apply(
-    db: &Db,
+/// Applies every pending migration of `chain` on `conn`; returns the state before and after.
+///
+/// `run_direct` rather than `run`: `run` over a borrowed connection trips sqlx's
+/// "Acquire is not general enough", which makes the future non-`Send`.
+pub async fn apply_on(
+    conn: &mut Conn,
     chains: &Chains,
     chain: Chain,
+    schema: Option<&str>,
 ) -> Result<(ChainState, ChainState), MigrateFailure> {
-    let before = state(db, chains, chain).await?;
+    let before = state_on(conn, chains, chain, schema).await?;
     if before.is_current() {
         return Ok((before.clone(), before));
     }
-    let migrator = chains.get(chain);
-    with_db!(db, pool => migrator.run(pool).await?);
-    let after = state(db, chains, chain).await?;
+    match (&mut *conn, schema) {
+        (Conn::Postgres(c), Some(schema)) => {
+            // One migrator per schema at a time, across processes.
+            let key = format!("tenantry:migrate:{schema}");
+            sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+                .bind(&key)
+                .execute(&mut **c)
+                .await?;
+            let result = chains
+                .in_schema(chain, schema)
+                .run_direct(None, &mut **c, false)
+                .await;
+            sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+                .bind(&key)
+                .execute(&mut **c)
+                .await?;
+            result?;
+        }
+        (other, _) => {
+            with_conn!(other, c => chains.get(chain).run_direct(None, &mut *c, false).await?)
+        }
+    }
+    let after = state_on(conn, chains, chain, schema).await?;
     Ok((before, after))
+}
+
+/// Where a tenant's database stands on the tenant chain.
+pub async fn tenant_state(db: &TenantDb, chains: &Chains) -> Result<ChainState, MigrateFailure> {
+    let mut conn = db.acquire().await?;
+    state_on(&mut conn, chains, Chain::Tenant, db.schema_name()).await
+}
+
+/// Brings a tenant's database to the latest tenant chain.
+pub async fn apply_tenant(
+    db: &TenantDb,
+    chains: &Chains,
+) -> Result<(ChainState, ChainState), MigrateFailure> {
+    let mut conn = db.acquire().await?;
+    apply_on(&mut conn, chains, Chain::Tenant, db.schema_name()).await
 }

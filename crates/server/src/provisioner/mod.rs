@@ -200,9 +200,9 @@ impl Provisioner {
         record: &TenantRecord,
     ) -> Result<TenantRecord, ProvisionError> {
         let loc = location(record)?;
-        self.storage.create(&loc).await?;
+        self.storage.create(&loc, &self.chains).await?;
         let db = self.storage.open(&loc, None).await?;
-        let migrated = migrator::apply(&db, &self.chains, Chain::Tenant).await;
+        let migrated = migrator::apply_tenant(&db, &self.chains).await;
         self.storage.release(&loc, db).await;
         let (_, after) = migrated?;
         self.catalog

@@ -1,19 +1,32 @@
-//! The storage backend seam: a [`Db`] is a handle to one database, whatever its engine.
+//! The storage backend seam: a [`Db`] is a pool on one database, whatever its engine, and a
+//! [`TenantDb`] is how a tenant's data is reached (a pool, or a pool plus a schema).
 //!
 //! Code above this layer (catalog, pools, provisioner, migrator, tenant data) writes its
-//! SQL once, in portable form with `$1` placeholders, and runs it through [`with_db!`],
-//! which monomorphises the body for each engine. PostgreSQL joins as a second variant.
+//! SQL once, in portable form with `$1` placeholders, and runs it through [`with_db!`] or
+//! [`with_conn!`], which monomorphise the body for each engine.
 
+pub mod instances;
+pub mod postgres;
 pub mod sql;
 pub mod sqlite;
 pub mod tenants;
 
 use std::time::Duration;
 
-/// A connection pool to one database: the registry, a template, or one tenant's storage.
+use sqlx::pool::PoolConnection;
+
+/// A connection pool to one database: the registry, a template, or tenant storage.
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(sqlx::SqlitePool),
+    Postgres(sqlx::PgPool),
+}
+
+/// One checked-out connection.
+#[derive(Debug)]
+pub enum Conn {
+    Sqlite(PoolConnection<sqlx::Sqlite>),
+    Postgres(PoolConnection<sqlx::Postgres>),
 }
 
 /// Runs `$body` with `$pool` bound to the engine-specific pool inside a [`Db`].
@@ -22,6 +35,24 @@ macro_rules! with_db {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
             $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$c` bound to `&mut` the engine-specific connection inside a [`Conn`].
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::store::Conn::Sqlite(pooled) => {
+                let $c: &mut sqlx::SqliteConnection = &mut *pooled;
+                $body
+            }
+            $crate::store::Conn::Postgres(pooled) => {
+                let $c: &mut sqlx::PgConnection = &mut *pooled;
+                $body
+            }
         }
     };
 }
@@ -30,12 +61,14 @@ macro_rules! with_db {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
+    Postgres,
 }
 
 impl Backend {
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
         }
     }
 }
@@ -52,6 +85,7 @@ impl Db {
     pub fn backend(&self) -> Backend {
         match self {
             Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
         }
     }
 
@@ -68,6 +102,57 @@ impl Db {
     /// Connections currently open in this pool.
     pub fn size(&self) -> u32 {
         with_db!(self, pool => pool.size())
+    }
+
+    pub async fn acquire(&self) -> Result<Conn, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
+            Db::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
+        })
+    }
+}
+
+/// How one tenant's data is reached. In schema mode every checkout first pins
+/// `search_path` to the tenant's schema, so a connection that served another tenant
+/// before can never see that tenant's tables.
+#[derive(Clone, Debug)]
+pub struct TenantDb {
+    db: Db,
+    /// The quoted schema name, in schema mode.
+    schema: Option<String>,
+}
+
+impl TenantDb {
+    /// A tenant that has a database (or file) of its own.
+    pub fn whole(db: Db) -> Self {
+        TenantDb { db, schema: None }
+    }
+
+    /// A tenant that is one schema in a shared pool database.
+    pub fn schema(pool: sqlx::PgPool, schema: &str) -> Self {
+        TenantDb {
+            db: Db::Postgres(pool),
+            schema: Some(sql::quote_ident(schema)),
+        }
+    }
+
+    /// A connection that sees this tenant's tables and no one else's.
+    pub async fn acquire(&self) -> Result<Conn, sqlx::Error> {
+        let mut conn = self.db.acquire().await?;
+        if let Some(schema) = &self.schema {
+            let set = format!("SET search_path TO {schema}");
+            with_conn!(&mut conn, c => sqlx::query(sqlx::AssertSqlSafe(set)).execute(&mut *c).await?.rows_affected());
+        }
+        Ok(conn)
+    }
+
+    /// The pool underneath (shared with other tenants in schema mode).
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn schema_name(&self) -> Option<&str> {
+        self.schema.as_deref()
     }
 }
 

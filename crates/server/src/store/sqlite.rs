@@ -38,7 +38,11 @@ pub async fn copy_to(db: &Db, dest: &Path) -> Result<(), sqlx::Error> {
     let dest = dest.to_str().ok_or_else(|| {
         sqlx::Error::Configuration("the data directory path is not valid UTF-8".into())
     })?;
-    let Db::Sqlite(pool) = db;
+    let Db::Sqlite(pool) = db else {
+        return Err(sqlx::Error::Configuration(
+            "VACUUM INTO is for SQLite databases".into(),
+        ));
+    };
     // The target is bound, not formatted in: VACUUM INTO takes any string expression.
     sqlx::query("VACUUM INTO $1")
         .bind(dest)

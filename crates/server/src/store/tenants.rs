@@ -1,15 +1,21 @@
 //! Tenant storage: creating, opening and destroying one tenant's database, per isolation
-//! mode. Embedded: one SQLite file per tenant, copied from a template kept at the latest
-//! tenant chain.
+//! mode — a SQLite file copied from a template (embedded), a PostgreSQL database copied from
+//! `tenantry_template` (database mode), or a schema in `tenantry_pool` (schema mode).
 
+use std::collections::BTreeMap;
 use std::io;
 use std::path::Path;
 
+use sqlx::Connection;
+use sqlx::postgres::PgConnectOptions;
 use tenantry_proto::Isolation;
 
-use super::{Db, PoolSettings, sqlite};
+use super::instances::Instance;
+use super::sql::quote_ident;
+use super::{Db, PoolSettings, TenantDb, postgres, sqlite};
 use crate::broker::{BrokerError, CredentialBroker};
-use crate::names::DataLayout;
+use crate::migrator::{self, Chain, Chains, MigrateFailure};
+use crate::names::{DataLayout, POOL_DATABASE, TEMPLATE_DATABASE};
 use crate::routing::TenantLocation;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,12 +24,29 @@ pub enum StoreError {
     Unsupported(Isolation),
     #[error("the tenant's storage does not exist")]
     Missing,
+    #[error("instance `{0}` is not configured")]
+    UnknownInstance(String),
+    #[error("instance `{instance}` is unavailable: {source}")]
+    InstanceUnavailable {
+        instance: String,
+        source: sqlx::Error,
+    },
     #[error("storage I/O failed: {0}")]
     Io(#[from] io::Error),
     #[error("tenant database error: {0}")]
     Db(#[from] sqlx::Error),
     #[error(transparent)]
     Broker(#[from] BrokerError),
+    #[error("migrating the template failed: {0}")]
+    Template(#[from] MigrateFailure),
+}
+
+/// Whether a driver error means the server could not be reached at all.
+fn unreachable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)
+    )
 }
 
 /// Creates, opens and destroys tenant databases.
@@ -34,8 +57,9 @@ pub struct TenantStorage {
     registry: Db,
     settings: PoolSettings,
     broker: CredentialBroker,
-    /// Copies read the template; migrations write it. They never overlap.
-    template: tokio::sync::Mutex<()>,
+    instances: BTreeMap<String, Instance>,
+    /// Copies read the file template; migrations write it. They never overlap.
+    file_template: tokio::sync::Mutex<()>,
 }
 
 impl TenantStorage {
@@ -44,25 +68,73 @@ impl TenantStorage {
         registry: Db,
         settings: PoolSettings,
         broker: CredentialBroker,
+        instances: BTreeMap<String, Instance>,
     ) -> Self {
         TenantStorage {
             layout,
             registry,
             settings,
             broker,
-            template: tokio::sync::Mutex::new(()),
+            instances,
+            file_template: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// Opens a pool on the tenant's database. For a collapsed tenant this is the registry
-    /// pool itself: release it with [`Self::release`], never by closing it.
+    pub fn broker(&self) -> &CredentialBroker {
+        &self.broker
+    }
+
+    pub fn instances(&self) -> impl Iterator<Item = &Instance> {
+        self.instances.values()
+    }
+
+    pub fn instance(&self, name: &str) -> Result<&Instance, StoreError> {
+        self.instances
+            .get(name)
+            .ok_or_else(|| StoreError::UnknownInstance(name.to_owned()))
+    }
+
+    fn unavailable(instance: &Instance) -> impl Fn(sqlx::Error) -> StoreError + '_ {
+        move |source| {
+            if unreachable(&source) {
+                StoreError::InstanceUnavailable {
+                    instance: instance.name.clone(),
+                    source,
+                }
+            } else {
+                StoreError::Db(source)
+            }
+        }
+    }
+
+    /// Options for a tenant's own database, with the broker's credentials.
+    async fn tenant_options(
+        &self,
+        loc: &TenantLocation,
+        instance: &Instance,
+        database: &str,
+    ) -> Result<PgConnectOptions, StoreError> {
+        let credentials = self.broker.credentials(loc).await?;
+        let mut options = instance.database(database);
+        if let Some(user) = &credentials.username {
+            options = options.username(user);
+        }
+        if let Some(password) = &credentials.password {
+            options = options.password(password.expose());
+        }
+        Ok(options)
+    }
+
+    /// Opens a pool on the tenant's storage. A collapsed tenant gets the registry pool
+    /// itself: release it with [`Self::release`], never by closing it.
     pub async fn open(
         &self,
         loc: &TenantLocation,
         settings: Option<PoolSettings>,
-    ) -> Result<Db, StoreError> {
+    ) -> Result<TenantDb, StoreError> {
+        let settings = settings.unwrap_or(self.settings);
         match loc.isolation {
-            Isolation::Collapsed => Ok(self.registry.clone()),
+            Isolation::Collapsed => Ok(TenantDb::whole(self.registry.clone())),
             Isolation::File => {
                 let path = self.layout.tenant_db(&loc.slug);
                 if !path.is_file() {
@@ -70,53 +142,129 @@ impl TenantStorage {
                 }
                 // Files need no credentials, but the broker is still the one that says so.
                 let _credentials = self.broker.credentials(loc).await?;
-                Ok(sqlite::open(&path, settings.unwrap_or(self.settings), false).await?)
+                Ok(TenantDb::whole(sqlite::open(&path, settings, false).await?))
             }
-            other => Err(StoreError::Unsupported(other)),
+            Isolation::Database => {
+                let instance = self.instance(&loc.instance)?;
+                let options = self
+                    .tenant_options(loc, instance, &loc.slug.physical_name())
+                    .await?;
+                match postgres::open(options, settings).await {
+                    Ok(db) => Ok(TenantDb::whole(db)),
+                    Err(e) if postgres::is_missing_database(&e) => Err(StoreError::Missing),
+                    Err(e) => Err(Self::unavailable(instance)(e)),
+                }
+            }
+            Isolation::Schema => {
+                let pool = self.open_schema_pool(&loc.instance, settings).await?;
+                Ok(TenantDb::schema(pool, &loc.slug.physical_name()))
+            }
         }
     }
 
-    /// Closes a pool obtained from [`Self::open`] unless it is the shared registry pool.
-    pub async fn release(&self, loc: &TenantLocation, db: Db) {
+    /// A pool on an instance's schema-mode database, shared by its schema tenants.
+    pub async fn open_schema_pool(
+        &self,
+        instance: &str,
+        settings: PoolSettings,
+    ) -> Result<sqlx::PgPool, StoreError> {
+        let instance = self.instance(instance)?;
+        let options = instance.database(POOL_DATABASE);
+        match postgres::open(options, settings).await {
+            Ok(Db::Postgres(pool)) => Ok(pool),
+            Ok(Db::Sqlite(_)) => Err(StoreError::Unsupported(Isolation::Schema)),
+            Err(e) if postgres::is_missing_database(&e) => Err(StoreError::Missing),
+            Err(e) => Err(Self::unavailable(instance)(e)),
+        }
+    }
+
+    /// Closes a handle from [`Self::open`] unless it is the shared registry pool.
+    pub async fn release(&self, loc: &TenantLocation, db: TenantDb) {
         if loc.isolation != Isolation::Collapsed {
-            db.close().await;
+            db.db().close().await;
         }
     }
 
-    /// Creates the tenant's database from the template. Idempotent: an existing database
-    /// (from an interrupted earlier attempt, which only ever renames a complete copy into
-    /// place) is kept.
-    pub async fn create(&self, loc: &TenantLocation) -> Result<(), StoreError> {
+    /// Creates the tenant's storage at the latest tenant chain. Idempotent: storage left by
+    /// an interrupted attempt is complete (file rename, CREATE DATABASE and the schema
+    /// transaction are all atomic) and is kept.
+    pub async fn create(&self, loc: &TenantLocation, chains: &Chains) -> Result<(), StoreError> {
         match loc.isolation {
             Isolation::Collapsed => Ok(()),
-            Isolation::File => {
-                let target = self.layout.tenant_db(&loc.slug);
-                if target.is_file() {
+            Isolation::File => self.create_file(loc).await,
+            Isolation::Database => {
+                let instance = self.instance(&loc.instance)?;
+                let name = loc.slug.physical_name();
+                let admin = instance.admin();
+                if postgres::database_exists(admin, &name)
+                    .await
+                    .map_err(Self::unavailable(instance))?
+                {
                     return Ok(());
                 }
-                tokio::fs::create_dir_all(self.layout.tenants_dir()).await?;
-                let staging = self.layout.tenant_db_staging(&loc.slug);
-                remove_if_exists(&staging).await?;
+                if !postgres::database_exists(admin, TEMPLATE_DATABASE)
+                    .await
+                    .map_err(Self::unavailable(instance))?
                 {
-                    let _read = self.template.lock().await;
-                    let template = self.open_template_unlocked().await?;
-                    let copied = sqlite::copy_to(&template, &staging).await;
-                    template.close().await;
-                    copied?;
+                    self.migrate_template(instance, chains, false).await?;
                 }
-                tokio::fs::rename(&staging, &target).await?;
+                postgres::create_database_from_template(admin, &name, TEMPLATE_DATABASE)
+                    .await
+                    .map_err(Self::unavailable(instance))?;
                 Ok(())
             }
-            other => Err(StoreError::Unsupported(other)),
+            Isolation::Schema => {
+                let instance = self.instance(&loc.instance)?;
+                postgres::create_database(instance.admin(), POOL_DATABASE, None)
+                    .await
+                    .map_err(Self::unavailable(instance))?;
+                let schema = quote_ident(&loc.slug.physical_name());
+                let mut conn = sqlx::PgConnection::connect_with(&instance.database(POOL_DATABASE))
+                    .await
+                    .map_err(Self::unavailable(instance))?;
+                // Schema, tables and version table appear together or not at all.
+                let mut tx = conn.begin().await?;
+                let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+                sqlx::query(sqlx::AssertSqlSafe(create))
+                    .execute(&mut *tx)
+                    .await?;
+                let path = format!("SET LOCAL search_path TO {schema}");
+                sqlx::query(sqlx::AssertSqlSafe(path))
+                    .execute(&mut *tx)
+                    .await?;
+                chains
+                    .in_schema(Chain::Tenant, &schema)
+                    .run_direct(None, &mut *tx, false)
+                    .await
+                    .map_err(MigrateFailure::from)?;
+                tx.commit().await?;
+                conn.close().await?;
+                Ok(())
+            }
         }
     }
 
-    /// The broker that issues this storage's credentials.
-    pub fn broker(&self) -> &CredentialBroker {
-        &self.broker
+    async fn create_file(&self, loc: &TenantLocation) -> Result<(), StoreError> {
+        let target = self.layout.tenant_db(&loc.slug);
+        if target.is_file() {
+            return Ok(());
+        }
+        tokio::fs::create_dir_all(self.layout.tenants_dir()).await?;
+        let staging = self.layout.tenant_db_staging(&loc.slug);
+        remove_if_exists(&staging).await?;
+        {
+            let _read = self.file_template.lock().await;
+            let template = self.open_file_template_unlocked().await?;
+            let copied = sqlite::copy_to(&template, &staging).await;
+            template.close().await;
+            copied?;
+        }
+        tokio::fs::rename(&staging, &target).await?;
+        Ok(())
     }
 
-    /// Removes the tenant's database. Returns whether anything was there.
+    /// Removes the tenant's storage, ending its sessions first. Returns whether anything
+    /// was there.
     pub async fn destroy(&self, loc: &TenantLocation) -> Result<bool, StoreError> {
         match loc.isolation {
             Isolation::Collapsed => Err(StoreError::Unsupported(Isolation::Collapsed)),
@@ -133,11 +281,29 @@ impl TenantStorage {
                 }
                 Ok(removed)
             }
-            other => Err(StoreError::Unsupported(other)),
+            Isolation::Database => {
+                let instance = self.instance(&loc.instance)?;
+                postgres::drop_database(instance.admin(), &loc.slug.physical_name())
+                    .await
+                    .map_err(Self::unavailable(instance))
+            }
+            Isolation::Schema => {
+                let instance = self.instance(&loc.instance)?;
+                let mut conn =
+                    match sqlx::PgConnection::connect_with(&instance.database(POOL_DATABASE)).await
+                    {
+                        Ok(conn) => conn,
+                        Err(e) if postgres::is_missing_database(&e) => return Ok(false),
+                        Err(e) => return Err(Self::unavailable(instance)(e)),
+                    };
+                let dropped = postgres::drop_schema(&mut conn, &loc.slug.physical_name()).await;
+                let _ = conn.close().await;
+                Ok(dropped?)
+            }
         }
     }
 
-    /// Whether any trace of the tenant's database is left.
+    /// Whether any trace of the tenant's storage is left.
     pub async fn exists(&self, loc: &TenantLocation) -> Result<bool, StoreError> {
         match loc.isolation {
             Isolation::Collapsed => Ok(true),
@@ -151,24 +317,104 @@ impl TenantStorage {
                 .iter()
                 .any(|p| p.exists()))
             }
-            other => Err(StoreError::Unsupported(other)),
+            Isolation::Database => {
+                let instance = self.instance(&loc.instance)?;
+                postgres::database_exists(instance.admin(), &loc.slug.physical_name())
+                    .await
+                    .map_err(Self::unavailable(instance))
+            }
+            Isolation::Schema => {
+                let instance = self.instance(&loc.instance)?;
+                let mut conn =
+                    match sqlx::PgConnection::connect_with(&instance.database(POOL_DATABASE)).await
+                    {
+                        Ok(conn) => conn,
+                        Err(e) if postgres::is_missing_database(&e) => return Ok(false),
+                        Err(e) => return Err(Self::unavailable(instance)(e)),
+                    };
+                let found = postgres::schema_exists(&mut conn, &loc.slug.physical_name()).await;
+                let _ = conn.close().await;
+                Ok(found?)
+            }
         }
     }
 
-    /// Runs `f` on the template database with copies held off.
-    pub async fn with_template<T, F, Fut>(&self, f: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(Db) -> Fut,
-        Fut: std::future::Future<Output = Result<T, StoreError>>,
-    {
-        let _write = self.template.lock().await;
-        let template = self.open_template_unlocked().await?;
-        let result = f(template.clone()).await;
-        template.close().await;
+    /// Brings the embedded file template to the latest tenant chain (or reports where it is).
+    pub async fn migrate_file_template(
+        &self,
+        chains: &Chains,
+        dry_run: bool,
+    ) -> Result<(migrator::ChainState, migrator::ChainState), StoreError> {
+        let _write = self.file_template.lock().await;
+        let template = TenantDb::whole(self.open_file_template_unlocked().await?);
+        let result = if dry_run {
+            migrator::tenant_state(&template, chains)
+                .await
+                .map(|s| (s.clone(), s))
+        } else {
+            migrator::apply_tenant(&template, chains).await
+        };
+        template.db().close().await;
+        Ok(result?)
+    }
+
+    /// Brings an instance's `tenantry_template` to the latest tenant chain, creating it if
+    /// missing, with copies held off by the template lock.
+    pub async fn migrate_template(
+        &self,
+        instance: &Instance,
+        chains: &Chains,
+        dry_run: bool,
+    ) -> Result<(migrator::ChainState, migrator::ChainState), StoreError> {
+        let admin = instance.admin();
+        let exists = postgres::database_exists(admin, TEMPLATE_DATABASE)
+            .await
+            .map_err(Self::unavailable(instance))?;
+        if !exists && dry_run {
+            let latest = chains.latest(Chain::Tenant);
+            let missing = migrator::ChainState {
+                current: 0,
+                latest,
+                pending: chains
+                    .get(Chain::Tenant)
+                    .iter()
+                    .map(|m| (m.version, m.description.to_string()))
+                    .collect(),
+            };
+            return Ok((missing.clone(), missing));
+        }
+        postgres::create_database(admin, TEMPLATE_DATABASE, None)
+            .await
+            .map_err(Self::unavailable(instance))?;
+        let mut lock = admin.acquire().await.map_err(Self::unavailable(instance))?;
+        postgres::lock_template(&mut lock, TEMPLATE_DATABASE).await?;
+        let result = async {
+            let one = PoolSettings {
+                max_connections: 1,
+                ..self.settings
+            };
+            let template = TenantDb::whole(
+                postgres::open(instance.database(TEMPLATE_DATABASE), one)
+                    .await
+                    .map_err(Self::unavailable(instance))?,
+            );
+            let result = if dry_run {
+                migrator::tenant_state(&template, chains)
+                    .await
+                    .map(|s| (s.clone(), s))
+            } else {
+                migrator::apply_tenant(&template, chains).await
+            };
+            // The template must have no sessions left, or copying it fails.
+            template.db().close().await;
+            Ok::<_, StoreError>(result?)
+        }
+        .await;
+        postgres::unlock_template(&mut lock, TEMPLATE_DATABASE).await?;
         result
     }
 
-    async fn open_template_unlocked(&self) -> Result<Db, StoreError> {
+    async fn open_file_template_unlocked(&self) -> Result<Db, StoreError> {
         tokio::fs::create_dir_all(self.layout.root()).await?;
         let one = PoolSettings {
             max_connections: 1,

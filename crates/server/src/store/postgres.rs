@@ -1,0 +1,191 @@
+//! PostgreSQL: pools, and the administrative statements the provisioner needs. Every
+//! identifier is quoted by [`quote_ident`]; values are bound.
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, PgPool};
+
+use super::sql::quote_ident;
+use super::{Db, PoolSettings};
+
+/// SQLSTATE 3D000: the database does not exist.
+const INVALID_CATALOG_NAME: &str = "3D000";
+
+pub fn options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    PgConnectOptions::from_str(url)
+}
+
+pub fn pool_options(settings: PoolSettings) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .min_connections(0)
+        .idle_timeout(Some(settings.idle_timeout))
+        .acquire_timeout(settings.acquire_timeout)
+}
+
+/// Opens a pool, connecting once to prove the database is there.
+pub async fn open(options: PgConnectOptions, settings: PoolSettings) -> Result<Db, sqlx::Error> {
+    Ok(Db::Postgres(
+        pool_options(settings).connect_with(options).await?,
+    ))
+}
+
+/// Opens a pool on `options`' database, creating the database first if it is missing
+/// (the registry and shared databases on a fresh server).
+pub async fn open_or_create(
+    options: PgConnectOptions,
+    settings: PoolSettings,
+) -> Result<Db, sqlx::Error> {
+    match open(options.clone(), settings).await {
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(INVALID_CATALOG_NAME) => {
+            let name = options.get_database().unwrap_or("postgres").to_owned();
+            let admin = pool_options(PoolSettings {
+                max_connections: 1,
+                ..settings
+            })
+            .connect_with(options.clone().database("postgres"))
+            .await?;
+            let created = create_database(&admin, &name, None).await;
+            admin.close().await;
+            created?;
+            open(options, settings).await
+        }
+        other => other,
+    }
+}
+
+pub fn is_missing_database(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.code().as_deref() == Some(INVALID_CATALOG_NAME))
+}
+
+pub async fn database_exists(admin: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_optional(admin)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// `CREATE DATABASE "name" [TEMPLATE "template"]`; an existing database is left alone.
+pub async fn create_database(
+    admin: &PgPool,
+    name: &str,
+    template: Option<&str>,
+) -> Result<bool, sqlx::Error> {
+    if database_exists(admin, name).await? {
+        return Ok(false);
+    }
+    let mut sql = format!("CREATE DATABASE {}", quote_ident(name));
+    if let Some(template) = template {
+        sql.push_str(&format!(" TEMPLATE {}", quote_ident(template)));
+    }
+    match sqlx::query(AssertSqlSafe(sql)).execute(admin).await {
+        Ok(_) => Ok(true),
+        // Another process created it between our check and our statement.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Copies `template` into a new database while nobody else is connected to the template:
+/// an advisory lock keeps our own template migrations out, and stray sessions are ended.
+pub async fn create_database_from_template(
+    admin: &PgPool,
+    name: &str,
+    template: &str,
+) -> Result<bool, sqlx::Error> {
+    let mut conn = admin.acquire().await?;
+    sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+        .bind(template_lock_key(template))
+        .execute(&mut *conn)
+        .await?;
+    let result = async {
+        if database_exists(admin, name).await? {
+            return Ok(false);
+        }
+        terminate_connections(&mut conn, template).await?;
+        let sql = format!(
+            "CREATE DATABASE {} TEMPLATE {}",
+            quote_ident(name),
+            quote_ident(template)
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .execute(&mut *conn)
+            .await
+            .map(|_| true)
+    }
+    .await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+        .bind(template_lock_key(template))
+        .execute(&mut *conn)
+        .await;
+    let created = result?;
+    unlocked?;
+    Ok(created)
+}
+
+/// Holds the template's lock on `conn` (for migrating the template) until released.
+pub async fn lock_template(
+    conn: &mut sqlx::PgConnection,
+    template: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
+        .bind(template_lock_key(template))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+pub async fn unlock_template(
+    conn: &mut sqlx::PgConnection,
+    template: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+        .bind(template_lock_key(template))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+fn template_lock_key(template: &str) -> String {
+    format!("tenantry:template:{template}")
+}
+
+async fn terminate_connections(
+    conn: &mut sqlx::PgConnection,
+    database: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+        .bind(database)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Ends every session on the database and drops it.
+pub async fn drop_database(admin: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
+    if !database_exists(admin, name).await? {
+        return Ok(false);
+    }
+    let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name));
+    sqlx::query(AssertSqlSafe(sql)).execute(admin).await?;
+    Ok(true)
+}
+
+pub async fn schema_exists(conn: &mut sqlx::PgConnection, name: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_namespace WHERE nspname = $1")
+        .bind(name)
+        .fetch_optional(conn)
+        .await?;
+    Ok(found.is_some())
+}
+
+pub async fn drop_schema(conn: &mut sqlx::PgConnection, name: &str) -> Result<bool, sqlx::Error> {
+    if !schema_exists(conn, name).await? {
+        return Ok(false);
+    }
+    let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(name));
+    sqlx::query(AssertSqlSafe(sql)).execute(conn).await?;
+    Ok(true)
+}
