@@ -4,7 +4,7 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tenantry_proto::{
-    CreateDomain, CreateTenant, Domain, Page, Problem, PurgeReport, Tenant, UpdateTenant,
+    CreateDomain, CreateTenant, Domain, Instance, Page, Problem, PurgeReport, Tenant, UpdateTenant,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -102,16 +102,13 @@ impl Client {
         self.send(self.request(method, path).json(body)).await
     }
 
-    pub async fn create_tenant(
-        &self,
-        slug: &str,
-        display_name: Option<&str>,
-    ) -> Result<Tenant, ClientError> {
-        let body = CreateTenant {
-            slug: slug.to_owned(),
-            display_name: display_name.map(str::to_owned),
-        };
-        self.json(Method::POST, "/api/v1/tenants", &body).await
+    pub async fn create_tenant(&self, request: &CreateTenant) -> Result<Tenant, ClientError> {
+        self.json(Method::POST, "/api/v1/tenants", request).await
+    }
+
+    pub async fn list_instances(&self) -> Result<Vec<Instance>, ClientError> {
+        self.send(self.request(Method::GET, "/api/v1/instances"))
+            .await
     }
 
     /// Every tenant, following cursors.

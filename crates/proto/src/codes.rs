@@ -29,3 +29,7 @@ pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
 pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
 pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
 pub const INTERNAL: &str = "internal_error";
+pub const NO_INSTANCE_MATCHES: &str = "no_instance_matches";
+pub const INSTANCE_UNAVAILABLE: &str = "instance_unavailable";
+pub const ISOLATION_UNSUPPORTED: &str = "isolation_unsupported";
+pub const CONNECTION_BUDGET_EXHAUSTED: &str = "connection_budget_exhausted";

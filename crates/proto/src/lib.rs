@@ -11,8 +11,8 @@ mod tenants;
 pub use hosts::{CreateHost, Host};
 pub use problem::Problem;
 pub use tenants::{
-    AuditEvent, CreateDomain, CreateTenant, Domain, Isolation, ParseEnumError, Placement,
-    PurgeReport, Tenant, TenantStatus, UpdateTenant,
+    AuditEvent, CreateDomain, CreateTenant, Domain, Instance, Isolation, ParseEnumError, Placement,
+    PlacementRequest, PurgeReport, Tenant, TenantStatus, UpdateTenant,
 };
 
 use serde::{Deserialize, Serialize};

@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -134,6 +135,37 @@ pub struct CreateTenant {
     /// Defaults to the slug.
     #[serde(default)]
     pub display_name: Option<String>,
+    /// `file` (embedded), `database` or `schema` (PostgreSQL); default from `isolation.default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<Isolation>,
+    /// Place the tenant on this instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    /// Or: place it on the least loaded instance matching these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<PlacementRequest>,
+}
+
+/// Constraints on where a new tenant may live.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementRequest {
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Every one of these labels must be on the instance (e.g. `jurisdiction: eu`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A database server that can hold tenants.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Instance {
+    pub name: String,
+    pub region: String,
+    pub labels: BTreeMap<String, String>,
+    pub max_tenants: Option<u64>,
+    /// Tenants placed there now.
+    pub tenants: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use tenantry_proto::Isolation;
 use tokio::net::TcpListener;
 
 use crate::auth::api_key;
@@ -90,6 +91,20 @@ impl Server {
                 "this data directory holds tenants besides `default`; it cannot run with multi-tenancy off",
             )
             .into());
+        }
+
+        for record in core.catalog.all_tenants().await.map_err(registry)? {
+            let placed = matches!(record.isolation, Isolation::Database | Isolation::Schema);
+            if placed && core.storage.instance(&record.instance).is_err() {
+                return Err(ConfigError::invalid(
+                    format!("instances.{}", record.instance),
+                    format!(
+                        "tenant {} is placed on instance `{}`, which is not configured",
+                        record.slug, record.instance
+                    ),
+                )
+                .into());
+            }
         }
 
         let configured_key = core

@@ -175,6 +175,16 @@ impl Catalog {
         }))
     }
 
+    /// How many tenants each instance holds (every status: a tenant being created or
+    /// deleted still occupies its place).
+    pub async fn tenants_per_instance(&self) -> Result<Vec<(String, i64)>, CatalogError> {
+        Ok(with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT instance, COUNT(*) FROM registry_tenants GROUP BY instance")
+                .fetch_all(pool)
+                .await?
+        }))
+    }
+
     /// Counts tenants other than the built-in one (to refuse collapsing a multi-tenant store).
     pub async fn count_non_default(&self) -> Result<i64, CatalogError> {
         Ok(with_db!(&self.db, pool => {

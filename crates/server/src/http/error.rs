@@ -12,8 +12,10 @@ use super::request_id;
 use crate::auth::AuthError;
 use crate::catalog::CatalogError;
 use crate::names::SlugError;
+use crate::pools::PoolError;
 use crate::provisioner::ProvisionError;
 use crate::routing::ResolveError;
+use crate::store::tenants::StoreError;
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -124,13 +126,57 @@ impl From<ProvisionError> for ApiError {
             ProvisionError::InvalidTransition { .. } => {
                 (StatusCode::CONFLICT, codes::INVALID_STATUS_TRANSITION)
             }
+            ProvisionError::NoInstance(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, codes::NO_INSTANCE_MATCHES)
+            }
+            ProvisionError::IsolationUnsupported(..) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                codes::ISOLATION_UNSUPPORTED,
+            ),
+            ProvisionError::Store(store) => return store_error(store),
             ProvisionError::PurgeUnverified { .. }
             | ProvisionError::Catalog(_)
-            | ProvisionError::Store(_)
             | ProvisionError::Migrate(_)
             | ProvisionError::Io(_) => return ApiError::internal(e),
         };
         ApiError::new(status, code, e.to_string())
+    }
+}
+
+/// Storage failures: an unreachable instance is named (it is the operator's to fix); the
+/// rest stay in the log.
+pub fn store_error(e: &StoreError) -> ApiError {
+    match e {
+        StoreError::InstanceUnavailable { instance, source } => {
+            tracing::error!(%instance, error = %source, "instance unavailable");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::INSTANCE_UNAVAILABLE,
+                format!("database instance `{instance}` is unavailable; try again later"),
+            )
+        }
+        StoreError::UnknownInstance(name) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::NO_INSTANCE_MATCHES,
+            format!("instance `{name}` is not configured"),
+        ),
+        other => ApiError::internal(other),
+    }
+}
+
+impl From<PoolError> for ApiError {
+    fn from(e: PoolError) -> Self {
+        match e {
+            PoolError::Store(store) => store_error(&store),
+            PoolError::BudgetExhausted(_) => {
+                tracing::warn!(error = %e, "tenant connection budget exhausted");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::CONNECTION_BUDGET_EXHAUSTED,
+                    "the server is at its database connection limit; try again",
+                )
+            }
+        }
     }
 }
 

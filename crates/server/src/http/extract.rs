@@ -211,11 +211,7 @@ impl FromRequestParts<AppState> for TenantScope {
                 })
                 .await?;
         }
-        let db = state
-            .pools
-            .get(&resolution.route)
-            .await
-            .map_err(ApiError::unavailable)?;
+        let db = state.pools.get(&resolution.route).await?;
         Ok(TenantScope {
             route: resolution.route,
             db,

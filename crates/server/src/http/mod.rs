@@ -7,6 +7,7 @@ mod error;
 mod extract;
 mod health;
 mod hosts;
+mod instances;
 mod pagination;
 pub mod request_id;
 mod state;
@@ -37,6 +38,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "tenants", description = "Tenant lifecycle (operators)"),
         (name = "domains", description = "Domains that route to a tenant"),
         (name = "hosts", description = "A tenant's hosts, stored in its own database"),
+        (name = "instances", description = "Database instances tenants are placed on"),
         (name = "audit", description = "Audit log"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -66,6 +68,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(tenants::routes())
         .merge(domains::routes())
         .merge(hosts::routes())
+        .merge(instances::routes())
         .merge(audit::routes())
 }
 

@@ -16,6 +16,8 @@ use super::pagination::{PageParams, invalid_cursor, page};
 use super::state::AppState;
 use crate::catalog::TenantRecord;
 use crate::names::{DEFAULT_TENANT, Slug};
+use crate::provisioner::PlacementWish;
+use crate::scheduler::Constraint;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -115,9 +117,25 @@ async fn create_tenant(
     let slug = Slug::parse(&body.slug)?;
     let display_name = body.display_name.unwrap_or_else(|| slug.to_string());
     check_display_name(&display_name)?;
+    if body.instance.is_some() && body.placement.is_some() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::VALIDATION_FAILED,
+            "give either `instance` or `placement`, not both",
+        ));
+    }
+    let placement = body.placement.unwrap_or_default();
+    let wish = PlacementWish {
+        isolation: body.isolation,
+        constraint: Constraint {
+            instance: body.instance,
+            region: placement.region,
+            labels: placement.labels,
+        },
+    };
     let record = state
         .provisioner
-        .create(&slug, &display_name, &op.actor)
+        .create(&slug, &display_name, &wish, &op.actor)
         .await?;
     let location = format!("/api/v1/tenants/{slug}");
     Ok((

@@ -19,6 +19,7 @@ use crate::migrator::{self, Chain, Chains, MigrateFailure};
 use crate::names::{DataLayout, Slug};
 use crate::pools::TenantPools;
 use crate::routing::{Routing, TenantLocation};
+use crate::scheduler::{self, Candidate, Constraint, NoMatch};
 use crate::store::tenants::{StoreError, TenantStorage};
 
 use locks::TenantLocks;
@@ -52,6 +53,17 @@ pub enum ProvisionError {
     Migrate(#[from] MigrateFailure),
     #[error("media directory: {0}")]
     Io(#[from] io::Error),
+    #[error(transparent)]
+    NoInstance(#[from] NoMatch),
+    #[error("isolation `{0}` is not available here; use {1}")]
+    IsolationUnsupported(Isolation, &'static str),
+}
+
+/// Where the caller wants a new tenant.
+#[derive(Debug, Clone, Default)]
+pub struct PlacementWish {
+    pub isolation: Option<Isolation>,
+    pub constraint: Constraint,
 }
 
 /// Who asked for a change, for the audit log.
@@ -111,10 +123,12 @@ impl Provisioner {
         &self,
         slug: &Slug,
         display_name: &str,
+        wish: &PlacementWish,
         actor: &Actor,
     ) -> Result<TenantRecord, ProvisionError> {
         let _one_at_a_time = self.locks.lock(slug.as_str()).await;
         self.refuse_taken(slug).await?;
+        let (isolation, instance) = self.place(wish).await?;
         let record = self
             .catalog
             .insert_tenant(&NewTenant {
@@ -122,8 +136,8 @@ impl Provisioner {
                 slug: slug.as_str().to_owned(),
                 display_name: display_name.to_owned(),
                 status: TenantStatus::Provisioning,
-                isolation: self.default_isolation,
-                instance: EMBEDDED_INSTANCE.to_owned(),
+                isolation,
+                instance,
                 physical_name: slug.physical_name(),
             })
             .await
@@ -142,12 +156,66 @@ impl Provisioner {
             Ok(record) => Ok(record),
             Err(e) => {
                 tracing::error!(tenant = %slug, error = %e, "provisioning failed; rolling back");
+                // Marked for deletion first, so a rollback that cannot finish now (the
+                // instance is down) is finished by reconcile instead of revived.
+                if let Err(mark) = self
+                    .catalog
+                    .set_status(record.id, TenantStatus::Deleting)
+                    .await
+                {
+                    tracing::error!(tenant = %slug, error = %mark, "could not mark the failed tenant for deletion");
+                }
                 if let Err(rollback) = self.purge(&record).await {
                     tracing::error!(tenant = %slug, error = %rollback, "rollback incomplete; `tenantry tenants reconcile` will finish it");
                 }
                 Err(e)
             }
         }
+    }
+
+    /// Chooses isolation and instance for a new tenant.
+    async fn place(&self, wish: &PlacementWish) -> Result<(Isolation, String), ProvisionError> {
+        let isolation = wish.isolation.unwrap_or(self.default_isolation);
+        let postgres = self.storage.instances().next().is_some();
+        if !postgres {
+            if isolation != Isolation::File {
+                return Err(ProvisionError::IsolationUnsupported(
+                    isolation,
+                    "`file` on the embedded backend",
+                ));
+            }
+            if wish.constraint != Constraint::default()
+                && wish.constraint.instance.as_deref() != Some(EMBEDDED_INSTANCE)
+            {
+                return Err(NoMatch::NoneMatch(wish.constraint.clone()).into());
+            }
+            return Ok((isolation, EMBEDDED_INSTANCE.to_owned()));
+        }
+        if !matches!(isolation, Isolation::Database | Isolation::Schema) {
+            return Err(ProvisionError::IsolationUnsupported(
+                isolation,
+                "`database` or `schema` on PostgreSQL",
+            ));
+        }
+        let counts: std::collections::HashMap<String, i64> = self
+            .catalog
+            .tenants_per_instance()
+            .await?
+            .into_iter()
+            .collect();
+        let candidates: Vec<Candidate<'_>> = self
+            .storage
+            .instances()
+            .map(|i| Candidate {
+                name: &i.name,
+                region: &i.region,
+                labels: &i.labels,
+                max_tenants: i.max_tenants,
+                tenants: counts.get(&i.name).copied().unwrap_or(0).max(0) as u64,
+            })
+            .collect();
+        let chosen = scheduler::place(&candidates, &wish.constraint)?;
+        Ok((isolation, chosen.to_owned()))
     }
 
     /// Ensures the built-in tenant exists (in its own file, or collapsed onto the registry).
@@ -157,10 +225,10 @@ impl Provisioner {
         let record = match self.catalog.tenant(slug.as_str()).await? {
             Some(record) => record,
             None => {
-                let isolation = if collapsed {
-                    Isolation::Collapsed
+                let (isolation, instance) = if collapsed {
+                    (Isolation::Collapsed, EMBEDDED_INSTANCE.to_owned())
                 } else {
-                    self.default_isolation
+                    self.place(&PlacementWish::default()).await?
                 };
                 let record = self
                     .catalog
@@ -170,7 +238,7 @@ impl Provisioner {
                         display_name: "Default".into(),
                         status: TenantStatus::Provisioning,
                         isolation,
-                        instance: EMBEDDED_INSTANCE.to_owned(),
+                        instance,
                         physical_name: if collapsed {
                             "registry".into()
                         } else {

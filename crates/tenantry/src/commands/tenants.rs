@@ -2,7 +2,9 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use tenantry_proto::{Tenant, TenantStatus, UpdateTenant};
+use tenantry_proto::{
+    CreateTenant, Isolation, PlacementRequest, Tenant, TenantStatus, UpdateTenant,
+};
 
 use super::remote::{Output, Remote};
 use crate::output::{print_json, table};
@@ -14,6 +16,18 @@ pub enum Command {
         slug: String,
         #[arg(long)]
         display_name: Option<String>,
+        /// `file` (embedded), `database` or `schema` (PostgreSQL).
+        #[arg(long)]
+        isolation: Option<Isolation>,
+        /// Place the tenant on this instance.
+        #[arg(long, conflicts_with_all = ["region", "label"])]
+        instance: Option<String>,
+        /// Place it on the least loaded instance in this region...
+        #[arg(long)]
+        region: Option<String>,
+        /// ...carrying these labels (repeatable KEY=VALUE).
+        #[arg(long, value_parser = parse_label)]
+        label: Vec<(String, String)>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -56,12 +70,24 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Create {
             slug,
             display_name,
+            isolation,
+            instance,
+            region,
+            label,
             remote,
         } => {
-            let tenant = remote
-                .client()?
-                .create_tenant(&slug, display_name.as_deref())
-                .await?;
+            let placement = (region.is_some() || !label.is_empty()).then(|| PlacementRequest {
+                region,
+                labels: label.into_iter().collect(),
+            });
+            let request = CreateTenant {
+                slug,
+                display_name,
+                isolation,
+                instance,
+                placement,
+            };
+            let tenant = remote.client()?.create_tenant(&request).await?;
             show(&[tenant], remote.output)
         }
         Command::List { remote } => {
@@ -162,4 +188,10 @@ fn show(tenants: &[Tenant], output: Output) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn parse_label(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))
 }

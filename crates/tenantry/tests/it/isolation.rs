@@ -3,11 +3,17 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::support::{TestServer, call, expect_problem, hostnames_in_file};
+use crate::on_every_backend;
+use crate::support::{Mode, TestServer, call, expect_problem};
 
-#[tokio::test]
-async fn each_tenant_sees_and_stores_only_its_own_hosts() {
-    let server = TestServer::start();
+on_every_backend!(
+    each_tenant_sees_and_stores_only_its_own_hosts,
+    no_route_reaches_another_tenants_host,
+    same_hostname_in_two_tenants_is_two_hosts,
+);
+
+async fn each_tenant_sees_and_stores_only_its_own_hosts(mode: Mode) {
+    let server = TestServer::start_on(mode);
     server.create_tenant("acme").await;
     server.create_tenant("beta").await;
     for h in ["a1", "a2", "shared-name"] {
@@ -23,23 +29,15 @@ async fn each_tenant_sees_and_stores_only_its_own_hosts() {
 
     // The rows are physically in each tenant's own file and nowhere else.
     assert_eq!(
-        hostnames_in_file(&server.tenant_db("acme")).await,
+        server.stored_hostnames("acme").await,
         ["a1", "a2", "shared-name"]
     );
-    assert_eq!(
-        hostnames_in_file(&server.tenant_db("beta")).await,
-        ["b1", "shared-name"]
-    );
-    assert!(
-        hostnames_in_file(&server.tenant_db("default"))
-            .await
-            .is_empty()
-    );
+    assert_eq!(server.stored_hostnames("beta").await, ["b1", "shared-name"]);
+    assert!(server.stored_hostnames("default").await.is_empty());
 }
 
-#[tokio::test]
-async fn no_route_reaches_another_tenants_host() {
-    let server = TestServer::start();
+async fn no_route_reaches_another_tenants_host(mode: Mode) {
+    let server = TestServer::start_on(mode);
     server.create_tenant("acme").await;
     server.create_tenant("beta").await;
     let a = server.create_host("acme", "secret-a").await;
@@ -98,16 +96,12 @@ async fn no_route_reaches_another_tenants_host() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["hostname"], "secret-a");
     assert_eq!(body["tenant"], "acme");
-    assert_eq!(
-        hostnames_in_file(&server.tenant_db("acme")).await,
-        ["secret-a"]
-    );
-    assert_eq!(hostnames_in_file(&server.tenant_db("beta")).await, ["b1"]);
+    assert_eq!(server.stored_hostnames("acme").await, ["secret-a"]);
+    assert_eq!(server.stored_hostnames("beta").await, ["b1"]);
 }
 
-#[tokio::test]
-async fn same_hostname_in_two_tenants_is_two_hosts() {
-    let server = TestServer::start();
+async fn same_hostname_in_two_tenants_is_two_hosts(mode: Mode) {
+    let server = TestServer::start_on(mode);
     server.create_tenant("acme").await;
     server.create_tenant("beta").await;
     let a = server.create_host("acme", "web").await;
@@ -122,7 +116,7 @@ async fn same_hostname_in_two_tenants_is_two_hosts() {
         "host_exists",
     )
     .await;
-    assert_eq!(hostnames_in_file(&server.tenant_db("acme")).await, ["web"]);
+    assert_eq!(server.stored_hostnames("acme").await, ["web"]);
     // Deleting acme's "web" leaves beta's.
     let path = format!("/api/v1/hosts/{}", a["id"].as_str().unwrap_or_default());
     let (status, _) = call(server.as_tenant("acme", Method::DELETE, &path)).await;

@@ -20,6 +20,7 @@ async fn openapi_lists_every_route() {
         ("/api/v1/hosts", &["get", "post"]),
         ("/api/v1/hosts/{id}", &["get", "delete"]),
         ("/api/v1/audit", &["get"]),
+        ("/api/v1/instances", &["get"]),
     ];
     let paths = doc["paths"].as_object().cloned().unwrap_or_default();
     assert_eq!(

@@ -28,20 +28,29 @@ fn bindir() -> PathBuf {
             .and_then(|v| v.parse::<u32>().ok())
             .unwrap_or(0)
     });
-    candidates
-        .pop()
-        .unwrap_or_else(|| panic!("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin; run scripts/test"))
+    candidates.pop().unwrap_or_else(|| {
+        panic!("no PostgreSQL server binaries under /usr/lib/postgresql/*/bin; run scripts/test")
+    })
 }
 
 fn as_postgres(program: &Path) -> Command {
     let mut cmd = Command::new("runuser");
-    cmd.args(["-u", "postgres", "--"]).arg(program).stdin(Stdio::null());
+    cmd.args(["-u", "postgres", "--"])
+        .arg(program)
+        .stdin(Stdio::null());
     cmd
 }
 
 fn chown_postgres(path: &Path) {
-    let status = Command::new("chown").args(["-R", "postgres:postgres"]).arg(path).status();
-    assert!(status.is_ok_and(|s| s.success()), "chown {}", path.display());
+    let status = Command::new("chown")
+        .args(["-R", "postgres:postgres"])
+        .arg(path)
+        .status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "chown {}",
+        path.display()
+    );
 }
 
 /// The initdb'd template, made once and shared by every cluster of this test run.
@@ -53,18 +62,30 @@ fn template() -> PathBuf {
     }
     std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
     let lock = std::fs::File::create(root.join("lock")).unwrap_or_else(|e| panic!("{e}"));
-    lock.lock().unwrap_or_else(|e| panic!("locking the PostgreSQL template: {e}"));
+    lock.lock()
+        .unwrap_or_else(|e| panic!("locking the PostgreSQL template: {e}"));
     if !done.is_file() {
         let data = root.join("data");
         let _ = std::fs::remove_dir_all(&data);
         std::fs::create_dir_all(&data).unwrap_or_else(|e| panic!("{e}"));
         chown_postgres(&root);
         let out = as_postgres(&bindir().join("initdb"))
-            .args(["--auth=trust", "--username=postgres", "--encoding=UTF8", "--locale=C", "--no-sync", "-D"])
+            .args([
+                "--auth=trust",
+                "--username=postgres",
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+                "-D",
+            ])
             .arg(&data)
             .output()
             .unwrap_or_else(|e| panic!("initdb: {e}"));
-        assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "initdb failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::fs::write(&done, b"").unwrap_or_else(|e| panic!("{e}"));
     }
     root.join("data")
@@ -80,8 +101,15 @@ impl PgCluster {
         let template = template();
         let dir = TempDir::new().unwrap_or_else(|e| panic!("{e}"));
         let data = dir.path().join("data");
-        let status = Command::new("cp").arg("-a").arg(&template).arg(&data).status();
-        assert!(status.is_ok_and(|s| s.success()), "copying the cluster template");
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(&template)
+            .arg(&data)
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "copying the cluster template"
+        );
         std::fs::create_dir_all(dir.path().join("sock")).unwrap_or_else(|e| panic!("{e}"));
         chown_postgres(dir.path());
         let mut cluster = PgCluster { port: 0, dir };

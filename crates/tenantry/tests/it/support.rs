@@ -14,6 +14,8 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
 
+use crate::pg::PgCluster;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_tenantry");
 
 /// A fresh operator key in the documented format.
@@ -39,10 +41,68 @@ pub fn tenantry() -> Command {
     cmd
 }
 
+/// Where the server keeps tenants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The embedded default: SQLite files.
+    Sqlite,
+    /// PostgreSQL, a database per tenant.
+    PgDatabase,
+    /// PostgreSQL, a schema per tenant.
+    PgSchema,
+}
+
+/// A registry cluster and two instances in different regions, for real placement.
+pub struct PgEnv {
+    pub registry: PgCluster,
+    pub instances: Vec<(&'static str, &'static str, &'static str, PgCluster)>,
+}
+
+impl PgEnv {
+    pub fn start() -> Arc<PgEnv> {
+        Arc::new(PgEnv {
+            registry: PgCluster::start(),
+            instances: vec![
+                ("eu1", "eu-west", "eu", PgCluster::start()),
+                ("us1", "us-east", "us", PgCluster::start()),
+            ],
+        })
+    }
+
+    pub fn instance(&self, name: &str) -> &PgCluster {
+        self.instances
+            .iter()
+            .find(|(n, ..)| *n == name)
+            .map(|(.., c)| c)
+            .unwrap_or_else(|| panic!("no instance {name}"))
+    }
+
+    fn config(&self, mode: Mode) -> String {
+        let isolation = if mode == Mode::PgSchema {
+            "schema"
+        } else {
+            "database"
+        };
+        let mut yaml = format!(
+            "registry:\n  url: {}\nallow_shared_credentials: true\nisolation:\n  default: {isolation}\ninstances:\n",
+            self.registry.url("tenantry_registry")
+        );
+        for (name, region, jurisdiction, cluster) in &self.instances {
+            yaml.push_str(&format!(
+                "  {name}:\n    url: {}\n    region: {region}\n    labels:\n      jurisdiction: {jurisdiction}\n",
+                cluster.url("postgres")
+            ));
+        }
+        yaml
+    }
+}
+
 pub struct Builder {
     data_dir: Option<PathBuf>,
     env: Vec<(String, String)>,
     api_key: Option<String>,
+    mode: Mode,
+    pg: Option<Arc<PgEnv>>,
 }
 
 impl Builder {
@@ -54,6 +114,18 @@ impl Builder {
     /// Reuse a data directory (e.g. to restart on it).
     pub fn data_dir(mut self, dir: &Path) -> Self {
         self.data_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    /// Keep tenants this way; PostgreSQL modes start their own clusters unless given some.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Use these clusters (e.g. to restart a server on the same databases).
+    pub fn pg(mut self, pg: &Arc<PgEnv>) -> Self {
+        self.pg = Some(Arc::clone(pg));
         self
     }
 
@@ -90,6 +162,16 @@ impl Builder {
         if let Some(key) = &self.api_key {
             cmd.env("TENANTRY_ADMIN__API_KEY", key);
         }
+        let pg = match self.mode {
+            Mode::Sqlite => None,
+            Mode::PgDatabase | Mode::PgSchema => {
+                let pg = self.pg.clone().unwrap_or_else(PgEnv::start);
+                let config = temp.path().join("tenantry.yaml");
+                std::fs::write(&config, pg.config(self.mode)).unwrap_or_else(|e| panic!("{e}"));
+                cmd.env("TENANTRY_CONFIG", &config);
+                Some(pg)
+            }
+        };
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -134,6 +216,8 @@ impl Builder {
             }
         });
         TestServer {
+            mode: self.mode,
+            pg,
             child: Some(child),
             url,
             api_key: self.api_key.clone(),
@@ -147,6 +231,9 @@ impl Builder {
 }
 
 pub struct TestServer {
+    pub mode: Mode,
+    /// The PostgreSQL clusters, in PostgreSQL modes.
+    pub pg: Option<Arc<PgEnv>>,
     child: Option<Child>,
     pub url: String,
     pub api_key: Option<String>,
@@ -164,11 +251,92 @@ impl TestServer {
             data_dir: None,
             env: Vec::new(),
             api_key: Some(new_key()),
+            mode: Mode::Sqlite,
+            pg: None,
         }
     }
 
     pub fn start() -> TestServer {
         Self::builder().start()
+    }
+
+    pub fn start_on(mode: Mode) -> TestServer {
+        Self::builder().mode(mode).start()
+    }
+
+    /// Where the tenant lives, as the API reports it.
+    pub async fn placement(&self, slug: &str) -> (String, String) {
+        let (status, t) = call(self.op(Method::GET, &format!("/api/v1/tenants/{slug}"))).await;
+        assert_eq!(status, StatusCode::OK, "{t}");
+        let instance = t["placement"]["instance"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let isolation = t["isolation"].as_str().unwrap_or_default().to_owned();
+        (instance, isolation)
+    }
+
+    /// Hostnames read straight from the tenant's own storage (file, database or schema),
+    /// bypassing the server.
+    pub async fn stored_hostnames(&self, slug: &str) -> Vec<String> {
+        match self.mode {
+            Mode::Sqlite => hostnames_in_file(&self.tenant_db(slug)).await,
+            Mode::PgDatabase | Mode::PgSchema => {
+                let (instance, isolation) = self.placement(slug).await;
+                let physical = format!("t_{}", slug.replace('-', "_"));
+                let cluster = self
+                    .pg
+                    .as_ref()
+                    .map(|pg| pg.instance(&instance))
+                    .unwrap_or_else(|| panic!("no clusters"));
+                let (database, table) = if isolation == "schema" {
+                    ("tenantry_pool".to_owned(), format!("\"{physical}\".hosts"))
+                } else {
+                    (physical, "hosts".to_owned())
+                };
+                pg_hostnames(&cluster.url(&database), &table).await
+            }
+        }
+    }
+
+    /// Whether any trace of the tenant's storage is left (file, database or schema).
+    pub async fn storage_exists(&self, slug: &str) -> bool {
+        let physical = format!("t_{}", slug.replace('-', "_"));
+        match self.mode {
+            Mode::Sqlite => self.tenant_db(slug).exists(),
+            Mode::PgDatabase | Mode::PgSchema => {
+                let Some(pg) = &self.pg else { return false };
+                for (.., cluster) in &pg.instances {
+                    let found_db = pg_scalar(
+                        &cluster.url("postgres"),
+                        "SELECT COUNT(*) FROM pg_database WHERE datname = $1",
+                        &physical,
+                    )
+                    .await;
+                    let found_schema = if pg_scalar(
+                        &cluster.url("postgres"),
+                        "SELECT COUNT(*) FROM pg_database WHERE datname = $1",
+                        "tenantry_pool",
+                    )
+                    .await
+                        > 0
+                    {
+                        pg_scalar(
+                            &cluster.url("tenantry_pool"),
+                            "SELECT COUNT(*) FROM pg_namespace WHERE nspname = $1",
+                            &physical,
+                        )
+                        .await
+                    } else {
+                        0
+                    };
+                    if found_db + found_schema > 0 {
+                        return true;
+                    }
+                }
+                false
+            }
+        }
     }
 
     pub fn key(&self) -> &str {
@@ -380,6 +548,59 @@ pub async fn hostnames_in_file(path: &Path) -> Vec<String> {
     let _ = conn.close().await;
     names.sort();
     names
+}
+
+async fn pg_hostnames(url: &str, table: &str) -> Vec<String> {
+    use sqlx::{ConnectOptions, Connection};
+    let options: sqlx::postgres::PgConnectOptions =
+        url.parse().unwrap_or_else(|e| panic!("{url}: {e}"));
+    let mut conn = options
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    let sql = format!("SELECT hostname FROM {table} ORDER BY hostname");
+    let mut names: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("reading {table} at {url}: {e}"));
+    let _ = conn.close().await;
+    names.sort();
+    names
+}
+
+async fn pg_scalar(url: &str, sql: &'static str, arg: &str) -> i64 {
+    use sqlx::{ConnectOptions, Connection};
+    let options: sqlx::postgres::PgConnectOptions =
+        url.parse().unwrap_or_else(|e| panic!("{url}: {e}"));
+    let mut conn = options
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    let n: i64 = sqlx::query_scalar(sql)
+        .bind(arg)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let _ = conn.close().await;
+    n
+}
+
+/// Generates one test per backend from `async fn $name(mode: Mode)`.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                use $crate::support::Mode;
+                #[tokio::test]
+                async fn sqlite() { super::$name(Mode::Sqlite).await }
+                #[tokio::test]
+                async fn pg_database() { super::$name(Mode::PgDatabase).await }
+                #[tokio::test]
+                async fn pg_schema() { super::$name(Mode::PgSchema).await }
+            }
+        )+
+    };
 }
 
 /// Runs `tenantry` with arguments and environment; returns its output.
