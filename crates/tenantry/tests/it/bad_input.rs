@@ -3,11 +3,13 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{TestServer, call, expect_problem, hostnames_in_file};
+use crate::on_every_backend;
+use crate::support::{Mode, TestServer, call, expect_problem};
 
-#[tokio::test]
-async fn malformed_bodies_change_nothing() {
-    let server = TestServer::start();
+on_every_backend!(malformed_bodies_change_nothing);
+
+async fn malformed_bodies_change_nothing(mode: Mode) {
+    let server = TestServer::start_on(mode);
     server.create_tenant("acme").await;
 
     let body = |b: &'static str| {
@@ -90,11 +92,7 @@ async fn malformed_bodies_change_nothing() {
         "invalid_cursor",
     )
     .await;
-    assert!(
-        hostnames_in_file(&server.tenant_db("acme"))
-            .await
-            .is_empty()
-    );
+    assert!(server.stored_hostnames("acme").await.is_empty());
 
     expect_problem(
         server.op(Method::GET, "/api/v1/nothing-here"),

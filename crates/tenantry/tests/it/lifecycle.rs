@@ -3,17 +3,24 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{TestServer, call, expect_problem};
+use crate::on_every_backend;
+use crate::support::{Mode, TestServer, call, expect_problem};
 
-#[tokio::test]
-async fn delete_purges_everything_and_recreate_is_empty() {
-    let server = TestServer::start();
+on_every_backend!(
+    delete_purges_everything_and_recreate_is_empty,
+    create_get_list_and_conflicts,
+    default_tenant_is_builtin_and_protected,
+    suspend_refuses_requests_and_resume_restores_them
+);
+
+async fn delete_purges_everything_and_recreate_is_empty(mode: Mode) {
+    let server = TestServer::start_on(mode);
     let created = server.create_tenant("acme").await;
     server.create_host("acme", "web1").await;
     server.add_domain("acme", "acme.example.com").await;
     std::fs::write(server.media_dir("acme").join("logo.png"), b"png")
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(server.tenant_db("acme").is_file());
+    assert!(server.storage_exists("acme").await);
 
     let (status, report) = call(server.op(Method::DELETE, "/api/v1/tenants/acme")).await;
     assert_eq!(status, StatusCode::OK, "{report}");
@@ -23,17 +30,11 @@ async fn delete_purges_everything_and_recreate_is_empty() {
     assert_eq!(report["domains_removed"], 1);
 
     assert!(
-        !server.tenant_db("acme").exists(),
+        !server.storage_exists("acme").await,
         "tenant file left behind"
     );
     assert!(!server.media_dir("acme").exists(), "media dir left behind");
-    let leftovers: Vec<_> = std::fs::read_dir(server.data_dir.join("tenants"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let leftovers = server.physical_tenants().await;
     assert!(
         leftovers.iter().all(|f| !f.contains("acme")),
         "{leftovers:?}"
@@ -78,9 +79,8 @@ async fn delete_purges_everything_and_recreate_is_empty() {
     assert_eq!(domains["items"], json!([]));
 }
 
-#[tokio::test]
-async fn create_get_list_and_conflicts() {
-    let server = TestServer::start();
+async fn create_get_list_and_conflicts(mode: Mode) {
+    let server = TestServer::start_on(mode);
     let (status, t) = call(
         server
             .op(Method::POST, "/api/v1/tenants")
@@ -91,7 +91,7 @@ async fn create_get_list_and_conflicts() {
     assert_eq!(t["slug"], "acme-corp");
     assert_eq!(t["display_name"], "Acme Corp");
     assert_eq!(t["status"], "active");
-    assert_eq!(t["isolation"], "file");
+    assert_eq!(t["isolation"], mode.isolation());
     assert_eq!(t["placement"]["physical_name"], "t_acme_corp");
     assert!(t["created_at"].is_string());
 
@@ -174,9 +174,8 @@ async fn create_get_list_and_conflicts() {
     .await;
 }
 
-#[tokio::test]
-async fn default_tenant_is_builtin_and_protected() {
-    let server = TestServer::start();
+async fn default_tenant_is_builtin_and_protected(mode: Mode) {
+    let server = TestServer::start_on(mode);
     let (_, t) = call(server.op(Method::GET, "/api/v1/tenants/default")).await;
     assert_eq!(t["builtin"], true);
     assert_eq!(t["status"], "active");
@@ -186,12 +185,11 @@ async fn default_tenant_is_builtin_and_protected() {
         "tenant_protected",
     )
     .await;
-    assert!(server.tenant_db("default").is_file());
+    assert!(server.storage_exists("default").await);
 }
 
-#[tokio::test]
-async fn suspend_refuses_requests_and_resume_restores_them() {
-    let server = TestServer::start();
+async fn suspend_refuses_requests_and_resume_restores_them(mode: Mode) {
+    let server = TestServer::start_on(mode);
     server.create_tenant("acme").await;
     server.create_host("acme", "web1").await;
 

@@ -4,11 +4,18 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{TestServer, call, expect_problem, hostnames_in_file};
+use crate::on_every_backend;
+use crate::support::{Mode, TestServer, call, expect_problem};
 
-#[tokio::test]
-async fn unresolvable_requests_are_refused_and_logged() {
-    let server = TestServer::start();
+on_every_backend!(
+    unresolvable_requests_are_refused_and_logged,
+    host_header_routes_by_domain_and_subdomain,
+    domains_are_validated_and_unique,
+    unmatched_default_is_the_only_fallback
+);
+
+async fn unresolvable_requests_are_refused_and_logged(mode: Mode) {
+    let server = TestServer::start_on(mode);
     server.create_tenant("acme").await;
 
     let problem = expect_problem(
@@ -34,11 +41,7 @@ async fn unresolvable_requests_are_refused_and_logged() {
     )
     .await;
     // Nothing landed in the default tenant.
-    assert!(
-        hostnames_in_file(&server.tenant_db("default"))
-            .await
-            .is_empty()
-    );
+    assert!(server.stored_hostnames("default").await.is_empty());
 
     // The refusal is an error-level log line with request id, host, path and principal.
     let line = server
@@ -62,9 +65,9 @@ async fn unresolvable_requests_are_refused_and_logged() {
     );
 }
 
-#[tokio::test]
-async fn host_header_routes_by_domain_and_subdomain() {
+async fn host_header_routes_by_domain_and_subdomain(mode: Mode) {
     let server = TestServer::builder()
+        .mode(mode)
         .env("TENANTRY_ROUTING__BASE_DOMAIN", "tenants.test")
         .start();
     server.create_tenant("acme").await;
@@ -89,14 +92,8 @@ async fn host_header_routes_by_domain_and_subdomain() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{host}");
     assert_eq!(host["tenant"], "beta");
-    assert_eq!(
-        hostnames_in_file(&server.tenant_db("acme")).await,
-        ["via-domain"]
-    );
-    assert_eq!(
-        hostnames_in_file(&server.tenant_db("beta")).await,
-        ["via-sub"]
-    );
+    assert_eq!(server.stored_hostnames("acme").await, ["via-domain"]);
+    assert_eq!(server.stored_hostnames("beta").await, ["via-sub"]);
 
     // Host and masquerade header agreeing is fine; disagreeing names both and changes nothing.
     let (status, _) = call(
@@ -120,14 +117,8 @@ async fn host_header_routes_by_domain_and_subdomain() {
         detail.contains("acme") && detail.contains("beta"),
         "{detail}"
     );
-    assert_eq!(
-        hostnames_in_file(&server.tenant_db("acme")).await,
-        ["via-domain"]
-    );
-    assert_eq!(
-        hostnames_in_file(&server.tenant_db("beta")).await,
-        ["via-sub"]
-    );
+    assert_eq!(server.stored_hostnames("acme").await, ["via-domain"]);
+    assert_eq!(server.stored_hostnames("beta").await, ["via-sub"]);
 
     // An unknown subdomain is a missing tenant, not a fallback.
     expect_problem(
@@ -156,9 +147,9 @@ async fn host_header_routes_by_domain_and_subdomain() {
     .await;
 }
 
-#[tokio::test]
-async fn domains_are_validated_and_unique() {
+async fn domains_are_validated_and_unique(mode: Mode) {
     let server = TestServer::builder()
+        .mode(mode)
         .env("TENANTRY_ROUTING__BASE_DOMAIN", "tenants.test")
         .start();
     server.create_tenant("acme").await;
@@ -211,9 +202,9 @@ async fn domains_are_validated_and_unique() {
     assert_eq!(list["items"], json!([]));
 }
 
-#[tokio::test]
-async fn unmatched_default_is_the_only_fallback() {
+async fn unmatched_default_is_the_only_fallback(mode: Mode) {
     let server = TestServer::builder()
+        .mode(mode)
         .env("TENANTRY_ROUTING__UNMATCHED", "default")
         .start();
     server.create_tenant("acme").await;
@@ -225,15 +216,8 @@ async fn unmatched_default_is_the_only_fallback() {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{host}");
     assert_eq!(host["tenant"], "default");
-    assert_eq!(
-        hostnames_in_file(&server.tenant_db("default")).await,
-        ["unrouted"]
-    );
-    assert!(
-        hostnames_in_file(&server.tenant_db("acme"))
-            .await
-            .is_empty()
-    );
+    assert_eq!(server.stored_hostnames("default").await, ["unrouted"]);
+    assert!(server.stored_hostnames("acme").await.is_empty());
     // A named tenant that does not exist is still refused, never sent to default.
     expect_problem(
         server.as_tenant("nope", Method::GET, "/api/v1/hosts"),

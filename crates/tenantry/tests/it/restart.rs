@@ -2,18 +2,28 @@
 
 use reqwest::{Method, StatusCode};
 
-use crate::support::{TestServer, call, hostnames_in_file};
+use crate::on_every_backend;
+use crate::support::{Mode, TestServer, call};
 
-#[tokio::test]
-async fn restart_keeps_tenants_hosts_and_domains() {
-    let first = TestServer::start();
+on_every_backend!(restart_keeps_tenants_hosts_and_domains);
+
+async fn restart_keeps_tenants_hosts_and_domains(mode: Mode) {
+    let first = TestServer::start_on(mode);
     let key = first.key().to_owned();
+    let pg = first.pg.clone();
     first.create_tenant("acme").await;
     first.create_host("acme", "web1").await;
     first.add_domain("acme", "acme.example.com").await;
     let data = first.stop();
 
-    let second = TestServer::builder().data_dir(&data).api_key(&key).start();
+    let mut second = TestServer::builder()
+        .mode(mode)
+        .data_dir(&data)
+        .api_key(&key);
+    if let Some(pg) = &pg {
+        second = second.pg(pg);
+    }
+    let second = second.start();
     assert_eq!(second.hostnames("acme").await, ["web1"]);
     let (status, body) = call(
         second
@@ -23,7 +33,7 @@ async fn restart_keeps_tenants_hosts_and_domains() {
     .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["items"][0]["hostname"], "web1");
-    assert_eq!(hostnames_in_file(&second.tenant_db("acme")).await, ["web1"]);
+    assert_eq!(second.stored_hostnames("acme").await, ["web1"]);
     // The restart did not duplicate the built-in tenant or re-run migrations.
     let (_, list) = call(second.op(Method::GET, "/api/v1/tenants")).await;
     let slugs: Vec<&str> = list["items"]

@@ -3,11 +3,16 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{TestServer, call, expect_problem};
+use crate::on_every_backend;
+use crate::support::{Mode, TestServer, call, expect_problem};
 
-#[tokio::test]
-async fn bad_slugs_are_refused_and_create_nothing() {
-    let server = TestServer::start();
+on_every_backend!(
+    bad_slugs_are_refused_and_create_nothing,
+    boundary_slugs_are_accepted
+);
+
+async fn bad_slugs_are_refused_and_create_nothing(mode: Mode) {
+    let server = TestServer::start_on(mode);
     let long = "a".repeat(41);
     let bad = [
         "Acme",        // uppercase
@@ -29,7 +34,7 @@ async fn bad_slugs_are_refused_and_create_nothing() {
         "../etc",
         "",
     ];
-    let files_before = tenant_files(&server);
+    let stores_before = server.physical_tenants().await;
     for slug in bad {
         let problem = expect_problem(
             server
@@ -49,7 +54,11 @@ async fn bad_slugs_are_refused_and_create_nothing() {
             "{detail}"
         );
     }
-    assert_eq!(tenant_files(&server), files_before, "no file was created");
+    assert_eq!(
+        server.physical_tenants().await,
+        stores_before,
+        "no database, schema or file was created"
+    );
     let (_, list) = call(server.op(Method::GET, "/api/v1/tenants")).await;
     let slugs: Vec<&str> = list["items"]
         .as_array()
@@ -66,24 +75,11 @@ async fn bad_slugs_are_refused_and_create_nothing() {
     assert_eq!(media, ["default"]);
 }
 
-#[tokio::test]
-async fn boundary_slugs_are_accepted() {
-    let server = TestServer::start();
+async fn boundary_slugs_are_accepted(mode: Mode) {
+    let server = TestServer::start_on(mode);
     let forty = format!("a{}", "b".repeat(39));
     for slug in ["ab", "a1", "acme-corp-2", forty.as_str()] {
         server.create_tenant(slug).await;
-        assert!(server.tenant_db(slug).is_file(), "{slug}");
+        assert!(server.storage_exists(slug).await, "{slug}");
     }
-}
-
-fn tenant_files(server: &TestServer) -> Vec<String> {
-    let mut files: Vec<String> = std::fs::read_dir(server.data_dir.join("tenants"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
 }

@@ -52,6 +52,17 @@ pub enum Mode {
     PgSchema,
 }
 
+impl Mode {
+    /// The isolation mode new tenants get.
+    pub fn isolation(self) -> &'static str {
+        match self {
+            Mode::Sqlite => "file",
+            Mode::PgDatabase => "database",
+            Mode::PgSchema => "schema",
+        }
+    }
+}
+
 /// A registry cluster and two instances in different regions, for real placement.
 pub struct PgEnv {
     pub registry: PgCluster,
@@ -297,6 +308,54 @@ impl TestServer {
                 pg_hostnames(&cluster.url(&database), &table).await
             }
         }
+    }
+
+    /// Every physical tenant store there is: file stems, or `t_*` databases and schemas on
+    /// every instance, sorted.
+    pub async fn physical_tenants(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        match self.mode {
+            Mode::Sqlite => {
+                for entry in std::fs::read_dir(self.data_dir.join("tenants"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let name = entry.file_name().to_string_lossy().into_owned();
+                    names.push(name);
+                }
+            }
+            Mode::PgDatabase | Mode::PgSchema => {
+                let Some(pg) = &self.pg else { return names };
+                for (instance, .., cluster) in &pg.instances {
+                    for db in pg_strings(
+                        &cluster.url("postgres"),
+                        "SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'",
+                    )
+                    .await
+                    {
+                        names.push(format!("{instance}/{db}"));
+                    }
+                    let pools = pg_strings(
+                        &cluster.url("postgres"),
+                        "SELECT datname FROM pg_database WHERE datname = 'tenantry_pool'",
+                    )
+                    .await;
+                    if !pools.is_empty() {
+                        for schema in pg_strings(
+                            &cluster.url("tenantry_pool"),
+                            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 't\\_%'",
+                        )
+                        .await
+                        {
+                            names.push(format!("{instance}/tenantry_pool/{schema}"));
+                        }
+                    }
+                }
+            }
+        }
+        names.sort();
+        names
     }
 
     /// Whether any trace of the tenant's storage is left (file, database or schema).
@@ -566,6 +625,22 @@ async fn pg_hostnames(url: &str, table: &str) -> Vec<String> {
     let _ = conn.close().await;
     names.sort();
     names
+}
+
+async fn pg_strings(url: &str, sql: &'static str) -> Vec<String> {
+    use sqlx::{ConnectOptions, Connection};
+    let options: sqlx::postgres::PgConnectOptions =
+        url.parse().unwrap_or_else(|e| panic!("{url}: {e}"));
+    let mut conn = options
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    let rows: Vec<String> = sqlx::query_scalar(sql)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let _ = conn.close().await;
+    rows
 }
 
 async fn pg_scalar(url: &str, sql: &'static str, arg: &str) -> i64 {
