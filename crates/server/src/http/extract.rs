@@ -160,6 +160,20 @@ impl TenantScope {
     pub fn slug(&self) -> &str {
         self.route.slug().as_str()
     }
+
+    /// A failed query on this tenant's storage: an unreachable server is named as the
+    /// tenant's instance; anything else is internal.
+    pub fn fail(&self, e: sqlx::Error) -> ApiError {
+        if crate::store::is_unreachable(&e) {
+            return super::error::store_error(
+                &crate::store::tenants::StoreError::InstanceUnavailable {
+                    instance: self.route.location.instance.clone(),
+                    source: e,
+                },
+            );
+        }
+        ApiError::from(e)
+    }
 }
 
 impl FromRequestParts<AppState> for TenantScope {

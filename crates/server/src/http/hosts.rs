@@ -92,7 +92,9 @@ async fn list_hosts(
         Some(c) => Some(Uuid::parse_str(c).map_err(|_| invalid_cursor())?),
         None => None,
     };
-    let rows = hosts::list(&tenant.db, tenant.slug(), after, limit + 1).await?;
+    let rows = hosts::list(&tenant.db, tenant.slug(), after, limit + 1)
+        .await
+        .map_err(|e| tenant.fail(e))?;
     Ok(Json(page(rows, limit, |h| h.id.to_string())))
 }
 
@@ -114,7 +116,7 @@ async fn create_host(
                 codes::HOST_EXISTS,
                 format!("a host named {name} already exists"),
             ),
-            HostError::Db(e) => e.into(),
+            HostError::Db(e) => tenant.fail(e),
         })?;
     let location = format!("/api/v1/hosts/{}", host.id);
     Ok((
@@ -132,7 +134,8 @@ async fn create_host(
 async fn get_host(tenant: TenantScope, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Host>> {
     let id = Uuid::parse_str(&id).map_err(|_| host_not_found(&id))?;
     hosts::get(&tenant.db, tenant.slug(), id)
-        .await?
+        .await
+        .map_err(|e| tenant.fail(e))?
         .map(Json)
         .ok_or_else(|| host_not_found(id))
 }
@@ -144,7 +147,10 @@ async fn get_host(tenant: TenantScope, ApiPath(id): ApiPath<String>) -> ApiResul
     responses((status = 204), (status = 404, body = Problem)))]
 async fn delete_host(tenant: TenantScope, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
     let id = Uuid::parse_str(&id).map_err(|_| host_not_found(&id))?;
-    if hosts::delete(&tenant.db, id).await? {
+    if hosts::delete(&tenant.db, id)
+        .await
+        .map_err(|e| tenant.fail(e))?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(host_not_found(id))

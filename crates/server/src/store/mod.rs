@@ -156,6 +156,14 @@ impl TenantDb {
     }
 }
 
+/// Whether a driver error means the database server could not be reached at all.
+pub fn is_unreachable(e: &sqlx::Error) -> bool {
+    matches!(
+        e,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)
+    )
+}
+
 /// Whether an error is a unique-constraint violation (a duplicate key).
 pub fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())

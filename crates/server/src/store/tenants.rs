@@ -41,14 +41,6 @@ pub enum StoreError {
     Template(#[from] MigrateFailure),
 }
 
-/// Whether a driver error means the server could not be reached at all.
-fn unreachable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)
-    )
-}
-
 /// Creates, opens and destroys tenant databases.
 #[derive(Debug)]
 pub struct TenantStorage {
@@ -96,7 +88,7 @@ impl TenantStorage {
 
     fn unavailable(instance: &Instance) -> impl Fn(sqlx::Error) -> StoreError + '_ {
         move |source| {
-            if unreachable(&source) {
+            if super::is_unreachable(&source) {
                 StoreError::InstanceUnavailable {
                     instance: instance.name.clone(),
                     source,

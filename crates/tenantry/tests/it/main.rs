@@ -12,6 +12,7 @@ mod isolation;
 mod lifecycle;
 mod migrate;
 mod openapi;
+mod postgres;
 mod reconcile;
 mod resolution;
 mod restart;

@@ -643,6 +643,11 @@ async fn pg_strings(url: &str, sql: &'static str) -> Vec<String> {
     rows
 }
 
+/// One number from a query with one text argument.
+pub async fn pg_count(url: &str, sql: &'static str, arg: &str) -> i64 {
+    pg_scalar(url, sql, arg).await
+}
+
 async fn pg_scalar(url: &str, sql: &'static str, arg: &str) -> i64 {
     use sqlx::{ConnectOptions, Connection};
     let options: sqlx::postgres::PgConnectOptions =

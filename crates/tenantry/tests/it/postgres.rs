@@ -1,0 +1,302 @@
+//! What only PostgreSQL has: placement across instances, schema-mode connection reuse,
+//! instances going down, and start-up checks of the placement.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{Mode, PgEnv, TestServer, call, expect_problem, run, text};
+
+async fn create(server: &TestServer, body: serde_json::Value) -> serde_json::Value {
+    let (status, t) = call(server.op(Method::POST, "/api/v1/tenants").json(&body)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}: {t}");
+    t
+}
+
+#[tokio::test]
+async fn placement_follows_instance_region_and_labels() {
+    let server = TestServer::start_on(Mode::PgDatabase);
+    let t = create(&server, json!({ "slug": "named", "instance": "us1" })).await;
+    assert_eq!(t["placement"]["instance"], "us1");
+    let t = create(
+        &server,
+        json!({ "slug": "by-region", "placement": { "region": "eu-west" } }),
+    )
+    .await;
+    assert_eq!(t["placement"]["instance"], "eu1");
+    let t = create(
+        &server,
+        json!({ "slug": "by-label", "placement": { "labels": { "jurisdiction": "us" } } }),
+    )
+    .await;
+    assert_eq!(t["placement"]["instance"], "us1");
+    // Mixed isolation on one deployment: a schema tenant beside database tenants.
+    let t = create(
+        &server,
+        json!({ "slug": "in-schema", "isolation": "schema", "instance": "eu1" }),
+    )
+    .await;
+    assert_eq!(t["isolation"], "schema");
+    server.create_host("in-schema", "s1").await;
+    server.create_host("named", "d1").await;
+    assert_eq!(server.stored_hostnames("in-schema").await, ["s1"]);
+    assert_eq!(server.stored_hostnames("named").await, ["d1"]);
+    let stores = server.physical_tenants().await;
+    for expected in [
+        "us1/t_named",
+        "eu1/t_by_region",
+        "us1/t_by_label",
+        "eu1/tenantry_pool/t_in_schema",
+    ] {
+        assert!(
+            stores.contains(&expected.to_owned()),
+            "{expected} missing from {stores:?}"
+        );
+    }
+
+    // Without constraints, the least loaded instance wins.
+    let (_, instances) = call(server.op(Method::GET, "/api/v1/instances")).await;
+    let count = |name: &str| {
+        instances
+            .as_array()
+            .and_then(|a| a.iter().find(|i| i["name"] == name))
+            .map(|i| i["tenants"].as_u64().unwrap_or(0))
+    };
+    let (eu, us) = (count("eu1").unwrap_or(0), count("us1").unwrap_or(0));
+    assert_eq!(eu + us, 5, "{instances}");
+    let t = create(&server, json!({ "slug": "anywhere" })).await;
+    let expected = if eu <= us { "eu1" } else { "us1" };
+    assert_eq!(t["placement"]["instance"], expected, "{instances}");
+    let eu1 = instances
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["name"] == "eu1"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(eu1["region"], "eu-west");
+    assert_eq!(eu1["labels"]["jurisdiction"], "eu");
+
+    // Constraints nothing satisfies are refused, naming the constraint, and create nothing.
+    let before = server.physical_tenants().await;
+    let p = expect_problem(
+        server
+            .op(Method::POST, "/api/v1/tenants")
+            .json(&json!({ "slug": "nowhere", "placement": { "region": "eu-west", "labels": { "jurisdiction": "us" } } })),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no_instance_matches",
+    )
+    .await;
+    let detail = p["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("eu-west") && detail.contains("jurisdiction=us"),
+        "{detail}"
+    );
+    expect_problem(
+        server
+            .op(Method::POST, "/api/v1/tenants")
+            .json(&json!({ "slug": "nowhere", "instance": "mars1" })),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "no_instance_matches",
+    )
+    .await;
+    expect_problem(
+        server
+            .op(Method::POST, "/api/v1/tenants")
+            .json(&json!({ "slug": "nowhere", "isolation": "file" })),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "isolation_unsupported",
+    )
+    .await;
+    expect_problem(
+        server.op(Method::POST, "/api/v1/tenants").json(
+            &json!({ "slug": "nowhere", "instance": "eu1", "placement": { "region": "eu-west" } }),
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(server.physical_tenants().await, before);
+    expect_problem(
+        server.op(Method::GET, "/api/v1/tenants/nowhere"),
+        StatusCode::NOT_FOUND,
+        "tenant_not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn schema_tenants_share_connections_but_never_see_each_other() {
+    // One connection per instance pool: every request reuses the same session.
+    let server = TestServer::builder()
+        .mode(Mode::PgSchema)
+        .env("TENANTRY_POOLS__PER_INSTANCE", "1")
+        .start();
+    create(&server, json!({ "slug": "acme", "instance": "eu1" })).await;
+    create(&server, json!({ "slug": "beta", "instance": "eu1" })).await;
+    for round in 0..3 {
+        server.create_host("acme", &format!("a{round}")).await;
+        assert_eq!(
+            server.hostnames("beta").await.len(),
+            round,
+            "beta saw acme's hosts"
+        );
+        server.create_host("beta", &format!("b{round}")).await;
+        let acme = server.hostnames("acme").await;
+        assert!(acme.iter().all(|h| h.starts_with('a')), "{acme:?}");
+    }
+    assert_eq!(server.stored_hostnames("acme").await, ["a0", "a1", "a2"]);
+    assert_eq!(server.stored_hostnames("beta").await, ["b0", "b1", "b2"]);
+    // It really was one session serving both tenants.
+    let pg = server.pg.clone().unwrap_or_else(|| panic!("no clusters"));
+    let sessions = crate::support::pg_count(
+        &pg.instance("eu1").url("postgres"),
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1",
+        "tenantry_pool",
+    )
+    .await;
+    assert_eq!(sessions, 1, "requests did not share one pooled connection");
+}
+
+#[tokio::test]
+async fn an_instance_going_down_affects_only_its_tenants() {
+    let server = TestServer::builder()
+        .mode(Mode::PgDatabase)
+        .env("TENANTRY_POOLS__ACQUIRE_TIMEOUT", "1s")
+        .start();
+    create(&server, json!({ "slug": "on-eu", "instance": "eu1" })).await;
+    create(&server, json!({ "slug": "on-us", "instance": "us1" })).await;
+    server.create_host("on-us", "before").await;
+    let pg = server.pg.clone().unwrap_or_else(|| panic!("no clusters"));
+
+    pg.instance("us1").stop();
+    let p = expect_problem(
+        server
+            .op(Method::POST, "/api/v1/tenants")
+            .json(&json!({ "slug": "doomed", "instance": "us1" })),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "instance_unavailable",
+    )
+    .await;
+    assert!(
+        p["detail"].as_str().unwrap_or_default().contains("us1"),
+        "{p}"
+    );
+    let (_, t) = call(server.op(Method::GET, "/api/v1/tenants/doomed")).await;
+    assert_ne!(
+        t["status"], "active",
+        "a failed create left an active tenant: {t}"
+    );
+    // Tenants elsewhere are served; the down instance's tenants get a clear 503.
+    server.create_host("on-eu", "still-fine").await;
+    assert_eq!(server.hostnames("on-eu").await, ["still-fine"]);
+    expect_problem(
+        server
+            .as_tenant("on-us", Method::POST, "/api/v1/hosts")
+            .json(&json!({ "hostname": "x" })),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "instance_unavailable",
+    )
+    .await;
+
+    // Back up: its tenants are served again and the failed create can be retried after the
+    // next start finishes the rollback.
+    pg.instance("us1").resume();
+    let key = server.key().to_owned();
+    let data = server.stop();
+    let server = TestServer::builder()
+        .mode(Mode::PgDatabase)
+        .pg(&pg)
+        .data_dir(&data)
+        .api_key(&key)
+        .start();
+    assert_eq!(server.hostnames("on-us").await, ["before"]);
+    expect_problem(
+        server.op(Method::GET, "/api/v1/tenants/doomed"),
+        StatusCode::NOT_FOUND,
+        "tenant_not_found",
+    )
+    .await;
+    let t = create(&server, json!({ "slug": "doomed", "instance": "us1" })).await;
+    assert_eq!(t["status"], "active");
+}
+
+#[tokio::test]
+async fn a_tenant_on_an_unconfigured_instance_stops_the_server() {
+    let pg = PgEnv::start();
+    let server = TestServer::builder().mode(Mode::PgDatabase).pg(&pg).start();
+    create(&server, json!({ "slug": "on-us", "instance": "us1" })).await;
+    let data = server.stop();
+    // The same registry, but us1 is gone from the configuration.
+    let config = data.join("without-us1.yaml");
+    let yaml = format!(
+        "registry:\n  url: {}\nallow_shared_credentials: true\nisolation:\n  default: database\ninstances:\n  eu1:\n    url: {}\n",
+        pg.registry.url("tenantry_registry"),
+        pg.instance("eu1").url("postgres")
+    );
+    std::fs::write(&config, yaml).unwrap_or_else(|e| panic!("{e}"));
+    let data_s = data.display().to_string();
+    let config_s = config.display().to_string();
+    let out = run(
+        &["serve", "--config", &config_s],
+        &[
+            ("TENANTRY_DATA_DIR", &data_s),
+            ("TENANTRY_SERVER__LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("instances.us1") && stderr.contains("on-us"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn collapsed_mode_keeps_all_three_chains_in_the_registry_database() {
+    let pg = PgEnv::start();
+    let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("collapsed.yaml");
+    std::fs::write(
+        &config,
+        format!("registry:\n  url: {}\nisolation:\n  default: database\nmultitenancy:\n  enabled: false\n", pg.registry.url("solo")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let server = TestServer::builder()
+        .env("TENANTRY_CONFIG", &config.display().to_string())
+        .start();
+    let (status, host) = call(
+        server
+            .op(Method::POST, "/api/v1/hosts")
+            .json(&json!({ "hostname": "only" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{host}");
+    expect_problem(
+        server.op(Method::GET, "/api/v1/tenants"),
+        StatusCode::CONFLICT,
+        "multitenancy_disabled",
+    )
+    .await;
+    let registry = pg.registry.url("solo");
+    for table in [
+        "_tenantry_registry_migrations",
+        "_tenantry_shared_migrations",
+        "_tenantry_tenant_migrations",
+        "registry_tenants",
+        "shared_options",
+        "hosts",
+    ] {
+        let n = crate::support::pg_count(
+            &registry,
+            "SELECT COUNT(*) FROM pg_tables WHERE tablename = $1",
+            table,
+        )
+        .await;
+        assert_eq!(n, 1, "{table} is not in the one database");
+    }
+    let n = crate::support::pg_count(
+        &registry,
+        "SELECT COUNT(*) FROM hosts WHERE hostname = $1",
+        "only",
+    )
+    .await;
+    assert_eq!(n, 1);
+}
