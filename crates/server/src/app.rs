@@ -200,11 +200,19 @@ impl Server {
             .state
             .routing
             .spawn_periodic_reload(self.state.core.config.routing.reload_interval.as_duration());
+        let listener = crate::routing::spawn_listener(
+            &self.state.core.registry,
+            Arc::clone(&self.state.routing),
+            Arc::clone(&self.state.pools),
+        );
         let router = http::router(self.state.clone());
         let result = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         reload.abort();
+        if let Some(listener) = listener {
+            listener.abort();
+        }
         self.state.pools.close_all().await;
         self.state.core.close().await;
         result

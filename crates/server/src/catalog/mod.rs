@@ -30,7 +30,21 @@ pub struct Catalog {
     db: Db,
 }
 
+/// The channel on which catalog changes are announced to other server processes.
+pub const ROUTING_CHANNEL: &str = "tenantry_routing";
+
 impl Catalog {
+    /// Tells other processes on this registry that the routing tables changed.
+    pub async fn notify_routing_changed(&self) -> Result<(), CatalogError> {
+        if let Db::Postgres(pool) = &self.db {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(ROUTING_CHANNEL)
+                .execute(pool)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub fn new(db: Db) -> Self {
         Catalog { db }
     }

@@ -112,7 +112,7 @@ async fn add_domain(
         Err(e) => return Err(e.into()),
     };
     audit(&state, &op.actor, "domain.add", &tenant, &domain).await?;
-    state.routing.reload().await?;
+    state.routing.publish().await?;
     Ok((
         StatusCode::CREATED,
         Json(Domain {
@@ -152,6 +152,6 @@ async fn remove_domain(
         Err(e) => return Err(e.into()),
     }
     audit(&state, &op.actor, "domain.remove", &tenant, &normalized).await?;
-    state.routing.reload().await?;
+    state.routing.publish().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -282,7 +282,7 @@ impl Provisioner {
         self.catalog
             .set_status(record.id, TenantStatus::Active)
             .await?;
-        self.routing.reload().await?;
+        self.routing.publish().await?;
         self.catalog
             .tenant(&record.slug)
             .await?
@@ -304,7 +304,7 @@ impl Provisioner {
             .set_status(record.id, TenantStatus::Deleting)
             .await?;
         // From here on no request resolves to the tenant.
-        self.routing.reload().await?;
+        self.routing.publish().await?;
         self.audit(actor, "tenant.delete", &record, json!({}))
             .await?;
         let report = self.purge(&record).await?;
@@ -349,7 +349,7 @@ impl Provisioner {
         if self.catalog.tenant_leftovers(record.id).await? != 0 {
             return Err(unverified("registry data"));
         }
-        self.routing.reload().await?;
+        self.routing.publish().await?;
         Ok(PurgeReport {
             slug: record.slug.clone(),
             storage_removed,
@@ -404,7 +404,7 @@ impl Provisioner {
             )
             .await?;
         }
-        self.routing.reload().await?;
+        self.routing.publish().await?;
         self.catalog
             .tenant(slug.as_str())
             .await?

@@ -2,8 +2,10 @@
 //! domains, operator keys), swapped atomically whenever the catalog changes, so that no
 //! request ever queries the registry to find its tenant.
 
+mod notify;
 mod resolve;
 
+pub use notify::spawn_listener;
 pub use resolve::{Resolution, ResolveError, TenantSource, resolve};
 
 use std::collections::{HashMap, HashSet};
@@ -89,6 +91,20 @@ impl RoutingSnapshot {
     pub fn tenant_count(&self) -> usize {
         self.tenants.len()
     }
+
+    /// Tenants in `self` that are gone (or were re-created under a new id) in `newer`.
+    pub fn removed_in(&self, newer: &RoutingSnapshot) -> Vec<Uuid> {
+        self.tenants
+            .values()
+            .filter(|r| {
+                newer
+                    .tenants
+                    .get(r.slug().as_str())
+                    .is_none_or(|n| n.id != r.id)
+            })
+            .map(|r| r.id)
+            .collect()
+    }
 }
 
 /// Publishes routing snapshots.
@@ -144,6 +160,13 @@ impl Routing {
         };
         self.current.store(Arc::new(snapshot));
         Ok(())
+    }
+
+    /// Reloads after a change this process made, and tells every other server process on
+    /// the same registry to reload too (PostgreSQL `NOTIFY`; nothing to tell on SQLite).
+    pub async fn publish(&self) -> Result<(), CatalogError> {
+        self.reload().await?;
+        self.catalog.notify_routing_changed().await
     }
 
     /// Reloads every `interval` as a safety net against missed change notifications.

@@ -300,3 +300,71 @@ async fn collapsed_mode_keeps_all_three_chains_in_the_registry_database() {
     .await;
     assert_eq!(n, 1);
 }
+
+/// Polls `check` until it holds or `limit` passes; returns how long it took.
+async fn within(
+    limit: std::time::Duration,
+    mut check: impl AsyncFnMut() -> bool,
+) -> Option<std::time::Duration> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if check().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    None
+}
+
+#[tokio::test]
+async fn a_change_made_through_one_server_reaches_the_other_within_a_second() {
+    let pg = PgEnv::start();
+    let key = crate::support::new_key();
+    let a = TestServer::builder()
+        .mode(Mode::PgDatabase)
+        .pg(&pg)
+        .api_key(&key)
+        .start();
+    // B's safety-net reload is an hour away: only the notification can explain a change.
+    let b = TestServer::builder()
+        .mode(Mode::PgDatabase)
+        .pg(&pg)
+        .api_key(&key)
+        .env("TENANTRY_ROUTING__RELOAD_INTERVAL", "1h")
+        .start();
+    expect_problem(
+        b.as_tenant("acme", Method::GET, "/api/v1/hosts"),
+        StatusCode::NOT_FOUND,
+        "tenant_not_found",
+    )
+    .await;
+
+    create(&a, json!({ "slug": "acme" })).await;
+    let seen = within(std::time::Duration::from_secs(1), async || {
+        b.as_tenant("acme", Method::GET, "/api/v1/hosts")
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::OK)
+    })
+    .await;
+    assert!(
+        seen.is_some(),
+        "server B did not serve the new tenant within 1 s"
+    );
+    b.create_host("acme", "via-b").await;
+    assert_eq!(a.hostnames("acme").await, ["via-b"]);
+
+    let (status, _) = call(a.op(Method::DELETE, "/api/v1/tenants/acme")).await;
+    assert_eq!(status, StatusCode::OK);
+    let refused = within(std::time::Duration::from_secs(1), async || {
+        b.as_tenant("acme", Method::GET, "/api/v1/hosts")
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == StatusCode::NOT_FOUND)
+    })
+    .await;
+    assert!(
+        refused.is_some(),
+        "server B still served the deleted tenant after 1 s"
+    );
+}
