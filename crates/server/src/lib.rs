@@ -13,6 +13,7 @@
 //! - [`migrator`]: the registry, shared and tenant chains, and their fan-out.
 //! - [`fleet`]: the workload data in each tenant's database.
 //! - [`http`]: the API, one module per area.
+//! - [`verify`]: routing verification from the databases themselves.
 //! - [`core`] and [`app`]: what commands open, and the server's build/run split.
 
 pub mod app;
@@ -31,3 +32,4 @@ pub mod routing;
 pub mod scheduler;
 pub mod store;
 pub mod telemetry;
+pub mod verify;

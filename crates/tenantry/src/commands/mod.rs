@@ -3,3 +3,4 @@ pub mod migrate;
 pub mod remote;
 pub mod serve;
 pub mod tenants;
+pub mod verify;

@@ -17,3 +17,4 @@ mod reconcile;
 mod resolution;
 mod restart;
 mod slugs;
+mod verify;

@@ -173,6 +173,7 @@ impl Builder {
         if let Some(key) = &self.api_key {
             cmd.env("TENANTRY_ADMIN__API_KEY", key);
         }
+        let mut config_path = None;
         let pg = match self.mode {
             Mode::Sqlite => None,
             Mode::PgDatabase | Mode::PgSchema => {
@@ -180,6 +181,7 @@ impl Builder {
                 let config = temp.path().join("tenantry.yaml");
                 std::fs::write(&config, pg.config(self.mode)).unwrap_or_else(|e| panic!("{e}"));
                 cmd.env("TENANTRY_CONFIG", &config);
+                config_path = Some(config);
                 Some(pg)
             }
         };
@@ -229,6 +231,7 @@ impl Builder {
         TestServer {
             mode: self.mode,
             pg,
+            config_path,
             child: Some(child),
             url,
             api_key: self.api_key.clone(),
@@ -245,6 +248,7 @@ pub struct TestServer {
     pub mode: Mode,
     /// The PostgreSQL clusters, in PostgreSQL modes.
     pub pg: Option<Arc<PgEnv>>,
+    config_path: Option<PathBuf>,
     child: Option<Child>,
     pub url: String,
     pub api_key: Option<String>,
@@ -356,6 +360,69 @@ impl TestServer {
         }
         names.sort();
         names
+    }
+
+    /// Environment for running `tenantry` commands on this server's databases.
+    pub fn command_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![(
+            "TENANTRY_DATA_DIR".to_owned(),
+            self.data_dir.display().to_string(),
+        )];
+        if let Some(config) = &self.config_path {
+            env.push(("TENANTRY_CONFIG".to_owned(), config.display().to_string()));
+        }
+        env
+    }
+
+    /// Writes a host row straight into a tenant's storage, bypassing the server (to plant
+    /// a misplacement).
+    pub async fn plant_host(&self, slug: &str, id: &str, hostname: &str) {
+        use sqlx::{ConnectOptions, Connection};
+        let id = uuid::Uuid::parse_str(id).unwrap_or_else(|e| panic!("{e}"));
+        match self.mode {
+            Mode::Sqlite => {
+                let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(self.tenant_db(slug))
+                    .connect()
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                sqlx::query("INSERT INTO hosts (id, hostname, labels, created_at) VALUES ($1, $2, '{}', '2026-01-01T00:00:00Z')")
+                    .bind(id)
+                    .bind(hostname)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let _ = conn.close().await;
+            }
+            Mode::PgDatabase | Mode::PgSchema => {
+                let (instance, isolation) = self.placement(slug).await;
+                let physical = format!("t_{}", slug.replace('-', "_"));
+                let cluster = self
+                    .pg
+                    .as_ref()
+                    .map(|pg| pg.instance(&instance))
+                    .unwrap_or_else(|| panic!("no clusters"));
+                let (database, table) = if isolation == "schema" {
+                    ("tenantry_pool".to_owned(), format!("\"{physical}\".hosts"))
+                } else {
+                    (physical, "hosts".to_owned())
+                };
+                let url = cluster.url(&database);
+                let options: sqlx::postgres::PgConnectOptions =
+                    url.parse().unwrap_or_else(|e| panic!("{e}"));
+                let mut conn = options.connect().await.unwrap_or_else(|e| panic!("{e}"));
+                let sql = format!(
+                    "INSERT INTO {table} (id, hostname, created_at) VALUES ($1, $2, now())"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .bind(hostname)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let _ = conn.close().await;
+            }
+        }
     }
 
     /// Whether any trace of the tenant's storage is left (file, database or schema).
