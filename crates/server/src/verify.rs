@@ -105,11 +105,12 @@ pub async fn run(core: &Core) -> Result<Report, crate::catalog::CatalogError> {
     }
     let mut opened: Vec<Db> = Vec::new();
     let template = core.layout.template_db();
-    if !core.config.is_postgres() && template.is_file() {
-        if let Ok(db) = crate::store::sqlite::open(&template, one, false).await {
-            opened.push(db.clone());
-            elsewhere.push(("the tenant template".into(), TenantDb::whole(db)));
-        }
+    if !core.config.is_postgres()
+        && template.is_file()
+        && let Ok(db) = crate::store::sqlite::open(&template, one, false).await
+    {
+        opened.push(db.clone());
+        elsewhere.push(("the tenant template".into(), TenantDb::whole(db)));
     }
     if core.config.is_postgres() {
         for instance in core.storage.instances() {
