@@ -10,7 +10,7 @@ mod collapsed;
 mod config;
 mod isolation;
 mod lifecycle;
-mod migrate;
+pub mod migrate;
 mod openapi;
 mod postgres;
 mod reconcile;

@@ -4,15 +4,17 @@ use std::path::{Path, PathBuf};
 
 use crate::support::{TestServer, run, text};
 
-fn migrations_with_extra_tenant_migration(root: &Path) -> PathBuf {
+pub fn migrations_with_extra_tenant_migration(root: &Path) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
     let dst = root.join("migrations");
     copy_dir(&src, &dst);
-    std::fs::write(
-        dst.join("sqlite/tenant/0002_host_notes.sql"),
-        "ALTER TABLE hosts ADD COLUMN notes TEXT;\n",
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    for backend in ["sqlite", "postgres"] {
+        std::fs::write(
+            dst.join(format!("{backend}/tenant/0002_host_notes.sql")),
+            "ALTER TABLE hosts ADD COLUMN notes TEXT;\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
     dst
 }
 

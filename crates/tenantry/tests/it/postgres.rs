@@ -368,3 +368,158 @@ async fn a_change_made_through_one_server_reaches_the_other_within_a_second() {
         "server B still served the deleted tenant after 1 s"
     );
 }
+
+/// The newest tenant-chain version recorded inside a database (or schema).
+async fn pg_tenant_version(url: &str, schema: Option<&str>) -> Result<i64, String> {
+    use sqlx::{ConnectOptions, Connection};
+    let options: sqlx::postgres::PgConnectOptions = url.parse().map_err(|e| format!("{e}"))?;
+    let mut conn = options.connect().await.map_err(|e| format!("{e}"))?;
+    let table = match schema {
+        Some(s) => format!("\"{s}\"._tenantry_tenant_migrations"),
+        None => "_tenantry_tenant_migrations".to_owned(),
+    };
+    let sql = format!("SELECT MAX(version) FROM {table} WHERE success");
+    let v: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| format!("{e}"))?;
+    let _ = conn.close().await;
+    Ok(v.unwrap_or(0))
+}
+
+#[tokio::test]
+async fn migrate_fans_out_over_templates_and_both_isolation_modes() {
+    let pg = PgEnv::start();
+    let key = crate::support::new_key();
+    let server = TestServer::builder()
+        .mode(Mode::PgDatabase)
+        .pg(&pg)
+        .api_key(&key)
+        .start();
+    let env_owned = server.command_env();
+    create(&server, json!({ "slug": "db-eu", "instance": "eu1" })).await;
+    create(&server, json!({ "slug": "db-us", "instance": "us1" })).await;
+    create(
+        &server,
+        json!({ "slug": "sc-eu", "instance": "eu1", "isolation": "schema" }),
+    )
+    .await;
+    create(
+        &server,
+        json!({ "slug": "sc-us", "instance": "us1", "isolation": "schema" }),
+    )
+    .await;
+    create(
+        &server,
+        json!({ "slug": "broken", "instance": "us1", "isolation": "schema" }),
+    )
+    .await;
+    let _kept = server.stop();
+    let env: Vec<(&str, &str)> = env_owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+
+    let out = run(&["migrate", "--status"], &env);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    for db in [
+        "registry",
+        "shared",
+        "template eu1",
+        "template us1",
+        "tenant db-eu",
+        "tenant sc-us",
+        "tenant default",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(db))
+            .unwrap_or_else(|| panic!("{db} missing:\n{stdout}"));
+        assert!(line.contains("current"), "{line}");
+    }
+
+    // One tenant's schema is gone behind our back; a new migration arrives.
+    let pool_us = pg.instance("us1").url("tenantry_pool");
+    let out = std::process::Command::new("runuser")
+        .args([
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            &pool_us,
+            "-qc",
+            "DROP SCHEMA t_broken CASCADE",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let scratch = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+    let migrations = crate::migrate::migrations_with_extra_tenant_migration(scratch.path());
+    let migrations_s = migrations.display().to_string();
+    let mut env2 = env.clone();
+    env2.push(("TENANTRY_MIGRATIONS__DIR", &migrations_s));
+
+    let out = run(&["migrate", "--concurrency", "3"], &env2);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{}{stderr}", text(&out.stdout));
+    assert!(
+        stderr.contains("migration failed for: tenant broken"),
+        "{stderr}"
+    );
+    let eu = pg.instance("eu1");
+    let us = pg.instance("us1");
+    assert_eq!(pg_tenant_version(&eu.url("t_db_eu"), None).await, Ok(2));
+    assert_eq!(pg_tenant_version(&us.url("t_db_us"), None).await, Ok(2));
+    assert_eq!(
+        pg_tenant_version(&eu.url("tenantry_pool"), Some("t_sc_eu")).await,
+        Ok(2)
+    );
+    assert_eq!(
+        pg_tenant_version(&us.url("tenantry_pool"), Some("t_sc_us")).await,
+        Ok(2)
+    );
+    assert_eq!(
+        pg_tenant_version(&eu.url("tenantry_template"), None).await,
+        Ok(2)
+    );
+    assert_eq!(
+        pg_tenant_version(&us.url("tenantry_template"), None).await,
+        Ok(2)
+    );
+
+    // Up-to-date tenants are skipped by the registry's record; --verify opens them anyway.
+    let out = run(&["migrate"], &env2);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("tenant sc-eu (tenant): skipped"),
+        "{stdout}"
+    );
+    let out = run(&["migrate", "--verify", "--tenant", "sc-eu"], &env2);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("tenant sc-eu (tenant): current at 2"),
+        "{stdout}"
+    );
+
+    // A tenant created after the migration starts at version 2 in both modes.
+    let server = TestServer::builder()
+        .mode(Mode::PgDatabase)
+        .pg(&pg)
+        .api_key(&key)
+        .env("TENANTRY_MIGRATIONS__DIR", &migrations_s)
+        .start();
+    let t = create(&server, json!({ "slug": "late-db", "instance": "eu1" })).await;
+    assert_eq!(t["tenant_chain_version"], 2);
+    let t = create(
+        &server,
+        json!({ "slug": "late-sc", "instance": "eu1", "isolation": "schema" }),
+    )
+    .await;
+    assert_eq!(t["tenant_chain_version"], 2);
+    assert_eq!(
+        pg_tenant_version(&eu.url("tenantry_pool"), Some("t_late_sc")).await,
+        Ok(2)
+    );
+}
