@@ -5,12 +5,12 @@
 //! - Schema tenants share one pool per instance; every checkout pins `search_path`.
 //! - A global budget bounds the connections open to tenant storage: every pool holds as
 //!   many permits as it may open connections, and gives them back only once it is fully
-//!   closed. So the bound holds even while evicted pools are still closing.
+//!   closed — so the bound holds even while evicted pools are still closing.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 use tenantry_proto::Isolation;
@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::config::PoolsConfig;
 use crate::routing::TenantRoute;
 use crate::store::tenants::{StoreError, TenantStorage};
-use crate::store::{PoolSettings, TenantDb};
+use crate::store::{Db, PoolSettings, TenantDb};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
@@ -30,11 +30,13 @@ pub enum PoolError {
     Store(#[from] Arc<StoreError>),
 }
 
-/// A pool and the budget it holds.
+/// A tenant's pool in the cache. Its budget is held in [`Budget`] under `serial`, not here,
+/// because the cache may keep evicted values alive for a while.
 #[derive(Clone)]
-struct Budgeted {
+struct Cached {
     db: TenantDb,
-    _permits: Arc<OwnedSemaphorePermit>,
+    serial: u64,
+    last_used: Arc<AtomicU64>,
 }
 
 /// Numbers for `/metrics`.
@@ -46,16 +48,44 @@ pub struct PoolStats {
     pub budget: u32,
 }
 
+/// Permits held by open pools, released only after a pool is closed.
+struct Budget {
+    semaphore: Arc<Semaphore>,
+    held: Mutex<HashMap<u64, OwnedSemaphorePermit>>,
+    next: AtomicU64,
+    total: u32,
+}
+
+impl Budget {
+    fn hold(&self, permit: OwnedSemaphorePermit) -> u64 {
+        let serial = self.next.fetch_add(1, Ordering::Relaxed);
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(serial, permit);
+        serial
+    }
+
+    /// Closes the pool, then gives its permits back. Idempotent per serial.
+    async fn close(&self, db: &Db, serial: u64) {
+        db.close().await;
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&serial);
+    }
+}
+
 pub struct TenantPools {
-    tenants: Cache<Uuid, Budgeted>,
+    tenants: Cache<Uuid, Cached>,
     /// Schema-mode pools, one per instance, kept for the server's life.
-    instances: tokio::sync::Mutex<HashMap<String, Budgeted>>,
+    instances: tokio::sync::Mutex<HashMap<String, (sqlx::PgPool, u64)>>,
     storage: Arc<TenantStorage>,
-    budget: Arc<Semaphore>,
-    max_connections: u32,
+    budget: Arc<Budget>,
     tenant_settings: PoolSettings,
     instance_settings: PoolSettings,
     evictions: Arc<AtomicU64>,
+    started: Instant,
 }
 
 impl TenantPools {
@@ -69,22 +99,23 @@ impl TenantPools {
             max_connections: config.per_instance,
             ..tenant_settings
         };
+        let budget = Arc::new(Budget {
+            semaphore: Arc::new(Semaphore::new(config.max_connections as usize)),
+            held: Mutex::new(HashMap::new()),
+            next: AtomicU64::new(0),
+            total: config.max_connections,
+        });
         let evictions = Arc::new(AtomicU64::new(0));
-        let counter = Arc::clone(&evictions);
-        // Weighted by connections: the cache alone keeps the tenant pools under the budget
-        // (and under max_open pools); the permits make it a hard bound.
-        let capacity = u64::from(config.max_connections)
-            .min(config.max_open.saturating_mul(u64::from(config.per_tenant)));
+        let (counter, on_evict) = (Arc::clone(&evictions), Arc::clone(&budget));
         let tenants = Cache::builder()
-            .max_capacity(capacity)
-            .weigher(|_, v: &Budgeted| v.weight())
+            .max_capacity(config.max_open)
             .time_to_idle(config.idle_timeout.as_duration())
-            .eviction_listener(move |_id, pooled: Budgeted, _cause| {
+            .eviction_listener(move |_id, cached: Cached, _cause| {
                 counter.fetch_add(1, Ordering::Relaxed);
-                // Closing waits for checked-out connections, so it runs on its own task; the
-                // permits go back only when it is done.
+                // Closing waits for checked-out connections, so it runs on its own task.
+                let budget = Arc::clone(&on_evict);
                 if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                    rt.spawn(async move { pooled.db.db().close().await });
+                    rt.spawn(async move { budget.close(cached.db.db(), cached.serial).await });
                 }
             })
             .build();
@@ -92,11 +123,11 @@ impl TenantPools {
             tenants,
             instances: tokio::sync::Mutex::new(HashMap::new()),
             storage,
-            budget: Arc::new(Semaphore::new(config.max_connections as usize)),
-            max_connections: config.max_connections,
+            budget,
             tenant_settings,
             instance_settings,
             evictions,
+            started: Instant::now(),
         }
     }
 
@@ -114,71 +145,110 @@ impl TenantPools {
             }
             Isolation::File | Isolation::Database => {
                 if let Some(hit) = self.tenants.get(&route.id).await {
+                    hit.last_used.store(self.now(), Ordering::Relaxed);
                     return Ok(hit.db);
                 }
-                let permits = self.permits(self.tenant_settings.max_connections).await?;
-                let location = route.location.clone();
-                let storage = Arc::clone(&self.storage);
-                let settings = self.tenant_settings;
-                let pooled = self
+                let permit = self.permits(self.tenant_settings.max_connections).await?;
+                let serial = self.budget.hold(permit);
+                let (location, storage) = (route.location.clone(), Arc::clone(&self.storage));
+                let (settings, now) = (self.tenant_settings, self.now());
+                let result = self
                     .tenants
                     .try_get_with(route.id, async move {
                         let db = storage.open(&location, Some(settings)).await?;
-                        Ok::<_, StoreError>(Budgeted {
+                        Ok::<_, StoreError>(Cached {
                             db,
-                            _permits: Arc::new(permits),
+                            serial,
+                            last_used: Arc::new(AtomicU64::new(now)),
                         })
                     })
-                    .await?;
-                Ok(pooled.db)
+                    .await;
+                match result {
+                    // Another request opened it first, or the open failed: our permits
+                    // back the pool that exists, or none.
+                    Ok(cached) if cached.serial == serial => Ok(cached.db),
+                    Ok(cached) => {
+                        self.budget
+                            .held
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&serial);
+                        Ok(cached.db)
+                    }
+                    Err(e) => {
+                        self.budget
+                            .held
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&serial);
+                        Err(e.into())
+                    }
+                }
             }
         }
     }
 
     async fn instance_pool(&self, instance: &str) -> Result<sqlx::PgPool, PoolError> {
         let mut pools = self.instances.lock().await;
-        if let Some(pooled) = pools.get(instance)
-            && let crate::store::Db::Postgres(pool) = pooled.db.db()
-        {
+        if let Some((pool, _)) = pools.get(instance) {
             return Ok(pool.clone());
         }
-        let permits = self.permits(self.instance_settings.max_connections).await?;
+        let permit = self.permits(self.instance_settings.max_connections).await?;
         let pool = self
             .storage
             .open_schema_pool(instance, self.instance_settings)
             .await
             .map_err(Arc::new)?;
-        pools.insert(
-            instance.to_owned(),
-            Budgeted {
-                db: TenantDb::whole(crate::store::Db::Postgres(pool.clone())),
-                _permits: Arc::new(permits),
-            },
-        );
+        let serial = self.budget.hold(permit);
+        pools.insert(instance.to_owned(), (pool.clone(), serial));
         Ok(pool)
     }
 
-    /// Waits (up to the acquire timeout) for budget; evicted pools give theirs back as
-    /// they finish closing.
+    /// Takes budget for a new pool. When the budget is spent, the least recently used
+    /// tenant pool is closed to make room. Gives up after the acquire timeout.
     async fn permits(&self, n: u32) -> Result<OwnedSemaphorePermit, PoolError> {
-        if let Ok(p) = Arc::clone(&self.budget).try_acquire_many_owned(n) {
-            return Ok(p);
+        let semaphore = &self.budget.semaphore;
+        let deadline = tokio::time::Instant::now()
+            + self
+                .tenant_settings
+                .acquire_timeout
+                .max(Duration::from_millis(100));
+        loop {
+            if let Ok(p) = Arc::clone(semaphore).try_acquire_many_owned(n) {
+                return Ok(p);
+            }
+            let victim = self
+                .tenants
+                .iter()
+                .min_by_key(|(_, c)| c.last_used.load(Ordering::Relaxed))
+                .map(|(id, _)| *id);
+            if let Some(id) = victim
+                && let Some(cached) = self.tenants.remove(&id).await
+            {
+                self.budget.close(cached.db.db(), cached.serial).await;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(PoolError::BudgetExhausted(self.budget.total));
+            }
+            // Pools closing on other tasks give theirs back too.
+            let slice = (deadline - now).min(Duration::from_millis(200));
+            if let Ok(Ok(p)) =
+                tokio::time::timeout(slice, Arc::clone(semaphore).acquire_many_owned(n)).await
+            {
+                return Ok(p);
+            }
         }
-        self.tenants.run_pending_tasks().await;
-        let wait = self
-            .tenant_settings
-            .acquire_timeout
-            .max(Duration::from_millis(100));
-        match tokio::time::timeout(wait, Arc::clone(&self.budget).acquire_many_owned(n)).await {
-            Ok(Ok(p)) => Ok(p),
-            _ => Err(PoolError::BudgetExhausted(self.max_connections)),
-        }
+    }
+
+    fn now(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
     }
 
     /// Closes and forgets the tenant's pool; waits until its connections are closed.
     pub async fn evict(&self, id: Uuid) {
-        if let Some(pooled) = self.tenants.remove(&id).await {
-            pooled.db.db().close().await;
+        if let Some(cached) = self.tenants.remove(&id).await {
+            self.budget.close(cached.db.db(), cached.serial).await;
         }
     }
 
@@ -186,12 +256,12 @@ impl TenantPools {
         let tenant_conns: u64 = self
             .tenants
             .iter()
-            .map(|(_, p)| u64::from(p.db.db().size()))
+            .map(|(_, c)| u64::from(c.db.db().size()))
             .sum();
         let (instance_pools, instance_conns) = match self.instances.try_lock() {
             Ok(map) => (
                 map.len() as u64,
-                map.values().map(|p| u64::from(p.db.db().size())).sum(),
+                map.values().map(|(p, _)| u64::from(p.size())).sum(),
             ),
             Err(_) => (0, 0),
         };
@@ -199,25 +269,19 @@ impl TenantPools {
             open_pools: self.tenants.entry_count() + instance_pools,
             open_connections: tenant_conns + instance_conns,
             evictions: self.evictions.load(Ordering::Relaxed),
-            budget: self.max_connections,
+            budget: self.budget.total,
         }
     }
 
     /// Closes every pool (at shutdown).
     pub async fn close_all(&self) {
-        let all: Vec<Budgeted> = self.tenants.iter().map(|(_, p)| p).collect();
+        let all: Vec<Cached> = self.tenants.iter().map(|(_, c)| c).collect();
         self.tenants.invalidate_all();
-        for pooled in all {
-            pooled.db.db().close().await;
+        for cached in all {
+            self.budget.close(cached.db.db(), cached.serial).await;
         }
-        for (_, pooled) in self.instances.lock().await.drain() {
-            pooled.db.db().close().await;
+        for (_, (pool, serial)) in self.instances.lock().await.drain() {
+            self.budget.close(&Db::Postgres(pool), serial).await;
         }
-    }
-}
-
-impl Budgeted {
-    fn weight(&self) -> u32 {
-        self._permits.num_permits() as u32
     }
 }

@@ -8,6 +8,7 @@ mod extract;
 mod health;
 mod hosts;
 mod instances;
+mod metrics;
 mod pagination;
 pub mod request_id;
 mod state;
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
     let (router, api) = api_routes().split_for_parts();
     router
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", api))
+        .merge(metrics::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(request_id::middleware))

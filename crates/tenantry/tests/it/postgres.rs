@@ -523,3 +523,87 @@ async fn migrate_fans_out_over_templates_and_both_isolation_modes() {
         Ok(2)
     );
 }
+
+#[tokio::test]
+async fn tenant_connections_never_exceed_the_budget() {
+    let server = TestServer::builder()
+        .mode(Mode::PgDatabase)
+        .env("TENANTRY_POOLS__MAX_CONNECTIONS", "4")
+        .env("TENANTRY_POOLS__PER_TENANT", "2")
+        .env("TENANTRY_POOLS__PER_INSTANCE", "2")
+        .start();
+    let slugs: Vec<String> = (0..6).map(|i| format!("t{i}")).collect();
+    for slug in &slugs {
+        create(&server, json!({ "slug": slug })).await;
+        server.create_host(slug, &format!("{slug}-host")).await;
+    }
+    let pg = server.pg.clone().unwrap_or_else(|| panic!("no clusters"));
+    let urls: Vec<String> = pg
+        .instances
+        .iter()
+        .map(|(.., c)| c.url("postgres"))
+        .collect();
+
+    // Count sessions on tenant databases while requests spread over every tenant.
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = std::sync::Arc::clone(&sampling);
+    let sampler = tokio::spawn(async move {
+        let mut peak = 0;
+        while flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut now = 0;
+            for url in &urls {
+                now += crate::support::pg_count(
+                    url,
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE datname LIKE $1",
+                    "t\\_%",
+                )
+                .await;
+            }
+            peak = peak.max(now);
+        }
+        peak
+    });
+    let mut rounds = Vec::new();
+    for round in 0..4 {
+        for slug in &slugs {
+            let req = server.as_tenant(slug, Method::GET, "/api/v1/hosts");
+            let expect = format!("{slug}-host");
+            rounds.push(async move {
+                let (status, body) = call(req).await;
+                assert_eq!(status, StatusCode::OK, "round {round}: {body}");
+                assert_eq!(body["items"][0]["hostname"], expect.as_str());
+            });
+        }
+    }
+    futures_util::future::join_all(rounds).await;
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let peak = sampler.await.unwrap_or(i64::MAX);
+    assert!(
+        peak <= 4,
+        "{peak} connections open to tenant databases; the budget is 4"
+    );
+    assert!(peak >= 1, "the sampler saw no tenant connection at all");
+
+    let metrics = server
+        .anon(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && !l.starts_with('#'))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_else(|| panic!("{name} missing:\n{metrics}"))
+    };
+    assert!(value("tenantry_tenant_connections_open ") <= 4, "{metrics}");
+    assert_eq!(value("tenantry_tenant_connection_budget "), 4);
+    assert!(
+        value("tenantry_tenant_pool_evictions_total ") >= 4,
+        "pools were not recycled:\n{metrics}"
+    );
+}

@@ -1,0 +1,64 @@
+//! `/metrics`: Prometheus text exposition of the router's own numbers. A handful of gauges
+//! and counters do not need an exporter crate; no metric carries a tenant label, so the
+//! endpoint reveals no tenant names.
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::state::AppState;
+
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/metrics", axum::routing::get(metrics))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let pools = state.pools.stats();
+    let snapshot = state.routing.snapshot();
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    };
+    metric(
+        "tenantry_tenant_pools_open",
+        "gauge",
+        "Tenant connection pools open now.",
+        pools.open_pools,
+    );
+    metric(
+        "tenantry_tenant_connections_open",
+        "gauge",
+        "Connections open to tenant storage now, over all pools.",
+        pools.open_connections,
+    );
+    metric(
+        "tenantry_tenant_connection_budget",
+        "gauge",
+        "The most connections that may be open to tenant storage at once (pools.max_connections).",
+        u64::from(pools.budget),
+    );
+    metric(
+        "tenantry_tenant_pool_evictions_total",
+        "counter",
+        "Tenant pools closed to stay within pools.max_open / the budget, or for idleness.",
+        pools.evictions,
+    );
+    metric(
+        "tenantry_routing_tenants",
+        "gauge",
+        "Tenants in the routing snapshot.",
+        snapshot.tenant_count() as u64,
+    );
+    metric(
+        "tenantry_routing_generation",
+        "counter",
+        "Routing snapshots published by this process.",
+        snapshot.generation,
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
