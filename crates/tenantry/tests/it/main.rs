@@ -1,6 +1,5 @@
 //! End-to-end tests against the real `tenantry` binary and its real SQLite files.
 
-mod pg;
 mod support;
 
 mod auth;

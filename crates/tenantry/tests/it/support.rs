@@ -14,7 +14,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use crate::pg::PgCluster;
+use tenantry_testkit::pg::PgCluster;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tenantry");
 

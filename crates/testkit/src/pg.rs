@@ -4,8 +4,6 @@
 //! of it, started with `pg_ctl start -w`, which returns only when the server accepts
 //! connections. The binaries refuse to run as root, so they run as the `postgres` user.
 
-#![allow(dead_code)]
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -33,6 +31,14 @@ fn bindir() -> PathBuf {
     })
 }
 
+fn version_of(bindir: &Path) -> String {
+    bindir
+        .parent()
+        .and_then(|v| v.file_name())
+        .map(|v| v.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 fn as_postgres(program: &Path) -> Command {
     let mut cmd = Command::new("runuser");
     cmd.args(["-u", "postgres", "--"])
@@ -55,7 +61,7 @@ fn chown_postgres(path: &Path) {
 
 /// The initdb'd template, made once and shared by every cluster of this test run.
 fn template() -> PathBuf {
-    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pg-template");
+    let root = std::env::temp_dir().join(format!("tenantry-pg-template-{}", version_of(&bindir())));
     let done = root.join("ready");
     if done.is_file() {
         return root.join("data");

@@ -1,0 +1,165 @@
+//! A release `tenantry` server on loopback, with its own clusters or data directory.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use anyhow::{Context, bail};
+use tempfile::TempDir;
+use tenantry_testkit::pg::PgCluster;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    File,
+    Database,
+    Schema,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::File => "file",
+            Mode::Database => "database",
+            Mode::Schema => "schema",
+        }
+    }
+}
+
+/// The binary next to this one (both are built by scripts/bench).
+pub fn tenantry_bin() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe()?;
+    let bin = me.with_file_name("tenantry");
+    if !bin.is_file() {
+        bail!("{} not found; run through scripts/bench", bin.display());
+    }
+    Ok(bin)
+}
+
+/// Databases and files for one benchmark run; removed when dropped.
+pub struct Stack {
+    pub mode: Mode,
+    pub dir: TempDir,
+    pub clusters: Vec<PgCluster>,
+    pub key: String,
+}
+
+impl Stack {
+    pub fn new(mode: Mode) -> anyhow::Result<Stack> {
+        let clusters = match mode {
+            Mode::File => Vec::new(),
+            // A registry and one instance, as the tests' harness does.
+            Mode::Database | Mode::Schema => vec![PgCluster::start(), PgCluster::start()],
+        };
+        let dir = TempDir::new()?;
+        let stack = Stack {
+            mode,
+            dir,
+            clusters,
+            key: format!("tnt_bench{}", "0123456789abcdef".repeat(3)),
+        };
+        std::fs::write(stack.config_path(), stack.config())?;
+        Ok(stack)
+    }
+
+    fn config(&self) -> String {
+        let mut yaml = format!(
+            "data_dir: {}\nadmin:\n  api_key: {}\nlog:\n  level: warn\n",
+            self.data_dir().display(),
+            self.key
+        );
+        if let [registry, instance] = self.clusters.as_slice() {
+            yaml.push_str(&format!(
+                "registry:\n  url: {}\nallow_shared_credentials: true\nisolation:\n  default: {}\ninstances:\n  main:\n    url: {}\n",
+                registry.url("tenantry_registry"),
+                self.mode.name(),
+                instance.url("postgres")
+            ));
+        }
+        yaml
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("tenantry.yaml")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn command(&self) -> anyhow::Result<Command> {
+        let mut cmd = Command::new(tenantry_bin()?);
+        cmd.env("TENANTRY_CONFIG", self.config_path())
+            .stdin(Stdio::null());
+        Ok(cmd)
+    }
+
+    /// Runs `tenantry ARGS` to completion.
+    pub fn run(&self, args: &[&str], extra_env: &[(&str, &Path)]) -> anyhow::Result<Output> {
+        let mut cmd = self.command()?;
+        cmd.args(args);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        Ok(cmd.output()?)
+    }
+
+    pub fn serve(&self) -> anyhow::Result<Server> {
+        let mut child = self
+            .command()?
+            .arg("serve")
+            .env("TENANTRY_SERVER__LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(rest) = line.strip_prefix("Tenantry listening on ") {
+                        break rest
+                            .split_whitespace()
+                            .next()
+                            .unwrap_or_default()
+                            .to_owned();
+                    }
+                }
+                _ => {
+                    let _ = child.wait();
+                    bail!("the server exited before listening");
+                }
+            }
+        };
+        std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        Ok(Server {
+            child,
+            url,
+            key: self.key.clone(),
+            http: reqwest::Client::new(),
+        })
+    }
+}
+
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub key: String,
+    pub http: reqwest::Client,
+}
+
+impl Server {
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
