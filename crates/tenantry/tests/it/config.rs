@@ -80,6 +80,68 @@ fn unknown_keys_bad_values_and_contradictions_are_refused() {
 }
 
 #[test]
+fn postgres_settings_are_checked_before_connecting() {
+    let pg = "postgres://tenantry@127.0.0.1:1/registry";
+    // Multi-tenancy on PostgreSQL needs somewhere to put tenants, and a credential decision.
+    serve_fails_naming(
+        &[
+            ("TENANTRY_REGISTRY__URL", pg),
+            ("TENANTRY_ISOLATION__DEFAULT", "database"),
+        ],
+        None,
+        "instances",
+    );
+    serve_fails_naming(
+        &[],
+        Some(&format!(
+            "registry:\n  url: {pg}\nisolation:\n  default: schema\ninstances:\n  eu1:\n    url: {pg}\n"
+        )),
+        "allow_shared_credentials",
+    );
+    // The embedded backend has no instances, no shared database and only file isolation.
+    serve_fails_naming(
+        &[],
+        Some(&format!("instances:\n  eu1:\n    url: {pg}\n")),
+        "instances",
+    );
+    serve_fails_naming(&[("TENANTRY_SHARED__URL", pg)], None, "shared.url");
+    serve_fails_naming(&[("TENANTRY_REGISTRY__URL", pg)], None, "isolation.default");
+    // Bad URLs are named without repeating them (they may hold a password).
+    serve_fails_naming(
+        &[("TENANTRY_REGISTRY__URL", "mysql://root:hunter2@db/x")],
+        None,
+        "registry.url",
+    );
+    serve_fails_naming(
+        &[],
+        Some(&format!(
+            "registry:\n  url: {pg}\nallow_shared_credentials: true\nisolation:\n  default: database\ninstances:\n  Bad_Name:\n    url: {pg}\n"
+        )),
+        "instances.Bad_Name",
+    );
+    serve_fails_naming(
+        &[],
+        Some(&format!(
+            "registry:\n  url: {pg}\nallow_shared_credentials: true\nisolation:\n  default: database\ninstances:\n  eu1:\n    url: {pg}\n    zone: a\n"
+        )),
+        "instances.eu1.zone",
+    );
+    let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().display().to_string();
+    let out = run(
+        &["serve"],
+        &[
+            ("TENANTRY_DATA_DIR", &data),
+            ("TENANTRY_REGISTRY__URL", "mysql://root:hunter2@db/x"),
+        ],
+    );
+    assert!(
+        !text(&out.stderr).contains("hunter2"),
+        "a password reached the output"
+    );
+}
+
+#[test]
 fn a_missing_config_file_is_an_error() {
     let out = run(&["serve", "--config", "/nonexistent/tenantry.yaml"], &[]);
     assert!(!out.status.success());
