@@ -268,13 +268,18 @@ impl Provisioner {
         record: &TenantRecord,
     ) -> Result<TenantRecord, ProvisionError> {
         let loc = location(record)?;
-        self.storage.create(&loc, &self.chains).await?;
-        let db = self.storage.open(&loc, None).await?;
-        let migrated = migrator::apply_tenant(&db, &self.chains).await;
-        self.storage.release(&loc, db).await;
-        let (_, after) = migrated?;
+        let version = match self.storage.create(&loc, &self.chains).await? {
+            Some(version) => version,
+            // Storage from an earlier attempt, or a template of unknown age: look.
+            None => {
+                let db = self.storage.open(&loc, None).await?;
+                let migrated = migrator::apply_tenant(&db, &self.chains).await;
+                self.storage.release(&loc, db).await;
+                migrated?.1.current
+            }
+        };
         self.catalog
-            .record_version(record.id, Chain::Tenant, after.current)
+            .record_version(record.id, Chain::Tenant, version)
             .await?;
         if loc.isolation != Isolation::Collapsed {
             tokio::fs::create_dir_all(self.layout.media_dir(&loc.slug)).await?;
@@ -282,7 +287,7 @@ impl Provisioner {
         self.catalog
             .set_status(record.id, TenantStatus::Active)
             .await?;
-        self.routing.publish().await?;
+        self.routing.publish_tenant(&record.slug).await?;
         self.catalog
             .tenant(&record.slug)
             .await?
@@ -304,7 +309,7 @@ impl Provisioner {
             .set_status(record.id, TenantStatus::Deleting)
             .await?;
         // From here on no request resolves to the tenant.
-        self.routing.publish().await?;
+        self.routing.publish_tenant(&record.slug).await?;
         self.audit(actor, "tenant.delete", &record, json!({}))
             .await?;
         let report = self.purge(&record).await?;
@@ -349,7 +354,7 @@ impl Provisioner {
         if self.catalog.tenant_leftovers(record.id).await? != 0 {
             return Err(unverified("registry data"));
         }
-        self.routing.publish().await?;
+        self.routing.publish_tenant(&record.slug).await?;
         Ok(PurgeReport {
             slug: record.slug.clone(),
             storage_removed,
@@ -404,7 +409,7 @@ impl Provisioner {
             )
             .await?;
         }
-        self.routing.publish().await?;
+        self.routing.publish_tenant(&record.slug).await?;
         self.catalog
             .tenant(slug.as_str())
             .await?

@@ -169,6 +169,34 @@ impl Routing {
         self.catalog.notify_routing_changed().await
     }
 
+    /// Like [`Self::publish`] after a change to one tenant, without re-reading every
+    /// tenant: only its row is read and swapped into a copy of the snapshot.
+    pub async fn publish_tenant(&self, slug: &str) -> Result<(), CatalogError> {
+        {
+            let _serial = self.reload.lock().await;
+            let record = self.catalog.tenant(slug).await?;
+            let current = self.current.load_full();
+            let mut tenants = current.tenants.clone();
+            let mut domains = current.domains.clone();
+            match record.as_ref().and_then(TenantRoute::from_record) {
+                Some(route) => {
+                    tenants.insert(slug.to_owned(), Arc::new(route));
+                }
+                None => {
+                    tenants.remove(slug);
+                    domains.retain(|_, owner| owner != slug);
+                }
+            }
+            self.current.store(Arc::new(RoutingSnapshot {
+                tenants,
+                domains,
+                operator_keys: current.operator_keys.clone(),
+                generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
+            }));
+        }
+        self.catalog.notify_routing_changed().await
+    }
+
     /// Reloads every `interval` as a safety net against missed change notifications.
     pub fn spawn_periodic_reload(
         self: &Arc<Self>,

@@ -8,6 +8,12 @@ use sqlx::postgres::PgConnectOptions;
 use super::PoolSettings;
 use super::postgres;
 use crate::config::InstanceConfig;
+use crate::names::POOL_DATABASE;
+
+/// `application_name` of request-path sessions.
+pub const APPLICATION: &str = "tenantry";
+/// `application_name` of administrative sessions (DDL, templates).
+pub const ADMIN_APPLICATION: &str = "tenantry-admin";
 
 /// One configured database server.
 #[derive(Debug)]
@@ -19,6 +25,8 @@ pub struct Instance {
     base: PgConnectOptions,
     /// Administrative connections (CREATE/DROP DATABASE), separate from tenant pools.
     admin: PgPool,
+    /// Administrative connections to `tenantry_pool` (CREATE/DROP SCHEMA).
+    pool_admin: PgPool,
 }
 
 impl Instance {
@@ -29,11 +37,13 @@ impl Instance {
         settings: PoolSettings,
     ) -> Result<Instance, sqlx::Error> {
         let base = postgres::options(config.url.expose())?;
-        let admin = postgres::pool_options(PoolSettings {
+        let admin_settings = PoolSettings {
             max_connections: 4,
             ..settings
-        })
-        .connect_lazy_with(base.clone());
+        };
+        let admin = postgres::pool_options(admin_settings).connect_lazy_with(base.clone());
+        let pool_admin = postgres::pool_options(admin_settings)
+            .connect_lazy_with(base.clone().database(POOL_DATABASE));
         Ok(Instance {
             name: name.to_owned(),
             region: config.region.clone(),
@@ -41,19 +51,29 @@ impl Instance {
             max_tenants: config.max_tenants,
             base,
             admin,
+            pool_admin,
         })
     }
 
     /// Connection options for one database on this server.
     pub fn database(&self, name: &str) -> PgConnectOptions {
-        self.base.clone().database(name)
+        self.base
+            .clone()
+            .database(name)
+            .application_name(APPLICATION)
     }
 
     pub fn admin(&self) -> &PgPool {
         &self.admin
     }
 
+    /// Administrative connections to the schema-mode database (which must exist).
+    pub fn pool_admin(&self) -> &PgPool {
+        &self.pool_admin
+    }
+
     pub async fn close(&self) {
         self.admin.close().await;
+        self.pool_admin.close().await;
     }
 }

@@ -52,7 +52,13 @@ pub struct TenantStorage {
     instances: BTreeMap<String, Instance>,
     /// Copies read the file template; migrations write it. They never overlap.
     file_template: tokio::sync::Mutex<()>,
+    /// Templates this process has seen at the latest tenant chain (instance names, or
+    /// [`FILE_TEMPLATE`]): copies of them need no migration check.
+    current_templates: std::sync::Mutex<std::collections::HashSet<String>>,
 }
+
+/// The key of the embedded file template in `current_templates`.
+const FILE_TEMPLATE: &str = "";
 
 impl TenantStorage {
     pub fn new(
@@ -69,6 +75,7 @@ impl TenantStorage {
             broker,
             instances,
             file_template: tokio::sync::Mutex::new(()),
+            current_templates: std::sync::Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -180,10 +187,21 @@ impl TenantStorage {
     /// Creates the tenant's storage at the latest tenant chain. Idempotent: storage left by
     /// an interrupted attempt is complete (file rename, CREATE DATABASE and the schema
     /// transaction are all atomic) and is kept.
-    pub async fn create(&self, loc: &TenantLocation, chains: &Chains) -> Result<(), StoreError> {
+    ///
+    /// Returns the tenant chain version when it is known to be current without looking:
+    /// copied from a template this process brought up to date, or just migrated.
+    pub async fn create(
+        &self,
+        loc: &TenantLocation,
+        chains: &Chains,
+    ) -> Result<Option<i64>, StoreError> {
+        let latest = chains.latest(Chain::Tenant);
         match loc.isolation {
-            Isolation::Collapsed => Ok(()),
-            Isolation::File => self.create_file(loc).await,
+            Isolation::Collapsed => Ok(None),
+            Isolation::File => {
+                let fresh = self.create_file(loc).await?;
+                Ok((fresh && self.is_template_current(FILE_TEMPLATE)).then_some(latest))
+            }
             Isolation::Database => {
                 let instance = self.instance(&loc.instance)?;
                 let name = loc.slug.physical_name();
@@ -192,18 +210,16 @@ impl TenantStorage {
                     .await
                     .map_err(Self::unavailable(instance))?
                 {
-                    return Ok(());
+                    return Ok(None);
                 }
-                if !postgres::database_exists(admin, TEMPLATE_DATABASE)
-                    .await
-                    .map_err(Self::unavailable(instance))?
-                {
+                if !self.is_template_current(&instance.name) {
                     self.migrate_template(instance, chains, false).await?;
                 }
-                postgres::create_database_from_template(admin, &name, TEMPLATE_DATABASE)
-                    .await
-                    .map_err(Self::unavailable(instance))?;
-                Ok(())
+                let fresh =
+                    postgres::create_database_from_template(admin, &name, TEMPLATE_DATABASE)
+                        .await
+                        .map_err(Self::unavailable(instance))?;
+                Ok((fresh && self.is_template_current(&instance.name)).then_some(latest))
             }
             Isolation::Schema => {
                 let instance = self.instance(&loc.instance)?;
@@ -211,7 +227,9 @@ impl TenantStorage {
                     .await
                     .map_err(Self::unavailable(instance))?;
                 let schema = quote_ident(&loc.slug.physical_name());
-                let mut conn = sqlx::PgConnection::connect_with(&instance.database(POOL_DATABASE))
+                let mut conn = instance
+                    .pool_admin()
+                    .acquire()
                     .await
                     .map_err(Self::unavailable(instance))?;
                 // Schema, tables and version table appear together or not at all.
@@ -230,16 +248,35 @@ impl TenantStorage {
                     .await
                     .map_err(MigrateFailure::from)?;
                 tx.commit().await?;
-                conn.close().await?;
-                Ok(())
+                Ok(Some(latest))
             }
         }
     }
 
-    async fn create_file(&self, loc: &TenantLocation) -> Result<(), StoreError> {
+    fn is_template_current(&self, which: &str) -> bool {
+        self.current_templates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(which)
+    }
+
+    fn mark_template(&self, which: &str, state: &migrator::ChainState) {
+        let mut set = self
+            .current_templates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if state.is_current() {
+            set.insert(which.to_owned());
+        } else {
+            set.remove(which);
+        }
+    }
+
+    /// Returns whether a new file was made (rather than one found from an earlier attempt).
+    async fn create_file(&self, loc: &TenantLocation) -> Result<bool, StoreError> {
         let target = self.layout.tenant_db(&loc.slug);
         if target.is_file() {
-            return Ok(());
+            return Ok(false);
         }
         tokio::fs::create_dir_all(self.layout.tenants_dir()).await?;
         let staging = self.layout.tenant_db_staging(&loc.slug);
@@ -252,7 +289,7 @@ impl TenantStorage {
             copied?;
         }
         tokio::fs::rename(&staging, &target).await?;
-        Ok(())
+        Ok(true)
     }
 
     /// Removes the tenant's storage, ending its sessions first. Returns whether anything
@@ -399,7 +436,9 @@ impl TenantStorage {
             };
             // The template must have no sessions left, or copying it fails.
             template.db().close().await;
-            Ok::<_, StoreError>(result?)
+            let (before, after) = result?;
+            self.mark_template(&instance.name, &after);
+            Ok::<_, StoreError>((before, after))
         }
         .await;
         postgres::unlock_template(&mut lock, TEMPLATE_DATABASE).await?;

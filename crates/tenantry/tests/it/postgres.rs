@@ -148,7 +148,7 @@ async fn schema_tenants_share_connections_but_never_see_each_other() {
     let pg = server.pg.clone().unwrap_or_else(|| panic!("no clusters"));
     let sessions = crate::support::pg_count(
         &pg.instance("eu1").url("postgres"),
-        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1",
+        "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'tenantry'",
         "tenantry_pool",
     )
     .await;
