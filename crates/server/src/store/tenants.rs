@@ -253,6 +253,19 @@ impl TenantStorage {
         }
     }
 
+    /// An administrative connection to the instance's schema-mode database; `None` when
+    /// that database does not exist (so no schema tenant can either).
+    async fn pool_admin(
+        &self,
+        instance: &Instance,
+    ) -> Result<Option<sqlx::pool::PoolConnection<sqlx::Postgres>>, StoreError> {
+        match instance.pool_admin().acquire().await {
+            Ok(conn) => Ok(Some(conn)),
+            Err(e) if postgres::is_missing_database(&e) => Ok(None),
+            Err(e) => Err(Self::unavailable(instance)(e)),
+        }
+    }
+
     fn is_template_current(&self, which: &str) -> bool {
         self.current_templates
             .lock()
@@ -318,16 +331,10 @@ impl TenantStorage {
             }
             Isolation::Schema => {
                 let instance = self.instance(&loc.instance)?;
-                let mut conn =
-                    match sqlx::PgConnection::connect_with(&instance.database(POOL_DATABASE)).await
-                    {
-                        Ok(conn) => conn,
-                        Err(e) if postgres::is_missing_database(&e) => return Ok(false),
-                        Err(e) => return Err(Self::unavailable(instance)(e)),
-                    };
-                let dropped = postgres::drop_schema(&mut conn, &loc.slug.physical_name()).await;
-                let _ = conn.close().await;
-                Ok(dropped?)
+                let Some(mut conn) = self.pool_admin(instance).await? else {
+                    return Ok(false);
+                };
+                Ok(postgres::drop_schema(&mut conn, &loc.slug.physical_name()).await?)
             }
         }
     }
@@ -354,16 +361,10 @@ impl TenantStorage {
             }
             Isolation::Schema => {
                 let instance = self.instance(&loc.instance)?;
-                let mut conn =
-                    match sqlx::PgConnection::connect_with(&instance.database(POOL_DATABASE)).await
-                    {
-                        Ok(conn) => conn,
-                        Err(e) if postgres::is_missing_database(&e) => return Ok(false),
-                        Err(e) => return Err(Self::unavailable(instance)(e)),
-                    };
-                let found = postgres::schema_exists(&mut conn, &loc.slug.physical_name()).await;
-                let _ = conn.close().await;
-                Ok(found?)
+                let Some(mut conn) = self.pool_admin(instance).await? else {
+                    return Ok(false);
+                };
+                Ok(postgres::schema_exists(&mut conn, &loc.slug.physical_name()).await?)
             }
         }
     }

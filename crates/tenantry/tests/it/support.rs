@@ -297,20 +297,28 @@ impl TestServer {
         match self.mode {
             Mode::Sqlite => hostnames_in_file(&self.tenant_db(slug)).await,
             Mode::PgDatabase | Mode::PgSchema => {
-                let (instance, isolation) = self.placement(slug).await;
-                let physical = format!("t_{}", slug.replace('-', "_"));
-                let cluster = self
-                    .pg
-                    .as_ref()
-                    .map(|pg| pg.instance(&instance))
-                    .unwrap_or_else(|| panic!("no clusters"));
-                let (database, table) = if isolation == "schema" {
-                    ("tenantry_pool".to_owned(), format!("\"{physical}\".hosts"))
-                } else {
-                    (physical, "hosts".to_owned())
-                };
-                pg_hostnames(&cluster.url(&database), &table).await
+                let (url, table) = self.hosts_table(slug).await;
+                pg_hostnames(&url, &table).await
             }
+        }
+    }
+
+    /// The database URL and the (qualified) hosts table of a PostgreSQL tenant.
+    async fn hosts_table(&self, slug: &str) -> (String, String) {
+        let (instance, isolation) = self.placement(slug).await;
+        let physical = format!("t_{}", slug.replace('-', "_"));
+        let cluster = self
+            .pg
+            .as_ref()
+            .map(|pg| pg.instance(&instance))
+            .unwrap_or_else(|| panic!("no clusters"));
+        if isolation == "schema" {
+            (
+                cluster.url("tenantry_pool"),
+                format!("\"{physical}\".hosts"),
+            )
+        } else {
+            (cluster.url(&physical), "hosts".to_owned())
         }
     }
 
@@ -395,19 +403,7 @@ impl TestServer {
                 let _ = conn.close().await;
             }
             Mode::PgDatabase | Mode::PgSchema => {
-                let (instance, isolation) = self.placement(slug).await;
-                let physical = format!("t_{}", slug.replace('-', "_"));
-                let cluster = self
-                    .pg
-                    .as_ref()
-                    .map(|pg| pg.instance(&instance))
-                    .unwrap_or_else(|| panic!("no clusters"));
-                let (database, table) = if isolation == "schema" {
-                    ("tenantry_pool".to_owned(), format!("\"{physical}\".hosts"))
-                } else {
-                    (physical, "hosts".to_owned())
-                };
-                let url = cluster.url(&database);
+                let (url, table) = self.hosts_table(slug).await;
                 let options: sqlx::postgres::PgConnectOptions =
                     url.parse().unwrap_or_else(|e| panic!("{e}"));
                 let mut conn = options.connect().await.unwrap_or_else(|e| panic!("{e}"));
