@@ -5,6 +5,7 @@
 //! - [`store`]: the storage backend seam ([`store::Db`]) and tenant storage per isolation mode.
 //! - [`catalog`]: the registry partition (tenants, domains, versions, audit, keys).
 //! - [`auth`]: principals from credentials.
+//! - [`identity`]: trusted public keys, JWT verification and minting.
 //! - [`broker`]: credentials for tenant databases (static; OpenBAO leases later).
 //! - [`routing`]: the routing snapshot and the resolver.
 //! - [`pools`]: the bounded tenant → pool map.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod core;
 pub mod fleet;
 pub mod http;
+pub mod identity;
 pub mod migrator;
 pub mod names;
 pub mod pools;

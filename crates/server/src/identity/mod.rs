@@ -1,0 +1,9 @@
+//! Identity: public keys in the trust store, the JWTs they verify, and the server's own
+//! signing key. The algorithm of a token always comes from the trust store entry of its
+//! `kid`, never from the token's header.
+
+pub mod keys;
+pub mod token;
+
+pub use keys::{KeyAlg, KeyError, PrivateKey, PublicKey};
+pub use token::{Claims, Role, TokenError, TrustedKey, VerifiedToken};
