@@ -4,7 +4,8 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tenantry_proto::{
-    CreateDomain, CreateTenant, Domain, Instance, Page, Problem, PurgeReport, Tenant, UpdateTenant,
+    AddKey, AdminTokenRequest, CreateDomain, CreateTenant, Domain, Instance, IssuedToken, Page,
+    Problem, PurgeReport, Tenant, TrustedKey, UpdateTenant,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +105,37 @@ impl Client {
 
     pub async fn create_tenant(&self, request: &CreateTenant) -> Result<Tenant, ClientError> {
         self.json(Method::POST, "/api/v1/tenants", request).await
+    }
+
+    pub async fn add_key(&self, request: &AddKey) -> Result<TrustedKey, ClientError> {
+        self.json(Method::POST, "/api/v1/keys", request).await
+    }
+
+    pub async fn list_keys(&self) -> Result<Vec<TrustedKey>, ClientError> {
+        self.send(self.request(Method::GET, "/api/v1/keys")).await
+    }
+
+    pub async fn remove_key(&self, kid: &str) -> Result<(), ClientError> {
+        let _: Option<serde_json::Value> = self
+            .send(self.request(Method::DELETE, &format!("/api/v1/keys/{kid}")))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn admin_token(
+        &self,
+        slug: &str,
+        ttl: Option<&str>,
+    ) -> Result<IssuedToken, ClientError> {
+        let body = AdminTokenRequest {
+            ttl: ttl.map(str::to_owned),
+        };
+        self.json(
+            Method::POST,
+            &format!("/api/v1/tenants/{slug}/admin-token"),
+            &body,
+        )
+        .await
     }
 
     pub async fn list_instances(&self) -> Result<Vec<Instance>, ClientError> {

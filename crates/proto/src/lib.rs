@@ -5,10 +5,12 @@
 
 pub mod codes;
 mod hosts;
+mod keys;
 mod problem;
 mod tenants;
 
 pub use hosts::{CreateHost, Host};
+pub use keys::{AddKey, AdminTokenRequest, IssuedToken, TrustedKey};
 pub use problem::Problem;
 pub use tenants::{
     AuditEvent, CreateDomain, CreateTenant, Domain, Instance, Isolation, ParseEnumError, Placement,

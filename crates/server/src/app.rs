@@ -130,6 +130,28 @@ impl Server {
             new_operator_key = Some(key);
         }
 
+        let signer = crate::identity::server_key::load_or_create(core.layout.root())
+            .map_err(|e| StartError::Registry(e.to_string()))?;
+        if !core
+            .catalog
+            .trusted_keys()
+            .await
+            .map_err(registry)?
+            .iter()
+            .any(|k| k.kid == signer.public.kid)
+        {
+            core.catalog
+                .insert_trusted_key(
+                    &signer.public.kid,
+                    signer.public.alg.as_str(),
+                    &signer.public.pem,
+                    None,
+                    "tenantry server",
+                )
+                .await
+                .map_err(registry)?;
+        }
+
         let routing = Arc::new(
             Routing::load(core.catalog.clone(), configured_key)
                 .await
@@ -179,7 +201,13 @@ impl Server {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
-        let state = AppState::new(Arc::new(core), routing, pools, provisioner);
+        let state = AppState::new(
+            Arc::new(signer),
+            Arc::new(core),
+            routing,
+            pools,
+            provisioner,
+        );
         Ok(Server {
             listener,
             state,

@@ -34,6 +34,9 @@ enum Command {
     /// Manage tenants on a running server.
     #[command(subcommand)]
     Tenants(commands::tenants::Command),
+    /// Keypairs and tenant tokens (locally), and the trust store (on a running server).
+    #[command(subcommand)]
+    Keys(commands::keys::Command),
     /// Manage the domains that route to a tenant, on a running server.
     #[command(subcommand)]
     Domains(commands::domains::Command),
@@ -58,6 +61,7 @@ fn main() -> ExitCode {
             Command::VerifyRouting(args) => commands::verify::run(args).await,
             Command::Tenants(cmd) => commands::tenants::run(cmd).await,
             Command::Domains(cmd) => commands::domains::run(cmd).await,
+            Command::Keys(cmd) => commands::keys::run(cmd).await,
         }
     });
     match result {

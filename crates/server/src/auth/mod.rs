@@ -1,10 +1,12 @@
 //! Who is calling: turns the `Authorization` header into a [`Principal`].
 
 pub mod api_key;
+pub mod policy;
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 
+use crate::identity::token::{self, Role, TokenError};
 use crate::routing::RoutingSnapshot;
 
 /// The caller of a request.
@@ -12,6 +14,13 @@ use crate::routing::RoutingSnapshot;
 pub enum Principal {
     /// Holder of an operator API key; `key_id` is a short, non-secret fingerprint of it.
     Operator { key_id: String },
+    /// Holder of a tenant token (JWT) signed by a trusted key.
+    Tenant {
+        tenant: String,
+        role: Role,
+        subject: String,
+        kid: String,
+    },
 }
 
 impl Principal {
@@ -19,6 +28,20 @@ impl Principal {
     pub fn actor(&self) -> String {
         match self {
             Principal::Operator { key_id } => format!("operator:{key_id}"),
+            Principal::Tenant {
+                tenant,
+                role,
+                subject,
+                ..
+            } => format!("tenant-{role}:{tenant}/{subject}"),
+        }
+    }
+
+    /// The tenant a tenant principal belongs to.
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            Principal::Operator { .. } => None,
+            Principal::Tenant { tenant, .. } => Some(tenant),
         }
     }
 
@@ -35,14 +58,15 @@ pub enum AuthError {
     Malformed,
     #[error("invalid API key")]
     InvalidApiKey,
-    #[error("unrecognised credential")]
-    Unrecognised,
+    #[error("{0}")]
+    Token(#[from] TokenError),
 }
 
-/// Authenticates the request against the snapshot's operator keys.
+/// Authenticates the request: an operator key, or a token signed by a trusted key.
 pub fn authenticate(
     headers: &HeaderMap,
     snapshot: &RoutingSnapshot,
+    audience: Option<&str>,
 ) -> Result<Principal, AuthError> {
     let value = headers.get(AUTHORIZATION).ok_or(AuthError::Missing)?;
     let value = value.to_str().map_err(|_| AuthError::Malformed)?;
@@ -61,5 +85,11 @@ pub fn authenticate(
         }
         return Err(AuthError::InvalidApiKey);
     }
-    Err(AuthError::Unrecognised)
+    let verified = token::verify(credential, |kid| snapshot.trusted_key(kid), audience)?;
+    Ok(Principal::Tenant {
+        tenant: verified.claims.tenant,
+        role: verified.claims.role,
+        subject: verified.claims.sub,
+        kid: verified.kid,
+    })
 }

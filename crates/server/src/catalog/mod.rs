@@ -7,10 +7,12 @@ mod api_keys;
 mod audit;
 mod domains;
 mod tenants;
+mod trusted_keys;
 mod versions;
 
 pub use audit::NewAuditEvent;
 pub use tenants::{NewTenant, TenantRecord};
+pub use trusted_keys::TrustedKeyRecord;
 
 use crate::store::Db;
 

@@ -37,6 +37,7 @@ pub struct Config {
     pub isolation: IsolationConfig,
     pub routing: RoutingConfig,
     pub admin: AdminConfig,
+    pub auth: AuthConfig,
     pub log: LogConfig,
     pub migrations: MigrationsConfig,
     pub pools: PoolsConfig,
@@ -55,6 +56,7 @@ impl Default for Config {
             isolation: IsolationConfig::default(),
             routing: RoutingConfig::default(),
             admin: AdminConfig::default(),
+            auth: AuthConfig::default(),
             log: LogConfig::default(),
             migrations: MigrationsConfig::default(),
             pools: PoolsConfig::default(),
@@ -198,6 +200,13 @@ fn valid_instance_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// When set, tenant tokens must carry this `aud`.
+    pub audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -81,13 +81,20 @@ impl IntoResponse for ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
-        let code = match e {
-            AuthError::Missing => codes::UNAUTHORIZED,
-            AuthError::Malformed | AuthError::InvalidApiKey | AuthError::Unrecognised => {
-                codes::INVALID_CREDENTIALS
+        match &e {
+            AuthError::Missing => {
+                ApiError::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED, e.to_string())
             }
-        };
-        ApiError::new(StatusCode::UNAUTHORIZED, code, e.to_string())
+            AuthError::Malformed | AuthError::InvalidApiKey => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                codes::INVALID_CREDENTIALS,
+                e.to_string(),
+            ),
+            AuthError::Token(t) if t.is_forbidden() => {
+                ApiError::new(StatusCode::FORBIDDEN, t.code(), e.to_string())
+            }
+            AuthError::Token(t) => ApiError::new(StatusCode::UNAUTHORIZED, t.code(), e.to_string()),
+        }
     }
 }
 
@@ -107,7 +114,9 @@ impl From<ResolveError> for ApiError {
             ResolveError::TenantRequired => (StatusCode::BAD_REQUEST, codes::TENANT_REQUIRED),
             ResolveError::NotFound { .. } => (StatusCode::NOT_FOUND, codes::TENANT_NOT_FOUND),
             ResolveError::Mismatch { .. } => (StatusCode::FORBIDDEN, codes::TENANT_MISMATCH),
-            ResolveError::MasqueradeForbidden => (StatusCode::FORBIDDEN, "masquerade_forbidden"),
+            ResolveError::MasqueradeForbidden => {
+                (StatusCode::FORBIDDEN, codes::MASQUERADE_FORBIDDEN)
+            }
             ResolveError::Suspended(_) => (StatusCode::FORBIDDEN, codes::TENANT_SUSPENDED),
             ResolveError::Deleting(_) => (StatusCode::CONFLICT, codes::TENANT_DELETING),
             ResolveError::NotReady(_) => (StatusCode::SERVICE_UNAVAILABLE, codes::TENANT_NOT_READY),

@@ -16,6 +16,7 @@ use super::request_id::RequestId;
 use super::state::AppState;
 use std::sync::Arc;
 
+use crate::auth::policy::{self, Access, Denied, Family};
 use crate::auth::{Principal, authenticate};
 use crate::catalog::NewAuditEvent;
 use crate::provisioner::Actor;
@@ -89,13 +90,18 @@ fn request_id(parts: &Parts) -> Option<String> {
     parts.extensions.get::<RequestId>().map(|r| r.0.clone())
 }
 
+fn forbidden(denied: Denied) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, denied.to_string())
+}
+
 /// The caller, authenticated against the current routing snapshot.
 fn principal(
     parts: &Parts,
     state: &AppState,
 ) -> Result<(Arc<RoutingSnapshot>, Principal), ApiError> {
     let snapshot = state.routing.snapshot();
-    let principal = authenticate(&parts.headers, &snapshot)?;
+    let audience = state.core.config.auth.audience.as_deref();
+    let principal = authenticate(&parts.headers, &snapshot, audience)?;
     Ok((snapshot, principal))
 }
 
@@ -112,13 +118,8 @@ impl FromRequestParts<AppState> for Operator {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let (_, principal) = principal(parts, state)?;
-        if !principal.is_operator() {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                codes::FORBIDDEN,
-                "this route is for operators",
-            ));
-        }
+        policy::decide(Family::ControlPlane, Access::of(&parts.method), &principal)
+            .map_err(forbidden)?;
         Ok(Operator {
             actor: Actor {
                 name: principal.actor(),
@@ -211,6 +212,8 @@ impl FromRequestParts<AppState> for TenantScope {
             );
             ApiError::from(e)
         })?;
+        policy::decide(Family::FleetData, Access::of(&parts.method), &principal)
+            .map_err(forbidden)?;
         if resolution.masquerade {
             state
                 .core

@@ -8,6 +8,7 @@ mod extract;
 mod health;
 mod hosts;
 mod instances;
+mod keys;
 mod metrics;
 mod pagination;
 pub mod request_id;
@@ -39,6 +40,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "tenants", description = "Tenant lifecycle (operators)"),
         (name = "domains", description = "Domains that route to a tenant"),
         (name = "hosts", description = "A tenant's hosts, stored in its own database"),
+        (name = "keys", description = "The trust store of public keys for tenant tokens, and recovery tokens"),
         (name = "instances", description = "Database instances tenants are placed on"),
         (name = "audit", description = "Audit log"),
         (name = "health", description = "Liveness and readiness"),
@@ -70,6 +72,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(domains::routes())
         .merge(hosts::routes())
         .merge(instances::routes())
+        .merge(keys::routes())
         .merge(audit::routes())
 }
 

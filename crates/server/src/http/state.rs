@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use crate::core::Core;
+use crate::identity::PrivateKey;
 use crate::pools::TenantPools;
 use crate::provisioner::Provisioner;
 use crate::routing::Routing;
@@ -12,10 +13,13 @@ pub struct AppState {
     pub routing: Arc<Routing>,
     pub pools: Arc<TenantPools>,
     pub provisioner: Arc<Provisioner>,
+    /// The server's own signing key.
+    pub signer: Arc<PrivateKey>,
 }
 
 impl AppState {
     pub fn new(
+        signer: Arc<PrivateKey>,
         core: Arc<Core>,
         routing: Arc<Routing>,
         pools: Arc<TenantPools>,
@@ -26,6 +30,7 @@ impl AppState {
             routing,
             pools,
             provisioner,
+            signer,
         }
     }
 

@@ -3,6 +3,7 @@
 //! `kid`, never from the token's header.
 
 pub mod keys;
+pub mod server_key;
 pub mod token;
 
 pub use keys::{KeyAlg, KeyError, PrivateKey, PublicKey};

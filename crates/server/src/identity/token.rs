@@ -200,10 +200,16 @@ pub fn verify<'k>(
     let mut validation = Validation::new(key.alg.jwt());
     validation.leeway = 30;
     validation.validate_nbf = true;
-    validation.set_required_spec_claims(&["exp", "nbf", "iat", "sub"]);
     match audience {
-        Some(aud) => validation.set_audience(&[aud]),
-        None => validation.validate_aud = false,
+        // A token without `aud` must not pass where an audience is required.
+        Some(aud) => {
+            validation.set_required_spec_claims(&["exp", "nbf", "iat", "sub", "aud"]);
+            validation.set_audience(&[aud]);
+        }
+        None => {
+            validation.set_required_spec_claims(&["exp", "nbf", "iat", "sub"]);
+            validation.validate_aud = false;
+        }
     }
     let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation).map_err(|e| {
         match e.kind() {
@@ -211,6 +217,7 @@ pub fn verify<'k>(
             ErrorKind::ExpiredSignature => TokenError::Expired,
             ErrorKind::ImmatureSignature => TokenError::NotYetValid,
             ErrorKind::InvalidAudience => TokenError::WrongAudience,
+            ErrorKind::MissingRequiredClaim(c) if c == "aud" => TokenError::WrongAudience,
             ErrorKind::MissingRequiredClaim(c) => {
                 TokenError::BadClaims(format!("`{c}` is missing"))
             }
@@ -286,6 +293,12 @@ mod tests {
             verify(&ok, lookup, Some("other")).err(),
             Some(TokenError::WrongAudience)
         );
+        let no_aud = mint(&key, &claims("acme", t, t + 60, None)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            verify(&no_aud, lookup, Some("tenantry")).err(),
+            Some(TokenError::WrongAudience)
+        );
+        assert!(verify(&no_aud, lookup, None).is_ok());
         let only_beta = |kid: &str| (kid == restricted.kid).then_some(&restricted);
         assert!(matches!(
             verify(&ok, only_beta, None),

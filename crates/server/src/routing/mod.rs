@@ -17,7 +17,8 @@ use arc_swap::ArcSwap;
 use tenantry_proto::{Isolation, TenantStatus};
 use uuid::Uuid;
 
-use crate::catalog::{Catalog, CatalogError, TenantRecord};
+use crate::catalog::{Catalog, CatalogError, TenantRecord, TrustedKeyRecord};
+use crate::identity::{PublicKey, TrustedKey};
 use crate::names::Slug;
 
 /// Where a tenant's data lives, as far as opening it is concerned.
@@ -70,6 +71,8 @@ pub struct RoutingSnapshot {
     tenants: HashMap<String, Arc<TenantRoute>>,
     domains: HashMap<String, String>,
     operator_keys: HashSet<String>,
+    /// The trust store: kid → key.
+    trusted_keys: HashMap<String, TrustedKey>,
     /// Increases by one with every publish.
     pub generation: u64,
 }
@@ -88,6 +91,10 @@ impl RoutingSnapshot {
         self.operator_keys.contains(hash)
     }
 
+    pub fn trusted_key(&self, kid: &str) -> Option<&TrustedKey> {
+        self.trusted_keys.get(kid)
+    }
+
     pub fn tenant_count(&self) -> usize {
         self.tenants.len()
     }
@@ -104,6 +111,22 @@ impl RoutingSnapshot {
             })
             .map(|r| r.id)
             .collect()
+    }
+}
+
+/// A trust store row as a verifier; a row that no longer parses is left out, loudly.
+fn trusted_key(record: &TrustedKeyRecord) -> Option<(String, TrustedKey)> {
+    let parsed = PublicKey::from_pem(&record.public_key)
+        .map_err(|e| e.to_string())
+        .and_then(|public| {
+            TrustedKey::new(&public, record.tenant.clone()).map_err(|e| e.to_string())
+        });
+    match parsed {
+        Ok(key) => Some((record.kid.clone(), key)),
+        Err(e) => {
+            tracing::error!(kid = %record.kid, error = %e, "trusted key does not parse; tokens signed with it are refused");
+            None
+        }
     }
 }
 
@@ -144,6 +167,7 @@ impl Routing {
         let _serial = self.reload.lock().await;
         let tenants = self.catalog.all_tenants().await?;
         let domains = self.catalog.all_domains().await?;
+        let trusted_keys = self.catalog.trusted_keys().await?;
         let mut operator_keys: HashSet<String> =
             self.catalog.api_key_hashes().await?.into_iter().collect();
         operator_keys.extend(self.configured_key.iter().cloned());
@@ -156,6 +180,7 @@ impl Routing {
                 .collect(),
             domains: domains.into_iter().collect(),
             operator_keys,
+            trusted_keys: trusted_keys.iter().filter_map(trusted_key).collect(),
             generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
         };
         self.current.store(Arc::new(snapshot));
@@ -178,6 +203,7 @@ impl Routing {
             let current = self.current.load_full();
             let mut tenants = current.tenants.clone();
             let mut domains = current.domains.clone();
+            let mut trusted_keys = current.trusted_keys.clone();
             match record.as_ref().and_then(TenantRoute::from_record) {
                 Some(route) => {
                     tenants.insert(slug.to_owned(), Arc::new(route));
@@ -185,11 +211,13 @@ impl Routing {
                 None => {
                     tenants.remove(slug);
                     domains.retain(|_, owner| owner != slug);
+                    trusted_keys.retain(|_, key| key.tenant.as_deref() != Some(slug));
                 }
             }
             self.current.store(Arc::new(RoutingSnapshot {
                 tenants,
                 domains,
+                trusted_keys,
                 operator_keys: current.operator_keys.clone(),
                 generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
             }));

@@ -12,6 +12,8 @@ use crate::names::{DEFAULT_TENANT, normalize_domain};
 /// Where a request's tenant came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TenantSource {
+    /// The tenant claim of the caller's token.
+    Token,
     /// A mapped domain or `<slug>.<base_domain>` in the `Host` header.
     Host,
     /// The operator's `X-Tenantry-Tenant` header.
@@ -23,6 +25,7 @@ pub enum TenantSource {
 impl TenantSource {
     fn describe(self) -> &'static str {
         match self {
+            TenantSource::Token => "the token",
             TenantSource::Host => "the Host header",
             TenantSource::Masquerade => "the X-Tenantry-Tenant header",
             TenantSource::Fallback => "the default",
@@ -91,15 +94,22 @@ pub fn resolve(
     routing: &RoutingConfig,
     multitenancy: bool,
 ) -> Result<Resolution, ResolveError> {
-    let mut named: Vec<(String, TenantSource)> = Vec::with_capacity(2);
+    // In DESIGN.md §2's order: the token's tenant, the Host, the masquerade header.
+    let mut named: Vec<(String, TenantSource)> = Vec::with_capacity(3);
+    if let Some(tenant) = principal.tenant() {
+        named.push((tenant.to_owned(), TenantSource::Token));
+    }
     if let Some(slug) = host.and_then(|h| tenant_from_host(snapshot, h, routing)) {
         named.push((slug, TenantSource::Host));
     }
     if let Some(slug) = masquerade.map(str::trim).filter(|s| !s.is_empty()) {
-        if !principal.is_operator() {
+        // A tenant may name itself; naming any other tenant is masquerading.
+        if !principal.is_operator() && principal.tenant() != Some(slug) {
             return Err(ResolveError::MasqueradeForbidden);
         }
-        named.push((slug.to_owned(), TenantSource::Masquerade));
+        if principal.is_operator() {
+            named.push((slug.to_owned(), TenantSource::Masquerade));
+        }
     }
 
     if let [(first, first_src), rest @ ..] = named.as_slice()

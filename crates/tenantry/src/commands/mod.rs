@@ -1,4 +1,5 @@
 pub mod domains;
+pub mod keys;
 pub mod migrate;
 pub mod remote;
 pub mod serve;

@@ -44,7 +44,7 @@ async fn control_plane_requires_the_operator_key() {
         expect_problem(
             server.anon(method.clone(), path).bearer_auth("not-a-key"),
             StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
+            "token_malformed",
         )
         .await;
     }

@@ -21,6 +21,9 @@ async fn openapi_lists_every_route() {
         ("/api/v1/hosts/{id}", &["get", "delete"]),
         ("/api/v1/audit", &["get"]),
         ("/api/v1/instances", &["get"]),
+        ("/api/v1/keys", &["get", "post"]),
+        ("/api/v1/keys/{kid}", &["delete"]),
+        ("/api/v1/tenants/{slug}/admin-token", &["post"]),
     ];
     let paths = doc["paths"].as_object().cloned().unwrap_or_default();
     assert_eq!(
