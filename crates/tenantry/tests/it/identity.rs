@@ -464,3 +464,78 @@ async fn operators_mint_recovery_tokens() {
     )
     .await;
 }
+
+/// A key from `openssl genpkey` and a token from PyJWT — none of Tenantry's own code signs.
+#[tokio::test]
+async fn tokens_from_other_tools_are_accepted_and_tampering_is_not() {
+    let server = TestServer::start();
+    server.create_tenant("acme").await;
+    let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+    let private = dir.path().join("rsa.pem");
+    let public = dir.path().join("rsa.pub.pem");
+    let sh = |cmd: &str| {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(out.status.success(), "{cmd}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    sh(&format!(
+        "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out {} 2>/dev/null",
+        private.display()
+    ));
+    sh(&format!(
+        "openssl pkey -in {} -pubout -out {}",
+        private.display(),
+        public.display()
+    ));
+    // The kid is documented as the SHA-256 of the SubjectPublicKeyInfo DER; check it independently.
+    let expected_kid = sh(&format!(
+        "openssl pkey -pubin -in {} -outform DER | sha256sum",
+        public.display()
+    ))
+    .split_whitespace()
+    .next()
+    .unwrap_or_default()
+    .to_owned();
+    let pem = std::fs::read_to_string(&public).unwrap_or_default();
+    let (status, added) = call(
+        server
+            .op(Method::POST, "/api/v1/keys")
+            .header("content-type", "application/x-pem-file")
+            .body(pem),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(added["kid"], expected_kid.as_str());
+    assert_eq!(added["algorithm"], "RS256");
+
+    let script = format!(
+        "import jwt, time\n\
+         now = int(time.time())\n\
+         key = open('{}').read()\n\
+         print(jwt.encode({{'sub': 'pyjwt', 'tenant': 'acme', 'role': 'member', 'iat': now, 'nbf': now, 'exp': now + 300}},\n\
+                          key, algorithm='RS256', headers={{'kid': '{expected_kid}'}}))\n",
+        private.display()
+    );
+    let token = sh(&format!("python3 -c \"{}\"", script.replace('"', "\\\"")));
+    let token = token.trim();
+    let (status, body) = call(server.anon(Method::GET, "/api/v1/hosts").bearer_auth(token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // One byte changed in the signature: refused.
+    let mut bytes = token.as_bytes().to_vec();
+    let last = bytes.len() - 2;
+    bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(bytes).unwrap_or_default();
+    expect_problem(
+        server
+            .anon(Method::GET, "/api/v1/hosts")
+            .bearer_auth(&tampered),
+        StatusCode::UNAUTHORIZED,
+        "token_bad_signature",
+    )
+    .await;
+}
