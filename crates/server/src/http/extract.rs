@@ -20,7 +20,7 @@ use crate::auth::policy::{self, Access, Denied, Family};
 use crate::auth::{Principal, authenticate};
 use crate::catalog::NewAuditEvent;
 use crate::provisioner::Actor;
-use crate::routing::{RoutingSnapshot, TenantRoute, resolve};
+use crate::routing::{ResolveError, RoutingSnapshot, TenantRoute, resolve};
 use crate::store::TenantDb;
 
 /// The header an operator sends to act as one tenant.
@@ -184,22 +184,74 @@ impl FromRequestParts<AppState> for TenantScope {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let (snapshot, principal) = principal(parts, state)?;
-        let host = parts.headers.get(HOST).and_then(|v| v.to_str().ok());
-        let masquerade = parts
-            .headers
-            .get(MASQUERADE_HEADER)
-            .and_then(|v| v.to_str().ok());
-        let config = &state.core.config;
-        let resolution = resolve(
-            &snapshot,
-            &principal,
-            host,
-            masquerade,
-            &config.routing,
-            state.multitenancy(),
-        )
-        .map_err(|e| {
+        match scope(parts, state, false).await? {
+            FleetScope::Tenant(scope) => Ok(scope),
+            // `scope` only answers AllTenants when asked to.
+            FleetScope::AllTenants => Err(ApiError::from(ResolveError::TenantRequired)),
+        }
+    }
+}
+
+/// Fleet data seen either through one tenant, or — for an operator reading without
+/// naming a tenant — across all of them.
+pub enum FleetScope {
+    Tenant(TenantScope),
+    AllTenants,
+}
+
+impl FromRequestParts<AppState> for FleetScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        scope(parts, state, true).await
+    }
+}
+
+/// Authenticates, resolves exactly one tenant (or, when `all_for_operator_reads`, lets an
+/// operator's read with no tenant named see every tenant), applies the policy, audits
+/// masquerades, and hands out the tenant's database.
+async fn scope(
+    parts: &Parts,
+    state: &AppState,
+    all_for_operator_reads: bool,
+) -> Result<FleetScope, ApiError> {
+    let (snapshot, principal) = principal(parts, state)?;
+    let access = Access::of(&parts.method);
+    let host = parts.headers.get(HOST).and_then(|v| v.to_str().ok());
+    let masquerade = parts
+        .headers
+        .get(MASQUERADE_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let config = &state.core.config;
+    let resolved = resolve(
+        &snapshot,
+        &principal,
+        host,
+        masquerade,
+        &config.routing,
+        state.multitenancy(),
+    );
+    let resolution = match resolved {
+        Ok(resolution) => resolution,
+        Err(ResolveError::TenantRequired)
+            if all_for_operator_reads && principal.is_operator() && access == Access::Read =>
+        {
+            return Ok(FleetScope::AllTenants);
+        }
+        Err(e) if e.is_refusal_of_a_known_tenant() => {
+            tracing::warn!(
+                request_id = request_id(parts).unwrap_or_default(),
+                path = parts.uri.path(),
+                principal = principal.actor(),
+                reason = %e,
+                "refused a tenant-scoped request"
+            );
+            return Err(e.into());
+        }
+        Err(e) => {
             // Loud, never a guess: operators must see every request that found no tenant.
             tracing::error!(
                 request_id = request_id(parts).unwrap_or_default(),
@@ -210,28 +262,27 @@ impl FromRequestParts<AppState> for TenantScope {
                 reason = %e,
                 "refused a tenant-scoped request: no tenant resolved"
             );
-            ApiError::from(e)
-        })?;
-        policy::decide(Family::FleetData, Access::of(&parts.method), &principal)
-            .map_err(forbidden)?;
-        if resolution.masquerade {
-            state
-                .core
-                .catalog
-                .audit(NewAuditEvent {
-                    actor: &principal.actor(),
-                    action: "tenant.masquerade",
-                    tenant_slug: Some(resolution.route.slug().as_str()),
-                    tenant_id: Some(resolution.route.id),
-                    request_id: request_id(parts).as_deref(),
-                    detail: json!({ "method": parts.method.as_str(), "path": parts.uri.path() }),
-                })
-                .await?;
+            return Err(e.into());
         }
-        let db = state.pools.get(&resolution.route).await?;
-        Ok(TenantScope {
-            route: resolution.route,
-            db,
-        })
+    };
+    policy::decide(Family::FleetData, access, &principal).map_err(forbidden)?;
+    if resolution.masquerade {
+        state
+            .core
+            .catalog
+            .audit(NewAuditEvent {
+                actor: &principal.actor(),
+                action: "tenant.masquerade",
+                tenant_slug: Some(resolution.route.slug().as_str()),
+                tenant_id: Some(resolution.route.id),
+                request_id: request_id(parts).as_deref(),
+                detail: json!({ "method": parts.method.as_str(), "path": parts.uri.path() }),
+            })
+            .await?;
     }
+    let db = state.pools.get(&resolution.route).await?;
+    Ok(FleetScope::Tenant(TenantScope {
+        route: resolution.route,
+        db,
+    }))
 }

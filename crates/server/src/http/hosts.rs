@@ -1,6 +1,7 @@
 //! `/api/v1/hosts`: hosts of the resolved tenant, read from and written to its own database.
 
 use axum::Json;
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use tenantry_proto::{CreateHost, Host, Page, Problem, codes};
@@ -9,7 +10,7 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath, ApiQuery, TenantScope};
+use super::extract::{ApiJson, ApiPath, ApiQuery, FleetScope, TenantScope};
 use super::pagination::{PageParams, invalid_cursor, page};
 use super::state::AppState;
 use crate::fleet::hosts::{self, HostError};
@@ -77,17 +78,27 @@ fn host_not_found(id: impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// The tenant's hosts, oldest first.
+/// The tenant's hosts, oldest first. An operator naming no tenant sees every tenant's
+/// hosts, by tenant slug then age; each item names its tenant.
 #[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts", params(PageParams,
     ("X-Tenantry-Tenant" = Option<String>, Header, description = "operators: the tenant to act as")),
     security(("bearer" = [])),
     responses((status = 200, body = Page<Host>), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 404, body = Problem)))]
 async fn list_hosts(
-    tenant: TenantScope,
+    scope: FleetScope,
+    State(state): State<AppState>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<Page<Host>>> {
     let limit = params.limit()?;
+    let tenant = match scope {
+        FleetScope::Tenant(tenant) => tenant,
+        FleetScope::AllTenants => {
+            return list_all_tenants(&state, params.cursor.as_deref(), limit)
+                .await
+                .map(Json);
+        }
+    };
     let after = match &params.cursor {
         Some(c) => Some(Uuid::parse_str(c).map_err(|_| invalid_cursor())?),
         None => None,
@@ -96,6 +107,48 @@ async fn list_hosts(
         .await
         .map_err(|e| tenant.fail(e))?;
     Ok(Json(page(rows, limit, |h| h.id.to_string())))
+}
+
+/// Walks active tenants in slug order; the cursor is `<slug>/<host id>`.
+async fn list_all_tenants(
+    state: &AppState,
+    cursor: Option<&str>,
+    limit: u32,
+) -> ApiResult<Page<Host>> {
+    let (from_slug, after) = match cursor {
+        Some(c) => {
+            let (slug, id) = c.split_once('/').ok_or_else(invalid_cursor)?;
+            (
+                Some(slug.to_owned()),
+                Some(Uuid::parse_str(id).map_err(|_| invalid_cursor())?),
+            )
+        }
+        None => (None, None),
+    };
+    let snapshot = state.routing.snapshot();
+    let mut routes: Vec<_> = snapshot
+        .tenants()
+        .filter(|r| r.status == tenantry_proto::TenantStatus::Active)
+        .filter(|r| from_slug.as_deref().is_none_or(|s| r.slug().as_str() >= s))
+        .cloned()
+        .collect();
+    routes.sort_by(|a, b| a.slug().cmp(b.slug()));
+    let mut rows = Vec::new();
+    for route in routes {
+        let want = limit as usize + 1 - rows.len();
+        let db = state.pools.get(&route).await?;
+        let slug = route.slug().as_str();
+        let after_here = if from_slug.as_deref() == Some(slug) {
+            after
+        } else {
+            None
+        };
+        rows.extend(hosts::list(&db, slug, after_here, want as u32).await?);
+        if rows.len() > limit as usize {
+            break;
+        }
+    }
+    Ok(page(rows, limit, |h| format!("{}/{}", h.tenant, h.id)))
 }
 
 /// Register a host in the tenant.

@@ -95,6 +95,11 @@ impl RoutingSnapshot {
         self.trusted_keys.get(kid)
     }
 
+    /// Every tenant, in no particular order.
+    pub fn tenants(&self) -> impl Iterator<Item = &Arc<TenantRoute>> {
+        self.tenants.values()
+    }
+
     pub fn tenant_count(&self) -> usize {
         self.tenants.len()
     }

@@ -10,6 +10,7 @@ on_every_backend!(
     each_tenant_sees_and_stores_only_its_own_hosts,
     no_route_reaches_another_tenants_host,
     same_hostname_in_two_tenants_is_two_hosts,
+    operators_list_across_tenants_but_act_on_one,
 );
 
 async fn each_tenant_sees_and_stores_only_its_own_hosts(mode: Mode) {
@@ -123,4 +124,61 @@ async fn same_hostname_in_two_tenants_is_two_hosts(mode: Mode) {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(server.hostnames("acme").await.is_empty());
     assert_eq!(server.hostnames("beta").await, ["web"]);
+}
+
+async fn operators_list_across_tenants_but_act_on_one(mode: Mode) {
+    let server = TestServer::start_on(mode);
+    server.create_tenant("acme").await;
+    server.create_tenant("beta").await;
+    let a = server.create_host("acme", "a1").await;
+    server.create_host("acme", "a2").await;
+    server.create_host("beta", "b1").await;
+
+    // Without a tenant, an operator's listing spans every tenant; each item names its own.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/hosts?limit=1&cursor={c}"),
+            None => "/api/v1/hosts?limit=1".into(),
+        };
+        let (status, page) = call(server.op(Method::GET, &path)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for h in page["items"].as_array().cloned().unwrap_or_default() {
+            seen.push(format!(
+                "{}:{}",
+                h["tenant"].as_str().unwrap_or(""),
+                h["hostname"].as_str().unwrap_or("")
+            ));
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["acme:a1", "acme:a2", "beta:b1"]);
+
+    // One record needs the tenant named.
+    let path = format!("/api/v1/hosts/{}", a["id"].as_str().unwrap_or_default());
+    expect_problem(
+        server.op(Method::GET, &path),
+        StatusCode::BAD_REQUEST,
+        "tenant_required",
+    )
+    .await;
+    expect_problem(
+        server.op(Method::DELETE, &path),
+        StatusCode::BAD_REQUEST,
+        "tenant_required",
+    )
+    .await;
+    expect_problem(
+        server
+            .op(Method::POST, "/api/v1/hosts")
+            .json(&serde_json::json!({ "hostname": "x" })),
+        StatusCode::BAD_REQUEST,
+        "tenant_required",
+    )
+    .await;
+    assert_eq!(server.stored_hostnames("acme").await, ["a1", "a2"]);
 }

@@ -139,8 +139,9 @@ async fn host_header_routes_by_domain_and_subdomain(mode: Mode) {
     assert_eq!(status, StatusCode::NO_CONTENT);
     expect_problem(
         server
-            .op(Method::GET, "/api/v1/hosts")
-            .header("Host", "fleet.acme.com"),
+            .op(Method::POST, "/api/v1/hosts")
+            .header("Host", "fleet.acme.com")
+            .json(&json!({ "hostname": "nowhere" })),
         StatusCode::BAD_REQUEST,
         "tenant_required",
     )
