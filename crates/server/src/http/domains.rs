@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{ApiJson, ApiPath, ControlPlane};
+use super::extract::{Access, ApiJson, ApiPath, Caller, ControlPlane, Family};
 use super::state::AppState;
 use super::tenants::existing;
 use crate::catalog::{CatalogError, NewAuditEvent, TenantRecord};
@@ -44,15 +44,23 @@ async fn audit(
     Ok(())
 }
 
-/// A tenant's domains.
+/// A tenant's domains (operators; a tenant's own admins and members may read them).
 #[utoipa::path(get, path = "/api/v1/tenants/{slug}/domains", tag = "domains", params(("slug" = String, Path)),
     security(("bearer" = [])),
     responses((status = 200, body = Page<Domain>), (status = 404, body = Problem)))]
 async fn list_domains(
-    ControlPlane(_): ControlPlane,
+    caller: Caller,
     State(state): State<AppState>,
     ApiPath(slug): ApiPath<String>,
 ) -> ApiResult<Json<Page<Domain>>> {
+    caller.may(Family::TenantAdminArea, Access::Read, &slug)?;
+    if !state.multitenancy() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            codes::MULTITENANCY_DISABLED,
+            "multi-tenancy is off (multitenancy.enabled: false); domains do not route",
+        ));
+    }
     let tenant = existing(&state, &slug).await?;
     let items = state
         .core

@@ -16,7 +16,8 @@ use super::request_id::RequestId;
 use super::state::AppState;
 use std::sync::Arc;
 
-use crate::auth::policy::{self, Access, Denied, Family};
+use crate::auth::policy::{self, Denied};
+pub use crate::auth::policy::{Access, Family};
 use crate::auth::{Principal, authenticate};
 use crate::catalog::NewAuditEvent;
 use crate::provisioner::Actor;
@@ -126,6 +127,38 @@ impl FromRequestParts<AppState> for Operator {
                 request_id: request_id(parts),
             },
         })
+    }
+}
+
+/// Any authenticated caller; the handler applies the policy for its family.
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let (_, principal) = principal(parts, state)?;
+        Ok(Caller(principal))
+    }
+}
+
+impl Caller {
+    /// Allows the request if the policy lets this caller `access` a route of `family` about
+    /// tenant `slug`. A tenant principal asking about another tenant learns nothing, not
+    /// even that it exists.
+    pub fn may(&self, family: Family, access: Access, slug: &str) -> Result<(), ApiError> {
+        policy::decide(family, access, &self.0).map_err(forbidden)?;
+        match self.0.tenant() {
+            Some(own) if own != slug => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                codes::TENANT_NOT_FOUND,
+                format!("no tenant `{slug}`"),
+            )),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use crate::support::{Mode, TestServer, call, expect_problem, run, text};
 on_every_backend!(tenant_tokens_reach_only_their_own_tenant);
 
 /// `tenantry keys create-keypair`, then `keys add` against the server; returns the kid.
-fn trusted_keypair(server: &TestServer, dir: &Path, name: &str, extra: &[&str]) -> String {
+pub fn trusted_keypair(server: &TestServer, dir: &Path, name: &str, extra: &[&str]) -> String {
     let file = dir.join(name);
     let file_s = file.display().to_string();
     let out = run(
@@ -40,7 +40,7 @@ fn trusted_keypair(server: &TestServer, dir: &Path, name: &str, extra: &[&str]) 
     kid
 }
 
-fn token(dir: &Path, key: &str, tenant: &str, role: &str, extra: &[&str]) -> String {
+pub fn token(dir: &Path, key: &str, tenant: &str, role: &str, extra: &[&str]) -> String {
     let file = dir.join(key).display().to_string();
     let mut args = vec![
         "keys",

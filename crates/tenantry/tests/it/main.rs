@@ -12,6 +12,7 @@ mod isolation;
 mod lifecycle;
 pub mod migrate;
 mod openapi;
+mod policy;
 mod postgres;
 mod reconcile;
 mod resolution;
