@@ -288,3 +288,43 @@ mod tests {
         assert!(normalize_domain("ex'ample.com").is_err());
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The rule, written independently of `Slug::parse`, to compare against.
+    fn by_the_rule(s: &str) -> bool {
+        let b = s.as_bytes();
+        (2..=40).contains(&b.len())
+            && b[0].is_ascii_lowercase()
+            && b.iter()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+            && b[b.len() - 1] != b'-'
+            && !s.contains("--")
+            && !RESERVED_SLUGS.contains(&s)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 5000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn parse_agrees_with_the_rule_on_anything(input in "\\PC{0,50}") {
+            prop_assert_eq!(Slug::parse(&input).is_ok(), by_the_rule(&input));
+        }
+
+        #[test]
+        fn parse_agrees_with_the_rule_near_the_alphabet(input in "[a-z0-9-]{0,45}") {
+            let parsed = Slug::parse(&input);
+            prop_assert_eq!(parsed.is_ok(), by_the_rule(&input));
+            if let Ok(slug) = parsed {
+                // Every physical name is a safe identifier made from it.
+                let physical = slug.physical_name();
+                prop_assert!(physical.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_'));
+                prop_assert!(physical.len() <= 42);
+            }
+        }
+    }
+}
