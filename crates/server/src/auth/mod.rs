@@ -21,6 +21,13 @@ pub enum Principal {
         subject: String,
         kid: String,
     },
+    /// An enrolled host's agent (step 5 issues these credentials).
+    Host { tenant: String, host_id: uuid::Uuid },
+    /// Holder of an enrollment token, which may only enroll a host (step 5).
+    Enrollment {
+        tenant: String,
+        token_id: uuid::Uuid,
+    },
 }
 
 impl Principal {
@@ -34,6 +41,8 @@ impl Principal {
                 subject,
                 ..
             } => format!("tenant-{role}:{tenant}/{subject}"),
+            Principal::Host { tenant, host_id } => format!("host:{tenant}/{host_id}"),
+            Principal::Enrollment { tenant, token_id } => format!("enrollment:{tenant}/{token_id}"),
         }
     }
 
@@ -41,7 +50,9 @@ impl Principal {
     pub fn tenant(&self) -> Option<&str> {
         match self {
             Principal::Operator { .. } => None,
-            Principal::Tenant { tenant, .. } => Some(tenant),
+            Principal::Tenant { tenant, .. }
+            | Principal::Host { tenant, .. }
+            | Principal::Enrollment { tenant, .. } => Some(tenant),
         }
     }
 

@@ -8,6 +8,9 @@
 //! | fleet data (hosts, session templates, sessions) | rw (as a tenant) | rw (own) | r (own) |
 //! | components | rw | r (own) | r (own) |
 //! | options | rw | – | – |
+//! | agent (enroll, check-in) | – | – | – |
+//!
+//! Hosts may only check in (agent family, as themselves); enrollment tokens may only enroll.
 //!
 //! "Own" is enforced by resolution: a tenant principal only ever resolves to its tenant.
 
@@ -22,6 +25,8 @@ pub enum Family {
     FleetData,
     Components,
     Options,
+    /// Agent enrollment and check-in.
+    Agent,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,13 +52,23 @@ pub struct Denied(pub &'static str);
 /// Allows or denies one request.
 pub fn decide(family: Family, access: Access, principal: &Principal) -> Result<(), Denied> {
     let role = match principal {
+        Principal::Operator { .. } if family == Family::Agent => {
+            return Err(Denied("this route is for agents"));
+        }
         Principal::Operator { .. } => return Ok(()),
+        Principal::Host { .. } | Principal::Enrollment { .. } if family == Family::Agent => {
+            return Ok(());
+        }
+        Principal::Host { .. } | Principal::Enrollment { .. } => {
+            return Err(Denied("agent credentials only reach the agent routes"));
+        }
         Principal::Tenant { role, .. } => *role,
     };
     match (family, role, access) {
         (Family::ControlPlane | Family::Options, _, _) => {
             Err(Denied("this route is for operators"))
         }
+        (Family::Agent, _, _) => Err(Denied("this route is for agents")),
         (Family::TenantAdminArea | Family::FleetData, Role::Admin, _) => Ok(()),
         (Family::Components, Role::Admin, Access::Write) => Err(Denied(
             "components are changed by operators; tenant admins may read them",
@@ -88,6 +103,7 @@ mod tests {
             (FleetData, [true, true], [true, true], [true, false]),
             (Components, [true, true], [true, false], [true, false]),
             (Options, [true, true], [false, false], [false, false]),
+            (Agent, [false, false], [false, false], [false, false]),
         ];
         for (family, o, a, m) in rows {
             for (principal, expect) in [(&op, o), (&admin, a), (&member, m)] {
