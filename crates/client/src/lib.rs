@@ -4,8 +4,9 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tenantry_proto::{
-    AddKey, AdminTokenRequest, CreateDomain, CreateTenant, Domain, Instance, IssuedToken, Page,
-    Problem, PurgeReport, Tenant, TrustedKey, UpdateTenant,
+    AddKey, AdminTokenRequest, CreateDomain, CreateEnrollmentToken, CreateTenant, Domain,
+    EnrollmentToken, Instance, IssuedEnrollmentToken, IssuedToken, Page, Problem, PurgeReport,
+    Tenant, TrustedKey, UpdateTenant,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +136,44 @@ impl Client {
             &format!("/api/v1/tenants/{slug}/admin-token"),
             &body,
         )
+        .await
+    }
+
+    pub async fn create_enrollment_token(
+        &self,
+        slug: &str,
+        request: &CreateEnrollmentToken,
+    ) -> Result<IssuedEnrollmentToken, ClientError> {
+        self.json(
+            Method::POST,
+            &format!("/api/v1/tenants/{slug}/enrollment-tokens"),
+            request,
+        )
+        .await
+    }
+
+    pub async fn list_enrollment_tokens(
+        &self,
+        slug: &str,
+    ) -> Result<Vec<EnrollmentToken>, ClientError> {
+        let page: Page<EnrollmentToken> = self
+            .send(self.request(
+                Method::GET,
+                &format!("/api/v1/tenants/{slug}/enrollment-tokens"),
+            ))
+            .await?;
+        Ok(page.items)
+    }
+
+    pub async fn revoke_enrollment_token(
+        &self,
+        slug: &str,
+        id: &str,
+    ) -> Result<EnrollmentToken, ClientError> {
+        self.send(self.request(
+            Method::DELETE,
+            &format!("/api/v1/tenants/{slug}/enrollment-tokens/{id}"),
+        ))
         .await
     }
 

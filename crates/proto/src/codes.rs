@@ -46,3 +46,4 @@ pub const TOKEN_EXPIRED: &str = "token_expired";
 pub const TOKEN_NOT_YET_VALID: &str = "token_not_yet_valid";
 pub const TOKEN_WRONG_AUDIENCE: &str = "token_wrong_audience";
 pub const TOKEN_TENANT_NOT_ALLOWED: &str = "token_tenant_not_allowed";
+pub const ENROLLMENT_TOKEN_NOT_FOUND: &str = "enrollment_token_not_found";

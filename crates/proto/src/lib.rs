@@ -4,11 +4,13 @@
 //! cannot drift apart.
 
 pub mod codes;
+mod enrollment;
 mod hosts;
 mod keys;
 mod problem;
 mod tenants;
 
+pub use enrollment::{CreateEnrollmentToken, EnrollmentToken, IssuedEnrollmentToken};
 pub use hosts::{CreateHost, Host};
 pub use keys::{AddKey, AdminTokenRequest, IssuedToken, TrustedKey};
 pub use problem::Problem;

@@ -34,6 +34,9 @@ enum Command {
     /// Manage tenants on a running server.
     #[command(subcommand)]
     Tenants(commands::tenants::Command),
+    /// Enrollment tokens for agents, on a running server.
+    #[command(subcommand)]
+    Tokens(commands::tokens::Command),
     /// Keypairs and tenant tokens (locally), and the trust store (on a running server).
     #[command(subcommand)]
     Keys(commands::keys::Command),
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
             Command::Tenants(cmd) => commands::tenants::run(cmd).await,
             Command::Domains(cmd) => commands::domains::run(cmd).await,
             Command::Keys(cmd) => commands::keys::run(cmd).await,
+            Command::Tokens(cmd) => commands::tokens::run(cmd).await,
         }
     });
     match result {

@@ -12,17 +12,23 @@ const MIN_RANDOM: usize = 32;
 const GENERATED_RANDOM: usize = 40;
 const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
-/// A new random key.
+/// A new random operator key.
 pub fn generate() -> Result<Secret, getrandom::Error> {
-    let mut key = String::with_capacity(PREFIX.len() + GENERATED_RANDOM);
-    key.push_str(PREFIX);
+    generate_with_prefix(PREFIX)
+}
+
+/// `prefix` + 40 random letters and digits (about 238 bits), e.g. enrollment tokens.
+pub fn generate_with_prefix(prefix: &str) -> Result<Secret, getrandom::Error> {
+    let want = prefix.len() + GENERATED_RANDOM;
+    let mut key = String::with_capacity(want);
+    key.push_str(prefix);
     // Rejection sampling keeps every character equally likely.
     let limit = 256 - (256 % ALPHABET.len());
     let mut buf = [0u8; 64];
-    while key.len() < PREFIX.len() + GENERATED_RANDOM {
+    while key.len() < want {
         getrandom::fill(&mut buf)?;
         for b in buf {
-            if usize::from(b) < limit && key.len() < PREFIX.len() + GENERATED_RANDOM {
+            if usize::from(b) < limit && key.len() < want {
                 key.push(char::from(ALPHABET[usize::from(b) % ALPHABET.len()]));
             }
         }

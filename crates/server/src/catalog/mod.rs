@@ -6,11 +6,13 @@
 mod api_keys;
 mod audit;
 mod domains;
+mod enrollment_tokens;
 mod tenants;
 mod trusted_keys;
 mod versions;
 
 pub use audit::NewAuditEvent;
+pub use enrollment_tokens::{EnrollmentTokenRecord, NewEnrollmentToken};
 pub use tenants::{NewTenant, TenantRecord};
 pub use trusted_keys::TrustedKeyRecord;
 

@@ -148,6 +148,10 @@ impl Catalog {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            sqlx::query("DELETE FROM registry_enrollment_tokens WHERE tenant_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM registry_trusted_keys WHERE tenant_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
@@ -172,7 +176,8 @@ impl Catalog {
                 "SELECT (SELECT COUNT(*) FROM registry_tenants WHERE id = $1) \
                  + (SELECT COUNT(*) FROM registry_domains WHERE tenant_id = $1) \
                  + (SELECT COUNT(*) FROM registry_tenant_versions WHERE tenant_id = $1) \
-                 + (SELECT COUNT(*) FROM registry_trusted_keys WHERE tenant_id = $1)",
+                 + (SELECT COUNT(*) FROM registry_trusted_keys WHERE tenant_id = $1) \
+                 + (SELECT COUNT(*) FROM registry_enrollment_tokens WHERE tenant_id = $1)",
             )
             .bind(id)
             .fetch_one(pool)

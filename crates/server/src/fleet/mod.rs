@@ -1,3 +1,4 @@
 //! The fleet workload: data that lives in each tenant's own database.
 
 pub mod hosts;
+pub mod labels;

@@ -21,8 +21,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_host, delete_host))
 }
 
-const MAX_LABELS: usize = 64;
-
 fn invalid(detail: impl Into<String>) -> ApiError {
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
@@ -53,20 +51,7 @@ fn validate(new: &CreateHost) -> ApiResult<()> {
             "os must be at most 200 characters, without control characters",
         ));
     }
-    if new.labels.len() > MAX_LABELS {
-        return Err(invalid(format!("at most {MAX_LABELS} labels")));
-    }
-    for (k, v) in &new.labels {
-        let key_ok = !k.is_empty()
-            && k.len() <= 63
-            && k.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
-        if !key_ok || v.len() > 255 || v.chars().any(char::is_control) {
-            return Err(invalid(
-                "label keys are 1 to 63 characters of letters, digits, `-_./`; values at most 255 characters",
-            ));
-        }
-    }
+    crate::fleet::labels::validate(&new.labels).map_err(invalid)?;
     Ok(())
 }
 

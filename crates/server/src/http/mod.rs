@@ -3,6 +3,7 @@
 
 mod audit;
 mod domains;
+mod enrollment;
 mod error;
 mod extract;
 mod health;
@@ -39,6 +40,7 @@ use utoipa_swagger_ui::SwaggerUi;
     tags(
         (name = "tenants", description = "Tenant lifecycle (operators)"),
         (name = "domains", description = "Domains that route to a tenant"),
+        (name = "enrollment", description = "Enrollment tokens agents join a tenant with"),
         (name = "hosts", description = "A tenant's hosts, stored in its own database"),
         (name = "keys", description = "The trust store of public keys for tenant tokens, and recovery tokens"),
         (name = "instances", description = "Database instances tenants are placed on"),
@@ -70,6 +72,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(health::routes())
         .merge(tenants::routes())
         .merge(domains::routes())
+        .merge(enrollment::routes())
         .merge(hosts::routes())
         .merge(instances::routes())
         .merge(keys::routes())

@@ -4,4 +4,5 @@ pub mod migrate;
 pub mod remote;
 pub mod serve;
 pub mod tenants;
+pub mod tokens;
 pub mod verify;

@@ -24,6 +24,8 @@ async fn openapi_lists_every_route() {
         ("/api/v1/keys", &["get", "post"]),
         ("/api/v1/keys/{kid}", &["delete"]),
         ("/api/v1/tenants/{slug}/admin-token", &["post"]),
+        ("/api/v1/tenants/{slug}/enrollment-tokens", &["get", "post"]),
+        ("/api/v1/tenants/{slug}/enrollment-tokens/{id}", &["delete"]),
     ];
     let paths = doc["paths"].as_object().cloned().unwrap_or_default();
     assert_eq!(

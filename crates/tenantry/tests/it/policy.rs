@@ -57,12 +57,33 @@ fn expected(path: &str, method: &Method, who: Who) -> Expect {
         ("/api/v1/hosts" | "/api/v1/hosts/{id}", MemberA) => Refused(403, "forbidden"),
         ("/api/v1/tenants/{slug}/domains", MemberA | AdminA) if read => Allowed,
         ("/api/v1/tenants/{slug}/domains", AdminB) if read => Refused(404, "tenant_not_found"),
+        (
+            "/api/v1/tenants/{slug}/enrollment-tokens"
+            | "/api/v1/tenants/{slug}/enrollment-tokens/{id}",
+            AdminA,
+        ) => Allowed,
+        (
+            "/api/v1/tenants/{slug}/enrollment-tokens"
+            | "/api/v1/tenants/{slug}/enrollment-tokens/{id}",
+            MemberA,
+        ) if read => Allowed,
+        (
+            "/api/v1/tenants/{slug}/enrollment-tokens"
+            | "/api/v1/tenants/{slug}/enrollment-tokens/{id}",
+            MemberA,
+        ) => Refused(403, "forbidden"),
+        (
+            "/api/v1/tenants/{slug}/enrollment-tokens"
+            | "/api/v1/tenants/{slug}/enrollment-tokens/{id}",
+            AdminB,
+        ) => Refused(404, "tenant_not_found"),
         (_, Operator | OperatorAsA) => Allowed,
         (_, AdminA | MemberA | AdminB) => Refused(403, "forbidden"),
     }
 }
 
 struct World {
+    token_a: String,
     host_a: String,
     kid_a: String,
     spare_public_key: String,
@@ -118,6 +139,25 @@ fn request(
             "/api/v1/tenants/acme/admin-token".into(),
             Some(json!({ "ttl": "999d" })),
         ),
+        ("/api/v1/tenants/{slug}/enrollment-tokens", "GET", _) => {
+            ("/api/v1/tenants/acme/enrollment-tokens".into(), None)
+        }
+        ("/api/v1/tenants/{slug}/enrollment-tokens", "POST", true) => (
+            "/api/v1/tenants/acme/enrollment-tokens".into(),
+            Some(json!({ "ttl": "1h" })),
+        ),
+        ("/api/v1/tenants/{slug}/enrollment-tokens", "POST", false) => (
+            "/api/v1/tenants/acme/enrollment-tokens".into(),
+            Some(json!({ "ttl": "999d" })),
+        ),
+        ("/api/v1/tenants/{slug}/enrollment-tokens/{id}", "DELETE", true) => (
+            format!("/api/v1/tenants/acme/enrollment-tokens/{}", world.token_a),
+            None,
+        ),
+        ("/api/v1/tenants/{slug}/enrollment-tokens/{id}", "DELETE", false) => (
+            format!("/api/v1/tenants/acme/enrollment-tokens/{ghost}"),
+            None,
+        ),
         ("/api/v1/instances" | "/api/v1/audit" | "/api/v1/keys", "GET", _) => {
             (path.to_owned(), None)
         }
@@ -157,6 +197,7 @@ async fn state(server: &TestServer) -> Value {
         "domains": get("/api/v1/tenants/acme/domains").await.1["items"],
         "keys": keys,
         "hosts": server.hostnames("acme").await,
+        "enrollment_tokens": get("/api/v1/tenants/acme/enrollment-tokens").await.1["items"],
         "hosts_b": server.hostnames("beta").await,
     })
 }
@@ -197,7 +238,15 @@ async fn every_route_times_every_principal_follows_the_table() {
             .unwrap_or_else(|e| panic!("{e}"));
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
+    let (_, issued) = call(
+        server
+            .op(Method::POST, "/api/v1/tenants/acme/enrollment-tokens")
+            .json(&json!({})),
+    )
+    .await;
+    let token_a = issued["id"].as_str().unwrap_or_default().to_owned();
     let world = World {
+        token_a,
         host_a,
         kid_a,
         spare_public_key,
