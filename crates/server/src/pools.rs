@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::config::PoolsConfig;
 use crate::routing::TenantRoute;
 use crate::store::tenants::{StoreError, TenantStorage};
-use crate::store::{Db, PoolSettings, TenantDb};
+use crate::store::{Db, Lease, Leases, PoolSettings, TenantDb};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
@@ -37,6 +37,15 @@ struct Cached {
     db: TenantDb,
     serial: u64,
     last_used: Arc<AtomicU64>,
+    /// Handles of this pool held by requests right now.
+    leases: Arc<Leases>,
+}
+
+impl Cached {
+    /// A handle for one request; the pool is not chosen for eviction while it lives.
+    fn hand_out(&self) -> TenantDb {
+        self.db.clone().leased(Lease::new(&self.leases))
+    }
 }
 
 /// Numbers for `/metrics`.
@@ -64,6 +73,12 @@ impl Budget {
             .unwrap_or_else(|p| p.into_inner())
             .insert(serial, permit);
         serial
+    }
+
+    /// Waits until no request holds the pool, then closes it.
+    async fn close_when_idle(&self, cached: &Cached) {
+        cached.leases.wait_idle().await;
+        self.close(cached.db.db(), cached.serial).await;
     }
 
     /// Closes the pool, then gives its permits back. Idempotent per serial.
@@ -115,7 +130,7 @@ impl TenantPools {
                 // Closing waits for checked-out connections, so it runs on its own task.
                 let budget = Arc::clone(&on_evict);
                 if let Ok(rt) = tokio::runtime::Handle::try_current() {
-                    rt.spawn(async move { budget.close(cached.db.db(), cached.serial).await });
+                    rt.spawn(async move { budget.close_when_idle(&cached).await });
                 }
             })
             .build();
@@ -146,7 +161,7 @@ impl TenantPools {
             Isolation::File | Isolation::Database => {
                 if let Some(hit) = self.tenants.get(&route.id).await {
                     hit.last_used.store(self.now(), Ordering::Relaxed);
-                    return Ok(hit.db);
+                    return Ok(hit.hand_out());
                 }
                 let permit = self.permits(self.tenant_settings.max_connections).await?;
                 let serial = self.budget.hold(permit);
@@ -160,13 +175,14 @@ impl TenantPools {
                             db,
                             serial,
                             last_used: Arc::new(AtomicU64::new(now)),
+                            leases: Arc::new(Leases::default()),
                         })
                     })
                     .await;
                 match result {
                     // Another request opened it first, or the open failed: our permits
                     // back the pool that exists, or none.
-                    Ok(cached) if cached.serial == serial => Ok(cached.db),
+                    Ok(cached) if cached.serial == serial => Ok(cached.hand_out()),
                     Ok(cached) => {
                         self.budget
                             .held
@@ -217,15 +233,20 @@ impl TenantPools {
             if let Ok(p) = Arc::clone(semaphore).try_acquire_many_owned(n) {
                 return Ok(p);
             }
+            // Never a pool a request is using: closing it would fail that request.
             let victim = self
                 .tenants
                 .iter()
+                .filter(|(_, c)| !c.leases.in_use())
                 .min_by_key(|(_, c)| c.last_used.load(Ordering::Relaxed))
                 .map(|(id, _)| *id);
+            // Out of the cache at once; closed (and its budget returned) once no request
+            // holds it — possibly after a request that took it a moment ago finishes.
             if let Some(id) = victim
                 && let Some(cached) = self.tenants.remove(&id).await
             {
-                self.budget.close(cached.db.db(), cached.serial).await;
+                let budget = Arc::clone(&self.budget);
+                tokio::spawn(async move { budget.close_when_idle(&cached).await });
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {

@@ -11,6 +11,9 @@ pub mod sql;
 pub mod sqlite;
 pub mod tenants;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
@@ -120,12 +123,69 @@ pub struct TenantDb {
     db: Db,
     /// The quoted schema name, in schema mode.
     schema: Option<String>,
+    /// Held while a request uses a cached pool, so the pool is not closed under it.
+    _lease: Option<Arc<Lease>>,
+}
+
+/// How many requests hold a cached pool's handles, and a signal when none do.
+#[derive(Debug, Default)]
+pub struct Leases {
+    count: AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl Leases {
+    pub fn in_use(&self) -> bool {
+        self.count.load(Ordering::Acquire) > 0
+    }
+
+    /// Returns once no request holds a handle.
+    pub async fn wait_idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.in_use() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// One request's hold on a cached pool; released when the last clone of its handle goes.
+#[derive(Debug)]
+pub struct Lease(Arc<Leases>);
+
+impl Lease {
+    pub fn new(leases: &Arc<Leases>) -> Arc<Lease> {
+        leases.count.fetch_add(1, Ordering::AcqRel);
+        Arc::new(Lease(Arc::clone(leases)))
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.0.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 impl TenantDb {
     /// A tenant that has a database (or file) of its own.
     pub fn whole(db: Db) -> Self {
-        TenantDb { db, schema: None }
+        TenantDb {
+            db,
+            schema: None,
+            _lease: None,
+        }
+    }
+
+    /// The same handle, holding `lease` for as long as it (or a clone) lives.
+    pub fn leased(mut self, lease: Arc<Lease>) -> Self {
+        self._lease = Some(lease);
+        self
     }
 
     /// A tenant that is one schema in a shared pool database.
@@ -133,6 +193,7 @@ impl TenantDb {
         TenantDb {
             db: Db::Postgres(pool),
             schema: Some(sql::quote_ident(schema)),
+            _lease: None,
         }
     }
 
