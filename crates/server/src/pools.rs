@@ -20,7 +20,7 @@ use uuid::Uuid;
 use crate::config::PoolsConfig;
 use crate::routing::TenantRoute;
 use crate::store::tenants::{StoreError, TenantStorage};
-use crate::store::{Db, Lease, Leases, PoolSettings, TenantDb};
+use crate::store::{Db, Leases, PoolSettings, TenantDb};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
@@ -42,9 +42,12 @@ struct Cached {
 }
 
 impl Cached {
-    /// A handle for one request; the pool is not chosen for eviction while it lives.
-    fn hand_out(&self) -> TenantDb {
-        self.db.clone().leased(Lease::new(&self.leases))
+    /// A handle for one request; the pool is not closed while it lives. `None` when the
+    /// pool is already being closed.
+    fn hand_out(&self) -> Option<TenantDb> {
+        self.leases
+            .try_lease()
+            .map(|lease| self.db.clone().leased(lease))
     }
 }
 
@@ -77,8 +80,9 @@ impl Budget {
 
     /// Waits until no request holds the pool, then closes it.
     async fn close_when_idle(&self, cached: &Cached) {
-        cached.leases.wait_idle().await;
-        self.close(cached.db.db(), cached.serial).await;
+        if cached.leases.claim_for_close().await {
+            self.close(cached.db.db(), cached.serial).await;
+        }
     }
 
     /// Closes the pool, then gives its permits back. Idempotent per serial.
@@ -159,47 +163,58 @@ impl TenantPools {
                 Ok(TenantDb::schema(pool, &route.location.slug.physical_name()))
             }
             Isolation::File | Isolation::Database => {
-                if let Some(hit) = self.tenants.get(&route.id).await {
-                    hit.last_used.store(self.now(), Ordering::Relaxed);
-                    return Ok(hit.hand_out());
-                }
-                let permit = self.permits(self.tenant_settings.max_connections).await?;
-                let serial = self.budget.hold(permit);
-                let (location, storage) = (route.location.clone(), Arc::clone(&self.storage));
-                let (settings, now) = (self.tenant_settings, self.now());
-                let result = self
-                    .tenants
-                    .try_get_with(route.id, async move {
-                        let db = storage.open(&location, Some(settings)).await?;
-                        Ok::<_, StoreError>(Cached {
-                            db,
-                            serial,
-                            last_used: Arc::new(AtomicU64::new(now)),
-                            leases: Arc::new(Leases::default()),
-                        })
-                    })
-                    .await;
-                match result {
-                    // Another request opened it first, or the open failed: our permits
-                    // back the pool that exists, or none.
-                    Ok(cached) if cached.serial == serial => Ok(cached.hand_out()),
-                    Ok(cached) => {
-                        self.budget
-                            .held
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .remove(&serial);
-                        Ok(cached.db)
-                    }
-                    Err(e) => {
-                        self.budget
-                            .held
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .remove(&serial);
-                        Err(e.into())
+                // A cached pool may be closing (evicted a moment ago); it is out of the cache
+                // by then, so the next round opens a fresh one.
+                for _ in 0..3 {
+                    if let Some(db) = self.tenant_pool(route).await? {
+                        return Ok(db);
                     }
                 }
+                Err(PoolError::BudgetExhausted(self.budget.total))
+            }
+        }
+    }
+
+    async fn tenant_pool(&self, route: &TenantRoute) -> Result<Option<TenantDb>, PoolError> {
+        if let Some(hit) = self.tenants.get(&route.id).await {
+            hit.last_used.store(self.now(), Ordering::Relaxed);
+            return Ok(hit.hand_out());
+        }
+        let permit = self.permits(self.tenant_settings.max_connections).await?;
+        let serial = self.budget.hold(permit);
+        let (location, storage) = (route.location.clone(), Arc::clone(&self.storage));
+        let (settings, now) = (self.tenant_settings, self.now());
+        let result = self
+            .tenants
+            .try_get_with(route.id, async move {
+                let db = storage.open(&location, Some(settings)).await?;
+                Ok::<_, StoreError>(Cached {
+                    db,
+                    serial,
+                    last_used: Arc::new(AtomicU64::new(now)),
+                    leases: Arc::new(Leases::default()),
+                })
+            })
+            .await;
+        match result {
+            Ok(cached) if cached.serial == serial => Ok(cached.hand_out()),
+            // Another request opened it first, or the open failed: our permits back
+            // the pool that exists, or none.
+            Ok(cached) => {
+                self.budget
+                    .held
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&serial);
+                Ok(cached.hand_out())
+            }
+            Err(e) => {
+                self.budget
+                    .held
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&serial);
+                Err(e.into())
             }
         }
     }

@@ -12,36 +12,13 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Access, ApiJson, ApiPath, Caller, ControlPlane, Family};
 use super::state::AppState;
 use super::tenants::existing;
-use crate::catalog::{CatalogError, NewAuditEvent, TenantRecord};
+use crate::catalog::CatalogError;
 use crate::names::normalize_domain;
-use crate::provisioner::Actor;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_domains, add_domain))
         .routes(routes!(remove_domain))
-}
-
-async fn audit(
-    state: &AppState,
-    actor: &Actor,
-    action: &str,
-    t: &TenantRecord,
-    domain: &str,
-) -> ApiResult<()> {
-    state
-        .core
-        .catalog
-        .audit(NewAuditEvent {
-            actor: &actor.name,
-            action,
-            tenant_slug: Some(&t.slug),
-            tenant_id: Some(t.id),
-            request_id: actor.request_id.as_deref(),
-            detail: json!({ "domain": domain }),
-        })
-        .await?;
-    Ok(())
 }
 
 /// A tenant's domains (operators; a tenant's own admins and members may read them).
@@ -119,7 +96,14 @@ async fn add_domain(
         }
         Err(e) => return Err(e.into()),
     };
-    audit(&state, &op.actor, "domain.add", &tenant, &domain).await?;
+    state
+        .audit(
+            &op.actor,
+            "domain.add",
+            Some((&tenant.slug, tenant.id)),
+            json!({ "domain": domain }),
+        )
+        .await?;
     state.routing.publish().await?;
     Ok((
         StatusCode::CREATED,
@@ -159,7 +143,14 @@ async fn remove_domain(
         Err(CatalogError::NotFound(_)) => return Err(not_found()),
         Err(e) => return Err(e.into()),
     }
-    audit(&state, &op.actor, "domain.remove", &tenant, &normalized).await?;
+    state
+        .audit(
+            &op.actor,
+            "domain.remove",
+            Some((&tenant.slug, tenant.id)),
+            json!({ "domain": normalized }),
+        )
+        .await?;
     state.routing.publish().await?;
     Ok(StatusCode::NO_CONTENT)
 }

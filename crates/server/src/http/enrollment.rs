@@ -18,8 +18,9 @@ use super::extract::{Access, ApiJson, ApiPath, Caller, Family};
 use super::state::AppState;
 use super::tenants::existing;
 use crate::auth::api_key;
-use crate::catalog::{CatalogError, EnrollmentTokenRecord, NewAuditEvent, NewEnrollmentToken};
+use crate::catalog::{CatalogError, EnrollmentTokenRecord, NewEnrollmentToken};
 use crate::config::HumanDuration;
+use crate::provisioner::Actor;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -43,6 +44,13 @@ fn view(tenant: &str, r: EnrollmentTokenRecord) -> EnrollmentToken {
         revoked: r.revoked_at.is_some(),
         created_at: r.created_at,
         created_by: r.created_by,
+    }
+}
+
+fn actor_of(caller: &Caller) -> Actor {
+    Actor {
+        name: caller.0.actor(),
+        request_id: super::request_id::current(),
     }
 }
 
@@ -122,16 +130,12 @@ async fn create_token(
         })
         .await?;
     state
-        .core
-        .catalog
-        .audit(NewAuditEvent {
-            actor: &actor,
-            action: "enrollment_token.create",
-            tenant_slug: Some(&tenant.slug),
-            tenant_id: Some(tenant.id),
-            request_id: super::request_id::current().as_deref(),
-            detail: json!({ "id": record.id, "max_uses": max_uses, "expires_at": expires_at }),
-        })
+        .audit(
+            &actor_of(&caller),
+            "enrollment_token.create",
+            Some((&tenant.slug, tenant.id)),
+            json!({ "id": record.id, "max_uses": max_uses, "expires_at": expires_at }),
+        )
         .await?;
     Ok((
         StatusCode::CREATED,
@@ -172,16 +176,12 @@ async fn revoke_token(
         Err(e) => return Err(e.into()),
     };
     state
-        .core
-        .catalog
-        .audit(NewAuditEvent {
-            actor: &caller.0.actor(),
-            action: "enrollment_token.revoke",
-            tenant_slug: Some(&tenant.slug),
-            tenant_id: Some(tenant.id),
-            request_id: super::request_id::current().as_deref(),
-            detail: json!({ "id": id }),
-        })
+        .audit(
+            &actor_of(&caller),
+            "enrollment_token.revoke",
+            Some((&tenant.slug, tenant.id)),
+            json!({ "id": id }),
+        )
         .await?;
     Ok(Json(view(&tenant.slug, record)))
 }

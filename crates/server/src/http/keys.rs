@@ -15,11 +15,10 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery, ControlPlane, Operator};
 use super::state::AppState;
 use super::tenants::existing;
-use crate::catalog::{CatalogError, NewAuditEvent};
+use crate::catalog::CatalogError;
 use crate::config::HumanDuration;
 use crate::identity::token::{self, Claims, Role};
 use crate::identity::{KeyError, PublicKey};
-use crate::provisioner::Actor;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -29,28 +28,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
 }
 
 const MAX_TTL: HumanDuration = HumanDuration::from_secs(24 * 3600);
-
-async fn audit(
-    state: &AppState,
-    actor: &Actor,
-    action: &str,
-    tenant: Option<&str>,
-    detail: serde_json::Value,
-) -> ApiResult<()> {
-    state
-        .core
-        .catalog
-        .audit(NewAuditEvent {
-            actor: &actor.name,
-            action,
-            tenant_slug: tenant,
-            tenant_id: None,
-            request_id: actor.request_id.as_deref(),
-            detail,
-        })
-        .await?;
-    Ok(())
-}
 
 /// The trust store.
 #[utoipa::path(get, path = "/api/v1/keys", tag = "keys", security(("bearer" = [])),
@@ -170,15 +147,15 @@ async fn add_key(
         }
         Err(e) => return Err(e.into()),
     }
+    state
+        .audit(
+            &op.actor,
+            "key.add",
+            tenant.as_ref().map(|t| (t.slug.as_str(), t.id)),
+            json!({ "kid": public.kid, "algorithm": public.alg.as_str() }),
+        )
+        .await?;
     let tenant_slug = tenant.map(|t| t.slug);
-    audit(
-        &state,
-        &op.actor,
-        "key.add",
-        tenant_slug.as_deref(),
-        json!({ "kid": public.kid, "algorithm": public.alg.as_str() }),
-    )
-    .await?;
     state.routing.publish().await?;
     Ok((
         StatusCode::CREATED,
@@ -229,7 +206,9 @@ async fn remove_key(
         }
         Err(e) => return Err(e.into()),
     }
-    audit(&state, &op.actor, "key.remove", None, json!({ "kid": kid })).await?;
+    state
+        .audit(&op.actor, "key.remove", None, json!({ "kid": kid }))
+        .await?;
     state.routing.publish().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -274,14 +253,14 @@ async fn admin_token(
         exp: now + ttl.as_duration().as_secs(),
     };
     let minted = token::mint(&state.signer, &claims).map_err(ApiError::internal)?;
-    audit(
-        &state,
-        &op.actor,
-        "tenant.admin_token",
-        Some(&tenant.slug),
-        json!({ "ttl_seconds": ttl.as_duration().as_secs() }),
-    )
-    .await?;
+    state
+        .audit(
+            &op.actor,
+            "tenant.admin_token",
+            Some((&tenant.slug, tenant.id)),
+            json!({ "ttl_seconds": ttl.as_duration().as_secs() }),
+        )
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(IssuedToken {

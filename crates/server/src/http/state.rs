@@ -1,8 +1,12 @@
 use std::sync::Arc;
 
+use uuid::Uuid;
+
+use crate::catalog::{CatalogError, NewAuditEvent};
 use crate::core::Core;
 use crate::identity::PrivateKey;
 use crate::pools::TenantPools;
+use crate::provisioner::Actor;
 use crate::provisioner::Provisioner;
 use crate::routing::Routing;
 
@@ -32,6 +36,27 @@ impl AppState {
             provisioner,
             signer,
         }
+    }
+
+    /// Appends an audit event by `actor`, about a tenant (slug and id) if there is one.
+    pub async fn audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        tenant: Option<(&str, Uuid)>,
+        detail: serde_json::Value,
+    ) -> Result<(), CatalogError> {
+        self.core
+            .catalog
+            .audit(NewAuditEvent {
+                actor: &actor.name,
+                action,
+                tenant_slug: tenant.map(|(slug, _)| slug),
+                tenant_id: tenant.map(|(_, id)| id),
+                request_id: actor.request_id.as_deref(),
+                detail,
+            })
+            .await
     }
 
     pub fn multitenancy(&self) -> bool {

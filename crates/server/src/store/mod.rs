@@ -127,28 +127,56 @@ pub struct TenantDb {
     _lease: Option<Arc<Lease>>,
 }
 
-/// How many requests hold a cached pool's handles, and a signal when none do.
+/// How many requests hold a cached pool's handles, and a signal when none do. Closing
+/// claims the pool atomically (count 0 → [`CLOSED`]), so no lease is ever taken on a pool
+/// that is being closed, and no pool is closed while leased.
 #[derive(Debug, Default)]
 pub struct Leases {
     count: AtomicUsize,
     idle: tokio::sync::Notify,
 }
 
+const CLOSED: usize = usize::MAX;
+
 impl Leases {
     pub fn in_use(&self) -> bool {
-        self.count.load(Ordering::Acquire) > 0
+        !matches!(self.count.load(Ordering::Acquire), 0 | CLOSED)
     }
 
-    /// Returns once no request holds a handle.
-    pub async fn wait_idle(&self) {
+    /// A lease, unless the pool is being closed.
+    pub fn try_lease(self: &Arc<Self>) -> Option<Arc<Lease>> {
+        let mut current = self.count.load(Ordering::Acquire);
+        loop {
+            if current == CLOSED {
+                return None;
+            }
+            match self.count.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(Arc::new(Lease(Arc::clone(self)))),
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// Waits until nobody holds a lease, then claims the pool for closing. `false` when
+    /// another closer claimed it first (only one may close it).
+    pub async fn claim_for_close(&self) -> bool {
         loop {
             let notified = self.idle.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if !self.in_use() {
-                return;
+            match self
+                .count
+                .compare_exchange(0, CLOSED, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(CLOSED) => return false,
+                Err(_) => notified.await,
             }
-            notified.await;
         }
     }
 }
@@ -156,13 +184,6 @@ impl Leases {
 /// One request's hold on a cached pool; released when the last clone of its handle goes.
 #[derive(Debug)]
 pub struct Lease(Arc<Leases>);
-
-impl Lease {
-    pub fn new(leases: &Arc<Leases>) -> Arc<Lease> {
-        leases.count.fetch_add(1, Ordering::AcqRel);
-        Arc::new(Lease(Arc::clone(leases)))
-    }
-}
 
 impl Drop for Lease {
     fn drop(&mut self) {
