@@ -52,8 +52,6 @@ impl std::error::Error for ParseEnumError {}
 macro_rules! wire_enum {
     ($ty:ident, $what:literal, { $($variant:ident => $name:literal),+ $(,)? }) => {
         impl $ty {
-            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
-
             pub fn as_str(self) -> &'static str {
                 match self { $($ty::$variant => $name),+ }
             }

@@ -4,7 +4,6 @@ use tenantry_proto::{Isolation, TenantStatus};
 use uuid::Uuid;
 
 use super::{Catalog, CatalogError};
-use crate::migrator::Chain;
 use crate::store::is_unique_violation;
 use crate::with_db;
 
@@ -203,14 +202,5 @@ impl Catalog {
                 .fetch_one(pool)
                 .await?
         }))
-    }
-}
-
-impl TenantRecord {
-    pub fn chain_version(&self, chain: Chain) -> Option<i64> {
-        match chain {
-            Chain::Tenant => self.tenant_chain_version,
-            Chain::Registry | Chain::Shared => None,
-        }
     }
 }

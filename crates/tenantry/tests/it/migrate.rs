@@ -51,6 +51,17 @@ async fn tenant_version(path: &Path) -> i64 {
     v
 }
 
+/// Every named database has a `--status` line, and it says `current`.
+pub fn assert_all_current(stdout: &str, databases: &[&str]) {
+    for db in databases {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(db))
+            .unwrap_or_else(|| panic!("{db} missing:\n{stdout}"));
+        assert!(line.contains("current"), "{line}");
+    }
+}
+
 #[tokio::test]
 async fn migrate_is_idempotent_and_status_lists_every_database() {
     let server = TestServer::start();
@@ -71,20 +82,17 @@ async fn migrate_is_idempotent_and_status_lists_every_database() {
     let out = run(&["migrate", "--status"], &env);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    for db in [
-        "registry",
-        "shared",
-        "template",
-        "tenant acme",
-        "tenant beta",
-        "tenant default",
-    ] {
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with(db))
-            .unwrap_or_else(|| panic!("{db} missing:\n{stdout}"));
-        assert!(line.contains("current"), "{line}");
-    }
+    assert_all_current(
+        &stdout,
+        &[
+            "registry",
+            "shared",
+            "template",
+            "tenant acme",
+            "tenant beta",
+            "tenant default",
+        ],
+    );
 }
 
 #[tokio::test]

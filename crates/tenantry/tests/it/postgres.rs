@@ -423,21 +423,18 @@ async fn migrate_fans_out_over_templates_and_both_isolation_modes() {
     let out = run(&["migrate", "--status"], &env);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
-    for db in [
-        "registry",
-        "shared",
-        "template eu1",
-        "template us1",
-        "tenant db-eu",
-        "tenant sc-us",
-        "tenant default",
-    ] {
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with(db))
-            .unwrap_or_else(|| panic!("{db} missing:\n{stdout}"));
-        assert!(line.contains("current"), "{line}");
-    }
+    crate::migrate::assert_all_current(
+        &stdout,
+        &[
+            "registry",
+            "shared",
+            "template eu1",
+            "template us1",
+            "tenant db-eu",
+            "tenant sc-us",
+            "tenant default",
+        ],
+    );
 
     // One tenant's schema is gone behind our back; a new migration arrives.
     let pool_us = pg.instance("us1").url("tenantry_pool");

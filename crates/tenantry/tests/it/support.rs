@@ -404,9 +404,7 @@ impl TestServer {
             }
             Mode::PgDatabase | Mode::PgSchema => {
                 let (url, table) = self.hosts_table(slug).await;
-                let options: sqlx::postgres::PgConnectOptions =
-                    url.parse().unwrap_or_else(|e| panic!("{e}"));
-                let mut conn = options.connect().await.unwrap_or_else(|e| panic!("{e}"));
+                let mut conn = pg_connect(&url).await;
                 let sql = format!(
                     "INSERT INTO {table} (id, hostname, created_at) VALUES ($1, $2, now())"
                 );
@@ -672,14 +670,20 @@ pub async fn hostnames_in_file(path: &Path) -> Vec<String> {
     names
 }
 
-async fn pg_hostnames(url: &str, table: &str) -> Vec<String> {
-    use sqlx::{ConnectOptions, Connection};
+/// A connection to `url`, for looking at a database behind the server's back.
+async fn pg_connect(url: &str) -> sqlx::PgConnection {
+    use sqlx::ConnectOptions;
     let options: sqlx::postgres::PgConnectOptions =
         url.parse().unwrap_or_else(|e| panic!("{url}: {e}"));
-    let mut conn = options
+    options
         .connect()
         .await
-        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"))
+}
+
+async fn pg_hostnames(url: &str, table: &str) -> Vec<String> {
+    use sqlx::Connection;
+    let mut conn = pg_connect(url).await;
     let sql = format!("SELECT hostname FROM {table} ORDER BY hostname");
     let mut names: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .fetch_all(&mut conn)
@@ -691,13 +695,8 @@ async fn pg_hostnames(url: &str, table: &str) -> Vec<String> {
 }
 
 async fn pg_strings(url: &str, sql: &'static str) -> Vec<String> {
-    use sqlx::{ConnectOptions, Connection};
-    let options: sqlx::postgres::PgConnectOptions =
-        url.parse().unwrap_or_else(|e| panic!("{url}: {e}"));
-    let mut conn = options
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    use sqlx::Connection;
+    let mut conn = pg_connect(url).await;
     let rows: Vec<String> = sqlx::query_scalar(sql)
         .fetch_all(&mut conn)
         .await
@@ -712,13 +711,8 @@ pub async fn pg_count(url: &str, sql: &'static str, arg: &str) -> i64 {
 }
 
 async fn pg_scalar(url: &str, sql: &'static str, arg: &str) -> i64 {
-    use sqlx::{ConnectOptions, Connection};
-    let options: sqlx::postgres::PgConnectOptions =
-        url.parse().unwrap_or_else(|e| panic!("{url}: {e}"));
-    let mut conn = options
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {url}: {e}"));
+    use sqlx::Connection;
+    let mut conn = pg_connect(url).await;
     let n: i64 = sqlx::query_scalar(sql)
         .bind(arg)
         .fetch_one(&mut conn)
