@@ -57,6 +57,13 @@ impl Server {
         let addr = config.server.listen_addr()?;
         let core = Core::open(config).await?;
         let multitenancy = core.config.multitenancy.enabled;
+        if core.config.is_postgres() && multitenancy && core.config.vault.is_none() {
+            tracing::warn!(
+                "allow_shared_credentials: true — every tenant pool connects with its instance's own \
+                 credentials; a tenant database is not protected by a login of its own. Configure \
+                 vault (OpenBAO) for per-tenant credentials."
+            );
+        }
 
         if core.config.migrations.on_start {
             let plan = Plan {
@@ -233,11 +240,18 @@ impl Server {
             Arc::clone(&self.state.routing),
             Arc::clone(&self.state.pools),
         );
+        let renewal = match self.state.core.storage.broker() {
+            crate::broker::CredentialBroker::OpenBao(b) => Some(b.spawn_renewal()),
+            crate::broker::CredentialBroker::Static => None,
+        };
         let router = http::router(self.state.clone());
         let result = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
         reload.abort();
+        if let Some(renewal) = renewal {
+            renewal.abort();
+        }
         if let Some(listener) = listener {
             listener.abort();
         }

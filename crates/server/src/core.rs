@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::broker::{CredentialBroker, StaticBroker};
+use crate::broker::{BrokerError, CredentialBroker, OpenBaoBroker};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::migrator::Chains;
@@ -27,6 +27,8 @@ pub enum OpenError {
     },
     #[error("instance `{name}` (instances.{name}.url): {source}")]
     Instance { name: String, source: sqlx::Error },
+    #[error("OpenBAO (vault.url): {0}")]
+    Broker(#[from] BrokerError),
     #[error("cannot read migrations from {path}: {source}")]
     Migrations {
         path: String,
@@ -101,16 +103,25 @@ impl Core {
                 })?,
                 None => Chains::embedded(backend),
             };
+        let broker = match &config.vault {
+            Some(vault) => CredentialBroker::OpenBao(OpenBaoBroker::connect(vault).await?),
+            None => CredentialBroker::Static,
+        };
         let mut instances = BTreeMap::new();
         for (name, instance) in &config.instances {
-            let opened =
-                Instance::new(name, instance, settings).map_err(|source| OpenError::Instance {
+            // After provision-bootstrap, the provisioner's login lives in OpenBAO only.
+            let login = match &broker {
+                CredentialBroker::OpenBao(b) => b.instance_login(name).await?,
+                CredentialBroker::Static => None,
+            };
+            let opened = Instance::new(name, instance, settings, login).map_err(|source| {
+                OpenError::Instance {
                     name: name.clone(),
                     source,
-                })?;
+                }
+            })?;
             instances.insert(name.clone(), opened);
         }
-        let broker = CredentialBroker::Static(StaticBroker::embedded());
         let storage = TenantStorage::new(
             layout.clone(),
             registry.clone(),
@@ -154,5 +165,6 @@ fn pool_settings(config: &Config) -> PoolSettings {
         max_connections: config.pools.per_tenant,
         idle_timeout: config.pools.idle_timeout.as_duration(),
         acquire_timeout: config.pools.acquire_timeout.as_duration(),
+        max_lifetime: None,
     }
 }

@@ -23,6 +23,14 @@ pub const TEMPLATE_DATABASE: &str = "tenantry_template";
 /// The database on each PostgreSQL instance that holds the schema-mode tenants.
 pub const POOL_DATABASE: &str = "tenantry_pool";
 
+/// The least-privileged login the server provisions with on each instance (LOGIN
+/// CREATEDB CREATEROLE, plus `pg_signal_backend` to end a purged tenant's sessions).
+pub const PROVISIONER_ROLE: &str = "tenantry_provisioner";
+
+/// The NOLOGIN role that owns the objects of `tenantry_template`; copies hand them to the
+/// tenant's group role with `REASSIGN OWNED`, which touches no other database.
+pub const TEMPLATE_OWNER: &str = "tenantry_owner";
+
 /// The slug of the built-in tenant that exists from the first start and cannot be deleted.
 pub const DEFAULT_TENANT: &str = "default";
 

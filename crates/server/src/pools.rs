@@ -36,6 +36,8 @@ pub enum PoolError {
 struct Cached {
     db: TenantDb,
     serial: u64,
+    /// The broker's credential generation this pool connects with.
+    generation: Arc<AtomicU64>,
     last_used: Arc<AtomicU64>,
     /// Handles of this pool held by requests right now.
     leases: Arc<Leases>,
@@ -113,6 +115,7 @@ impl TenantPools {
             max_connections: config.per_tenant,
             idle_timeout: config.idle_timeout.as_duration(),
             acquire_timeout: config.acquire_timeout.as_duration(),
+            max_lifetime: None,
         };
         let instance_settings = PoolSettings {
             max_connections: config.per_instance,
@@ -158,11 +161,11 @@ impl TenantPools {
                 .open(&route.location, None)
                 .await
                 .map_err(Arc::new)?),
-            Isolation::Schema => {
+            Isolation::Schema if self.storage.shares_schema_pools() => {
                 let pool = self.instance_pool(&route.location.instance).await?;
                 Ok(TenantDb::schema(pool, &route.location.slug.physical_name()))
             }
-            Isolation::File | Isolation::Database => {
+            Isolation::File | Isolation::Database | Isolation::Schema => {
                 // A cached pool may be closing (evicted a moment ago); it is out of the cache
                 // by then, so the next round opens a fresh one.
                 for _ in 0..3 {
@@ -176,12 +179,23 @@ impl TenantPools {
     }
 
     async fn tenant_pool(&self, route: &TenantRoute) -> Result<Option<TenantDb>, PoolError> {
+        let broker = self.storage.broker();
         if let Some(hit) = self.tenants.get(&route.id).await {
             hit.last_used.store(self.now(), Ordering::Relaxed);
+            // The broker replaced the tenant's credentials: new connections use the new ones.
+            let current = broker.generation(route.slug().as_str());
+            if hit.generation.swap(current, Ordering::Relaxed) != current {
+                self.storage
+                    .refresh_credentials(&route.location, &hit.db)
+                    .await
+                    .map_err(Arc::new)?;
+            }
             return Ok(hit.hand_out());
         }
         let permit = self.permits(self.tenant_settings.max_connections).await?;
         let serial = self.budget.hold(permit);
+        // Read before opening: a change while opening is caught by the next request.
+        let generation = Arc::new(AtomicU64::new(broker.generation(route.slug().as_str())));
         let (location, storage) = (route.location.clone(), Arc::clone(&self.storage));
         let (settings, now) = (self.tenant_settings, self.now());
         let result = self
@@ -191,6 +205,7 @@ impl TenantPools {
                 Ok::<_, StoreError>(Cached {
                     db,
                     serial,
+                    generation,
                     last_used: Arc::new(AtomicU64::new(now)),
                     leases: Arc::new(Leases::default()),
                 })

@@ -29,6 +29,8 @@ enum Command {
     },
     /// Apply the registry, shared and tenant migration chains, directly on the databases.
     Migrate(commands::migrate::Args),
+    /// Set up least-privilege provisioning on every instance and in OpenBAO (idempotent).
+    ProvisionBootstrap(commands::bootstrap::Args),
     /// Prove from the databases that every tenant's hosts are in its own storage only.
     VerifyRouting(commands::verify::Args),
     /// Manage tenants on a running server.
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { config } => commands::serve::run(config).await,
             Command::Migrate(args) => commands::migrate::run(args).await,
+            Command::ProvisionBootstrap(args) => commands::bootstrap::run(args).await,
             Command::VerifyRouting(args) => commands::verify::run(args).await,
             Command::Tenants(cmd) => commands::tenants::run(cmd).await,
             Command::Domains(cmd) => commands::domains::run(cmd).await,

@@ -97,6 +97,10 @@ fn template() -> PathBuf {
     root.join("data")
 }
 
+const HBA: &str = "local all all trust\n\
+host all postgres 127.0.0.1/32 trust\n\
+host all all 127.0.0.1/32 scram-sha-256\n";
+
 pub struct PgCluster {
     pub port: u16,
     dir: TempDir,
@@ -117,6 +121,9 @@ impl PgCluster {
             "copying the cluster template"
         );
         std::fs::create_dir_all(dir.path().join("sock")).unwrap_or_else(|e| panic!("{e}"));
+        // Like a real server: the superuser is trusted on loopback (tests and bootstrap use
+        // it), every other role must present a valid password.
+        std::fs::write(data.join("pg_hba.conf"), HBA).unwrap_or_else(|e| panic!("{e}"));
         chown_postgres(dir.path());
         let mut cluster = PgCluster { port: 0, dir };
         // A free port can be taken between our probe and the server's bind: retry.
@@ -180,7 +187,7 @@ impl Drop for PgCluster {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

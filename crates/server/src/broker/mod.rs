@@ -1,11 +1,17 @@
 //! The credential broker: where tenant pools get the credentials they connect with.
 //!
 //! `Static` hands out the instance's configured credentials (the embedded backend needs
-//! none). OpenBAO's short-lived, per-tenant leases join as a second variant; everything
-//! that opens a tenant database already asks the broker, and the purge already revokes.
+//! none; `allow_shared_credentials: true` on PostgreSQL). `OpenBao` leases a short-lived
+//! login per tenant from OpenBAO's database secrets engine (see [`openbao`]).
+
+pub mod openbao;
+
+use std::time::Duration;
 
 use crate::config::Secret;
 use crate::routing::TenantLocation;
+
+pub use openbao::{BrokerStats, OpenBaoBroker};
 
 /// What a tenant pool connects with.
 #[derive(Debug, Clone, Default)]
@@ -18,59 +24,98 @@ pub struct Credentials {
 pub enum BrokerError {
     #[error("the credential broker is unavailable: {0}")]
     Unavailable(String),
+    #[error("the credential broker failed: {0}")]
+    Failed(String),
 }
 
 #[derive(Debug)]
 pub enum CredentialBroker {
     /// The instance's own configured credentials, shared by every tenant on it.
-    Static(StaticBroker),
+    Static,
+    /// Per-tenant leases from OpenBAO.
+    OpenBao(OpenBaoBroker),
 }
 
 impl CredentialBroker {
     pub fn name(&self) -> &'static str {
         match self {
-            CredentialBroker::Static(_) => "static",
+            CredentialBroker::Static => "static",
+            CredentialBroker::OpenBao(_) => "openbao",
         }
     }
 
-    /// Credentials for connecting to one tenant's storage.
+    /// Whether each tenant has its own group role and logins on PostgreSQL.
+    pub fn per_tenant_roles(&self) -> bool {
+        matches!(self, CredentialBroker::OpenBao(_))
+    }
+
+    /// Credentials for connecting to one tenant's storage (`None` fields: the instance's).
     pub async fn credentials(&self, loc: &TenantLocation) -> Result<Credentials, BrokerError> {
         match self {
-            CredentialBroker::Static(b) => Ok(b.credentials(loc)),
+            CredentialBroker::Static => Ok(Credentials::default()),
+            CredentialBroker::OpenBao(b) => b.credentials(loc).await,
+        }
+    }
+
+    /// The tenant's credentials were refused: forget them.
+    pub fn invalidate(&self, loc: &TenantLocation) {
+        if let CredentialBroker::OpenBao(b) = self {
+            b.invalidate(loc);
+        }
+    }
+
+    /// Changes whenever the tenant's credentials do; pools compare it to reconnect.
+    pub fn generation(&self, slug: &str) -> u64 {
+        match self {
+            CredentialBroker::Static => 0,
+            CredentialBroker::OpenBao(b) => b.generation(slug),
+        }
+    }
+
+    /// Prepares issuing credentials for a new tenant (its OpenBAO role). Idempotent.
+    pub async fn provision(&self, loc: &TenantLocation) -> Result<(), BrokerError> {
+        match self {
+            CredentialBroker::Static => Ok(()),
+            CredentialBroker::OpenBao(b) => b.provision(loc).await,
         }
     }
 
     /// Revokes everything issued for a tenant (part of the purge). Idempotent.
     pub async fn revoke(&self, loc: &TenantLocation) -> Result<(), BrokerError> {
         match self {
-            CredentialBroker::Static(_) => {
-                let _ = loc;
-                Ok(())
-            }
+            CredentialBroker::Static => Ok(()),
+            CredentialBroker::OpenBao(b) => b.revoke(loc).await,
+        }
+    }
+
+    /// What the broker still holds for a purged tenant (`None`: nothing).
+    pub async fn residue(&self, loc: &TenantLocation) -> Result<Option<&'static str>, BrokerError> {
+        match self {
+            CredentialBroker::Static => Ok(None),
+            CredentialBroker::OpenBao(b) => b.residue(loc).await,
+        }
+    }
+
+    /// How long a pool connection may live (`None`: as long as the pool likes).
+    pub fn connection_lifetime(&self) -> Option<Duration> {
+        match self {
+            CredentialBroker::Static => None,
+            CredentialBroker::OpenBao(b) => Some(b.connection_lifetime()),
         }
     }
 
     /// For `/readyz`: `None` when healthy, else why not.
     pub async fn problem(&self) -> Option<String> {
         match self {
-            CredentialBroker::Static(_) => None,
+            CredentialBroker::Static => None,
+            CredentialBroker::OpenBao(b) => b.problem().await,
         }
     }
-}
 
-/// Per-instance credentials from the configuration.
-#[derive(Debug, Default)]
-pub struct StaticBroker {
-    credentials: Credentials,
-}
-
-impl StaticBroker {
-    /// The embedded backend: files need no credentials.
-    pub fn embedded() -> Self {
-        StaticBroker::default()
-    }
-
-    fn credentials(&self, _loc: &TenantLocation) -> Credentials {
-        self.credentials.clone()
+    pub fn stats(&self) -> Option<BrokerStats> {
+        match self {
+            CredentialBroker::Static => None,
+            CredentialBroker::OpenBao(b) => Some(b.stats()),
+        }
     }
 }

@@ -33,6 +33,14 @@ impl ConfigError {
 ///
 /// The file is `path` when given, else `$TENANTRY_CONFIG`, else `./tenantry.yaml` if present.
 pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+    let config = load_unchecked(path)?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// Loads like [`load`] without checking combinations, for `provision-bootstrap`, which
+/// runs before the server's own OpenBAO login exists.
+pub fn load_unchecked(path: Option<&Path>) -> Result<Config, ConfigError> {
     let explicit = path
         .map(Path::to_path_buf)
         .or_else(|| std::env::var_os("TENANTRY_CONFIG").map(PathBuf::from));
@@ -48,9 +56,7 @@ pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
     }
     figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").ignore(NON_CONFIG_ENV));
 
-    let config: Config = figment.extract().map_err(describe)?;
-    config.validate()?;
-    Ok(config)
+    figment.extract().map_err(describe)
 }
 
 /// Turns figment's first error into one that names the key and where it came from.

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use tenantry_proto::Isolation;
 
 pub use duration::HumanDuration;
-pub use load::{ConfigError, ENV_PREFIX, NON_CONFIG_ENV, load};
+pub use load::{ConfigError, ENV_PREFIX, NON_CONFIG_ENV, load, load_unchecked};
 pub use secret::Secret;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,6 +33,8 @@ pub struct Config {
     pub instances: BTreeMap<String, InstanceConfig>,
     /// Let tenant pools use the instances' own credentials (no per-tenant credentials).
     pub allow_shared_credentials: bool,
+    /// OpenBAO, which brokers short-lived per-tenant database credentials.
+    pub vault: Option<VaultConfig>,
     pub multitenancy: MultitenancyConfig,
     pub isolation: IsolationConfig,
     pub routing: RoutingConfig,
@@ -52,6 +54,7 @@ impl Default for Config {
             shared: DatabaseConfig::default(),
             instances: BTreeMap::new(),
             allow_shared_credentials: false,
+            vault: None,
             multitenancy: MultitenancyConfig::default(),
             isolation: IsolationConfig::default(),
             routing: RoutingConfig::default(),
@@ -111,6 +114,117 @@ pub struct InstanceConfig {
     /// No new tenants are placed here once it holds this many.
     #[serde(default)]
     pub max_tenants: Option<u64>,
+}
+
+/// How the server logs in to OpenBAO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VaultAuth {
+    /// A token given in `vault.token` (development; renewed while renewable).
+    #[default]
+    Token,
+    /// AppRole login with `vault.role_id` and `vault.secret_id` (production).
+    Approle,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VaultConfig {
+    /// `http://127.0.0.1:8200`.
+    pub url: String,
+    #[serde(default)]
+    pub auth: VaultAuth,
+    #[serde(default)]
+    pub token: Option<Secret>,
+    #[serde(default)]
+    pub role_id: Option<String>,
+    #[serde(default)]
+    pub secret_id: Option<Secret>,
+    /// Mount of the database secrets engine.
+    #[serde(default = "VaultConfig::default_mount")]
+    pub mount: String,
+    /// Mount of the KV v2 engine holding the provisioner's instance passwords.
+    #[serde(default = "VaultConfig::default_kv_mount")]
+    pub kv_mount: String,
+    /// Lifetime of one tenant credential; renewed at about two thirds of it.
+    #[serde(default = "VaultConfig::default_lease_ttl")]
+    pub lease_ttl: HumanDuration,
+    /// The longest a credential may be renewed to; a fresh one replaces it before then.
+    #[serde(default = "VaultConfig::default_lease_max_ttl")]
+    pub lease_max_ttl: HumanDuration,
+}
+
+impl VaultConfig {
+    fn default_mount() -> String {
+        "database".into()
+    }
+    fn default_kv_mount() -> String {
+        "secret".into()
+    }
+    fn default_lease_ttl() -> HumanDuration {
+        HumanDuration::from_secs(3600)
+    }
+    fn default_lease_max_ttl() -> HumanDuration {
+        HumanDuration::from_secs(24 * 3600)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        // TLS to OpenBAO is not built in yet (no TLS stack in the binary): reach it over
+        // loopback or a local TLS-terminating agent.
+        if !self.url.starts_with("http://") || self.url.len() <= "http://".len() {
+            return Err(ConfigError::invalid(
+                "vault.url",
+                "not an OpenBAO address like http://127.0.0.1:8200 (https is not supported yet)",
+            ));
+        }
+        match self.auth {
+            VaultAuth::Token if self.token.is_none() => {
+                return Err(ConfigError::invalid(
+                    "vault.token",
+                    "vault.auth: token needs vault.token (or TENANTRY_VAULT__TOKEN)",
+                ));
+            }
+            VaultAuth::Approle if self.role_id.is_none() || self.secret_id.is_none() => {
+                return Err(ConfigError::invalid(
+                    "vault.role_id",
+                    "vault.auth: approle needs vault.role_id and vault.secret_id",
+                ));
+            }
+            _ => {}
+        }
+        for (key, mount) in [
+            ("vault.mount", &self.mount),
+            ("vault.kv_mount", &self.kv_mount),
+        ] {
+            let ok = !mount.is_empty()
+                && mount
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if !ok {
+                return Err(ConfigError::invalid(
+                    key,
+                    "a mount path is letters, digits, - and _",
+                ));
+            }
+        }
+        let (ttl, max) = (
+            self.lease_ttl.as_duration(),
+            self.lease_max_ttl.as_duration(),
+        );
+        if ttl < std::time::Duration::from_secs(2) {
+            return Err(ConfigError::invalid(
+                "vault.lease_ttl",
+                "must be at least 2s",
+            ));
+        }
+        if max < ttl {
+            return Err(ConfigError::invalid(
+                "vault.lease_max_ttl",
+                "must not be shorter than vault.lease_ttl",
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -355,11 +469,12 @@ impl Config {
                     "multi-tenancy on PostgreSQL needs at least one instance to place tenants on",
                 ));
             }
-            if !self.allow_shared_credentials {
+            if self.vault.is_none() && !self.allow_shared_credentials {
                 return Err(ConfigError::invalid(
-                    "allow_shared_credentials",
-                    "multi-tenancy on PostgreSQL needs a credential broker for per-tenant credentials; \
-                     set allow_shared_credentials: true to let tenant pools use the instances' own credentials",
+                    "vault",
+                    "multi-tenancy on PostgreSQL needs per-tenant credentials: configure vault \
+                     (OpenBAO), or set allow_shared_credentials: true to let every tenant pool use \
+                     the instances' own credentials",
                 ));
             }
         }
@@ -381,6 +496,15 @@ impl Config {
                 .map_err(|why| ConfigError::invalid("routing.base_domain", why.to_string()))?;
         }
         self.validate_backend()?;
+        if let Some(vault) = &self.vault {
+            if !self.is_postgres() {
+                return Err(ConfigError::invalid(
+                    "vault",
+                    "OpenBAO brokers PostgreSQL credentials; the embedded backend needs none (set registry.url)",
+                ));
+            }
+            vault.validate()?;
+        }
         if !self.multitenancy.enabled && self.routing.base_domain.is_some() {
             return Err(ConfigError::invalid(
                 "routing.base_domain",

@@ -10,6 +10,7 @@ use tenantry_proto::{Problem, codes};
 
 use super::request_id;
 use crate::auth::AuthError;
+use crate::broker::BrokerError;
 use crate::catalog::CatalogError;
 use crate::names::SlugError;
 use crate::pools::PoolError;
@@ -132,6 +133,7 @@ impl From<ProvisionError> for ApiError {
             ProvisionError::Deleting(_) => (StatusCode::CONFLICT, codes::TENANT_DELETING),
             ProvisionError::NotFound(_) => (StatusCode::NOT_FOUND, codes::TENANT_NOT_FOUND),
             ProvisionError::Protected(_) => (StatusCode::CONFLICT, codes::TENANT_PROTECTED),
+            ProvisionError::Busy(_) => (StatusCode::CONFLICT, codes::TENANT_BUSY),
             ProvisionError::InvalidTransition { .. } => {
                 (StatusCode::CONFLICT, codes::INVALID_STATUS_TRANSITION)
             }
@@ -162,6 +164,14 @@ pub fn store_error(e: &StoreError) -> ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 codes::INSTANCE_UNAVAILABLE,
                 format!("database instance `{instance}` is unavailable; try again later"),
+            )
+        }
+        StoreError::Broker(BrokerError::Unavailable(why)) => {
+            tracing::error!(error = %why, "credential broker unavailable");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::CREDENTIAL_BROKER_UNAVAILABLE,
+                "the credential broker (OpenBAO) is unavailable; try again later",
             )
         }
         StoreError::UnknownInstance(name) => ApiError::new(

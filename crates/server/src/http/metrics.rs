@@ -60,5 +60,31 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Routing snapshots published by this process.",
         snapshot.generation,
     );
+    if let Some(broker) = state.core.storage.broker().stats() {
+        metric(
+            "tenantry_openbao_requests_total",
+            "counter",
+            "HTTP calls this process made to OpenBAO.",
+            broker.calls,
+        );
+        metric(
+            "tenantry_openbao_leases",
+            "gauge",
+            "Tenant credentials (OpenBAO leases) held in memory now.",
+            broker.leases,
+        );
+        metric(
+            "tenantry_openbao_lease_renewals_total",
+            "counter",
+            "Tenant leases renewed.",
+            broker.renewals,
+        );
+        metric(
+            "tenantry_openbao_lease_rotations_total",
+            "counter",
+            "Tenant leases replaced by fresh ones near their maximum TTL (or after a failure).",
+            broker.rotations,
+        );
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

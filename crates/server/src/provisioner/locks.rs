@@ -10,8 +10,18 @@ pub struct TenantLocks {
 }
 
 impl TenantLocks {
+    /// Waits for the tenant's lock (reconcile, which must get to every tenant).
     pub async fn lock(&self, slug: &str) -> OwnedMutexGuard<()> {
-        let lock = {
+        self.entry(slug).lock_owned().await
+    }
+
+    /// The tenant's lock if nobody holds it (API calls: a busy tenant answers 409).
+    pub fn try_lock(&self, slug: &str) -> Option<OwnedMutexGuard<()>> {
+        self.entry(slug).try_lock_owned().ok()
+    }
+
+    fn entry(&self, slug: &str) -> Arc<tokio::sync::Mutex<()>> {
+        {
             let mut map = self
                 .locks
                 .lock()
@@ -19,7 +29,6 @@ impl TenantLocks {
             // Drop entries nobody holds, so the map stays as small as the work in flight.
             map.retain(|_, l| Arc::strong_count(l) > 1);
             Arc::clone(map.entry(slug.to_owned()).or_default())
-        };
-        lock.lock_owned().await
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! (`provisioning`) and removed last (after `deleting` and a verified purge), so a crash at
 //! any step leaves a row that the next start or `tenants reconcile` finishes.
 
+pub mod bootstrap;
 mod locks;
 
 use std::io;
@@ -35,6 +36,8 @@ pub enum ProvisionError {
     Deleting(String),
     #[error("no tenant `{0}`")]
     NotFound(String),
+    #[error("tenant {0} is busy with another lifecycle operation; try again")]
+    Busy(String),
     #[error("tenant {0} is built in and cannot be deleted")]
     Protected(String),
     #[error("tenant {slug} is {from}; it cannot become {to}")]
@@ -126,7 +129,7 @@ impl Provisioner {
         wish: &PlacementWish,
         actor: &Actor,
     ) -> Result<TenantRecord, ProvisionError> {
-        let _one_at_a_time = self.locks.lock(slug.as_str()).await;
+        let _one_at_a_time = self.exclusive(slug)?;
         self.refuse_taken(slug).await?;
         let (isolation, instance) = self.place(wish).await?;
         let record = self
@@ -268,7 +271,13 @@ impl Provisioner {
         record: &TenantRecord,
     ) -> Result<TenantRecord, ProvisionError> {
         let loc = location(record)?;
-        let version = match self.storage.create(&loc, &self.chains).await? {
+        let created = self.storage.create(&loc, &self.chains).await?;
+        self.storage
+            .broker()
+            .provision(&loc)
+            .await
+            .map_err(StoreError::from)?;
+        let version = match created {
             Some(version) => version,
             // Storage from an earlier attempt, or a template of unknown age: look.
             None => {
@@ -299,7 +308,7 @@ impl Provisioner {
         if slug.is_default() {
             return Err(ProvisionError::Protected(slug.to_string()));
         }
-        let _one_at_a_time = self.locks.lock(slug.as_str()).await;
+        let _one_at_a_time = self.exclusive(slug)?;
         let record = self
             .catalog
             .tenant(slug.as_str())
@@ -328,24 +337,43 @@ impl Provisioner {
     async fn purge(&self, record: &TenantRecord) -> Result<PurgeReport, ProvisionError> {
         let loc = location(record)?;
         self.pools.evict(record.id).await;
-        self.storage
+        // Every step runs even when an earlier one fails (OpenBAO down must not keep the
+        // database around); the first failure is reported and reconcile finishes the rest.
+        // Leases first: their logins end before the storage they could reach goes.
+        let revoked = self
+            .storage
             .broker()
             .revoke(&loc)
             .await
-            .map_err(crate::store::tenants::StoreError::from)?;
-        let storage_removed = self.storage.destroy(&loc).await?;
+            .map_err(|e| ProvisionError::from(StoreError::from(e)));
+        let storage_removed = self.storage.destroy(&loc).await;
         let media = self.layout.media_dir(&loc.slug);
         let media_removed = match tokio::fs::remove_dir_all(&media).await {
-            Ok(()) => true,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-            Err(e) => return Err(e.into()),
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(ProvisionError::from(e)),
         };
+        revoked?;
+        let storage_removed = storage_removed?;
+        let media_removed = media_removed?;
         let unverified = |what| ProvisionError::PurgeUnverified {
             slug: record.slug.clone(),
             what,
         };
         if self.storage.exists(&loc).await? {
             return Err(unverified("the tenant database"));
+        }
+        if self.storage.group_role_exists(&loc).await? {
+            return Err(unverified("the tenant's group role"));
+        }
+        if let Some(what) = self
+            .storage
+            .broker()
+            .residue(&loc)
+            .await
+            .map_err(StoreError::from)?
+        {
+            return Err(unverified(what));
         }
         if tokio::fs::try_exists(&media).await? {
             return Err(unverified("the media directory"));
@@ -372,7 +400,7 @@ impl Provisioner {
         status: Option<TenantStatus>,
         actor: &Actor,
     ) -> Result<TenantRecord, ProvisionError> {
-        let _one_at_a_time = self.locks.lock(slug.as_str()).await;
+        let _one_at_a_time = self.exclusive(slug)?;
         let record = self
             .catalog
             .tenant(slug.as_str())
@@ -439,6 +467,13 @@ impl Provisioner {
             }
         }
         Ok(report)
+    }
+
+    /// The tenant's lifecycle lock, or 409 `tenant_busy` while another operation holds it.
+    fn exclusive(&self, slug: &Slug) -> Result<tokio::sync::OwnedMutexGuard<()>, ProvisionError> {
+        self.locks
+            .try_lock(slug.as_str())
+            .ok_or_else(|| ProvisionError::Busy(slug.to_string()))
     }
 
     async fn refuse_taken(&self, slug: &Slug) -> Result<(), ProvisionError> {

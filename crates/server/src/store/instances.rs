@@ -7,7 +7,7 @@ use sqlx::postgres::PgConnectOptions;
 
 use super::PoolSettings;
 use super::postgres;
-use crate::config::InstanceConfig;
+use crate::config::{InstanceConfig, Secret};
 use crate::names::POOL_DATABASE;
 
 /// `application_name` of request-path sessions.
@@ -31,19 +31,26 @@ pub struct Instance {
 
 impl Instance {
     /// Connects lazily: an instance that is down does not stop the server from starting.
+    ///
+    /// `login` replaces the URL's user and password (the provisioner's login from OpenBAO).
     pub fn new(
         name: &str,
         config: &InstanceConfig,
         settings: PoolSettings,
+        login: Option<(String, Secret)>,
     ) -> Result<Instance, sqlx::Error> {
-        let base = postgres::options(config.url.expose())?;
+        let mut base = postgres::options(config.url.expose())?;
+        if let Some((user, password)) = login {
+            base = base.username(&user).password(password.expose());
+        }
         let admin_settings = PoolSettings {
             max_connections: 4,
             ..settings
         };
-        let admin = postgres::pool_options(admin_settings).connect_lazy_with(base.clone());
+        let admin_base = base.clone().application_name(ADMIN_APPLICATION);
+        let admin = postgres::pool_options(admin_settings).connect_lazy_with(admin_base.clone());
         let pool_admin = postgres::pool_options(admin_settings)
-            .connect_lazy_with(base.clone().database(POOL_DATABASE));
+            .connect_lazy_with(admin_base.database(POOL_DATABASE));
         Ok(Instance {
             name: name.to_owned(),
             region: config.region.clone(),
@@ -61,6 +68,14 @@ impl Instance {
             .clone()
             .database(name)
             .application_name(APPLICATION)
+    }
+
+    /// Administrative connection options for one database on this server (DDL, templates).
+    pub fn admin_options(&self, name: &str) -> PgConnectOptions {
+        self.base
+            .clone()
+            .database(name)
+            .application_name(ADMIN_APPLICATION)
     }
 
     pub fn admin(&self) -> &PgPool {

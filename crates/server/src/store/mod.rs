@@ -82,6 +82,8 @@ pub struct PoolSettings {
     pub max_connections: u32,
     pub idle_timeout: Duration,
     pub acquire_timeout: Duration,
+    /// Connections are replaced after this long (short-lived credentials need it).
+    pub max_lifetime: Option<Duration>,
 }
 
 impl Db {

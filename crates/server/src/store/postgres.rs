@@ -8,6 +8,7 @@ use sqlx::{AssertSqlSafe, PgPool};
 
 use super::sql::quote_ident;
 use super::{Db, PoolSettings};
+use crate::names::TEMPLATE_OWNER;
 
 /// SQLSTATE 3D000: the database does not exist.
 const INVALID_CATALOG_NAME: &str = "3D000";
@@ -22,6 +23,7 @@ pub fn pool_options(settings: PoolSettings) -> PgPoolOptions {
         .min_connections(0)
         .idle_timeout(Some(settings.idle_timeout))
         .acquire_timeout(settings.acquire_timeout)
+        .max_lifetime(settings.max_lifetime)
 }
 
 /// Opens a pool, connecting once to prove the database is there.
@@ -188,4 +190,139 @@ pub async fn drop_schema(conn: &mut sqlx::PgConnection, name: &str) -> Result<bo
     let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", quote_ident(name));
     sqlx::query(AssertSqlSafe(sql)).execute(conn).await?;
     Ok(true)
+}
+
+/// SQLSTATE 28P01 / 28000: the login was refused (an expired or revoked credential).
+pub fn is_auth_failure(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e)
+        if matches!(e.code().as_deref(), Some("28P01") | Some("28000")))
+}
+
+pub async fn role_exists(admin: &PgPool, role: &str) -> Result<bool, sqlx::Error> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_roles WHERE rolname = $1")
+        .bind(role)
+        .fetch_optional(admin)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// Creates a NOLOGIN role (if missing) that the connected user is a member of, so it can
+/// hand objects to it and act as it.
+pub async fn ensure_group_role(admin: &PgPool, role: &str) -> Result<(), sqlx::Error> {
+    if !role_exists(admin, role).await? {
+        let create = format!("CREATE ROLE {} NOLOGIN", quote_ident(role));
+        match sqlx::query(AssertSqlSafe(create)).execute(admin).await {
+            Ok(_) => {}
+            // Created meanwhile by another process.
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42710") => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let member: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid \
+         WHERE r.rolname = $1 AND m.member = (SELECT oid FROM pg_roles WHERE rolname = current_user)",
+    )
+    .bind(role)
+    .fetch_optional(admin)
+    .await?;
+    if member.is_none() {
+        let grant = format!("GRANT {} TO CURRENT_USER", quote_ident(role));
+        sqlx::query(AssertSqlSafe(grant)).execute(admin).await?;
+    }
+    Ok(())
+}
+
+/// Drops a group role after revoking what it holds in the connected database.
+pub async fn drop_group_role(
+    conn: &mut sqlx::PgConnection,
+    role: &str,
+) -> Result<bool, sqlx::Error> {
+    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_roles WHERE rolname = $1")
+        .bind(role)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if found.is_none() {
+        return Ok(false);
+    }
+    let owned = format!("DROP OWNED BY {}", quote_ident(role));
+    sqlx::query(AssertSqlSafe(owned))
+        .execute(&mut *conn)
+        .await?;
+    let drop = format!("DROP ROLE IF EXISTS {}", quote_ident(role));
+    sqlx::query(AssertSqlSafe(drop)).execute(&mut *conn).await?;
+    Ok(true)
+}
+
+/// Makes `role` own the database and takes away everyone else's right to connect.
+pub async fn hand_database_to(
+    admin: &PgPool,
+    database: &str,
+    role: &str,
+) -> Result<(), sqlx::Error> {
+    for sql in [
+        format!(
+            "ALTER DATABASE {} OWNER TO {}",
+            quote_ident(database),
+            quote_ident(role)
+        ),
+        format!(
+            "REVOKE ALL ON DATABASE {} FROM PUBLIC",
+            quote_ident(database)
+        ),
+    ] {
+        sqlx::query(AssertSqlSafe(sql)).execute(admin).await?;
+    }
+    Ok(())
+}
+
+/// Hands the objects a template copy inherited from [`TEMPLATE_OWNER`] to `role`
+/// (run on a connection to the copy).
+pub async fn adopt_template_objects(
+    conn: &mut sqlx::PgConnection,
+    role: &str,
+) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "REASSIGN OWNED BY {} TO {}",
+        quote_ident(TEMPLATE_OWNER),
+        quote_ident(role)
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// Lets [`TEMPLATE_OWNER`] create the template's objects, and nobody else connect to it
+/// (run on a connection to the template).
+pub async fn prepare_template(
+    conn: &mut sqlx::PgConnection,
+    template: &str,
+) -> Result<(), sqlx::Error> {
+    for sql in [
+        format!(
+            "GRANT ALL ON SCHEMA public TO {}",
+            quote_ident(TEMPLATE_OWNER)
+        ),
+        format!(
+            "REVOKE ALL ON DATABASE {} FROM PUBLIC",
+            quote_ident(template)
+        ),
+    ] {
+        sqlx::query(AssertSqlSafe(sql)).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Session setting that makes a connection act as `role` from its start.
+pub fn acting_as(options: PgConnectOptions, role: &str) -> PgConnectOptions {
+    options.options([("role", role)])
+}
+
+/// `SET LOCAL ROLE` inside a transaction.
+pub async fn set_local_role(conn: &mut sqlx::PgConnection, role: &str) -> Result<(), sqlx::Error> {
+    let sql = format!("SET LOCAL ROLE {}", quote_ident(role));
+    sqlx::query(AssertSqlSafe(sql))
+        .execute(conn)
+        .await
+        .map(|_| ())
 }

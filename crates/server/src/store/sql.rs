@@ -15,9 +15,21 @@ pub fn quote_ident(ident: &str) -> String {
     out
 }
 
+/// Quotes a string literal for SQL (`'text'`, inner quotes doubled), for the few
+/// statements that take no bind parameters (role settings, OpenBAO statement templates).
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::quote_ident;
+    use super::{quote_ident, quote_literal};
+
+    #[test]
+    fn quotes_literals() {
+        assert_eq!(quote_literal("t_acme_rw"), "'t_acme_rw'");
+        assert_eq!(quote_literal("a'b"), "'a''b'");
+    }
 
     #[test]
     fn quotes_and_escapes() {

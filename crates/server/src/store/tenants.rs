@@ -15,7 +15,7 @@ use super::sql::quote_ident;
 use super::{Db, PoolSettings, TenantDb, postgres, sqlite};
 use crate::broker::{BrokerError, CredentialBroker};
 use crate::migrator::{self, Chain, Chains, MigrateFailure};
-use crate::names::{DataLayout, POOL_DATABASE, TEMPLATE_DATABASE};
+use crate::names::{DataLayout, POOL_DATABASE, TEMPLATE_DATABASE, TEMPLATE_OWNER};
 use crate::routing::TenantLocation;
 
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +124,19 @@ impl TenantStorage {
         Ok(options)
     }
 
+    /// The database a tenant's connections go to on its instance.
+    fn tenant_database(loc: &TenantLocation) -> String {
+        match loc.isolation {
+            Isolation::Schema => POOL_DATABASE.to_owned(),
+            _ => loc.slug.physical_name(),
+        }
+    }
+
+    /// Whether schema tenants share one pool per instance (one login for all of them).
+    pub fn shares_schema_pools(&self) -> bool {
+        !self.broker.per_tenant_roles()
+    }
+
     /// Opens a pool on the tenant's storage. A collapsed tenant gets the registry pool
     /// itself: release it with [`Self::release`], never by closing it.
     pub async fn open(
@@ -143,22 +156,65 @@ impl TenantStorage {
                 let _credentials = self.broker.credentials(loc).await?;
                 Ok(TenantDb::whole(sqlite::open(&path, settings, false).await?))
             }
-            Isolation::Database => {
-                let instance = self.instance(&loc.instance)?;
-                let options = self
-                    .tenant_options(loc, instance, &loc.slug.physical_name())
-                    .await?;
-                match postgres::open(options, settings).await {
-                    Ok(db) => Ok(TenantDb::whole(db)),
-                    Err(e) if postgres::is_missing_database(&e) => Err(StoreError::Missing),
-                    Err(e) => Err(Self::unavailable(instance)(e)),
-                }
-            }
-            Isolation::Schema => {
+            Isolation::Schema if self.shares_schema_pools() => {
                 let pool = self.open_schema_pool(&loc.instance, settings).await?;
                 Ok(TenantDb::schema(pool, &loc.slug.physical_name()))
             }
+            Isolation::Database | Isolation::Schema => {
+                let db = self.open_own_pool(loc, settings).await?;
+                Ok(match (loc.isolation, db) {
+                    (Isolation::Schema, Db::Postgres(pool)) => {
+                        TenantDb::schema(pool, &loc.slug.physical_name())
+                    }
+                    (_, db) => TenantDb::whole(db),
+                })
+            }
         }
+    }
+
+    /// A pool of the tenant's own logins. A refused login (a revoked or expired lease)
+    /// is leased anew once.
+    async fn open_own_pool(
+        &self,
+        loc: &TenantLocation,
+        settings: PoolSettings,
+    ) -> Result<Db, StoreError> {
+        let instance = self.instance(&loc.instance)?;
+        let settings = PoolSettings {
+            max_lifetime: self.broker.connection_lifetime().or(settings.max_lifetime),
+            ..settings
+        };
+        let database = Self::tenant_database(loc);
+        let mut retried = false;
+        loop {
+            let options = self.tenant_options(loc, instance, &database).await?;
+            match postgres::open(options, settings).await {
+                Ok(db) => return Ok(db),
+                Err(e) if postgres::is_missing_database(&e) => return Err(StoreError::Missing),
+                Err(e) if postgres::is_auth_failure(&e) && !retried => {
+                    self.broker.invalidate(loc);
+                    retried = true;
+                }
+                Err(e) => return Err(Self::unavailable(instance)(e)),
+            }
+        }
+    }
+
+    /// Points an open pool of the tenant's at its current credentials (after the broker
+    /// replaced them). New connections use them; old ones age out.
+    pub async fn refresh_credentials(
+        &self,
+        loc: &TenantLocation,
+        db: &TenantDb,
+    ) -> Result<(), StoreError> {
+        if let (Db::Postgres(pool), true) = (db.db(), self.broker.per_tenant_roles()) {
+            let instance = self.instance(&loc.instance)?;
+            let options = self
+                .tenant_options(loc, instance, &Self::tenant_database(loc))
+                .await?;
+            pool.set_connect_options(options);
+        }
+        Ok(())
     }
 
     /// A pool on an instance's schema-mode database, shared by its schema tenants.
@@ -206,24 +262,29 @@ impl TenantStorage {
                 let instance = self.instance(&loc.instance)?;
                 let name = loc.slug.physical_name();
                 let admin = instance.admin();
-                if postgres::database_exists(admin, &name)
+                let group = self.group_role(loc, instance).await?;
+                let fresh = if postgres::database_exists(admin, &name)
                     .await
                     .map_err(Self::unavailable(instance))?
                 {
-                    return Ok(None);
-                }
-                if !self.is_template_current(&instance.name) {
-                    self.migrate_template(instance, chains, false).await?;
-                }
-                let fresh =
+                    false
+                } else {
+                    if !self.is_template_current(&instance.name) {
+                        self.migrate_template(instance, chains, false).await?;
+                    }
                     postgres::create_database_from_template(admin, &name, TEMPLATE_DATABASE)
                         .await
-                        .map_err(Self::unavailable(instance))?;
+                        .map_err(Self::unavailable(instance))?
+                };
+                if let Some(group) = &group {
+                    self.hand_over_database(instance, &name, group).await?;
+                }
                 Ok((fresh && self.is_template_current(&instance.name)).then_some(latest))
             }
             Isolation::Schema => {
                 let instance = self.instance(&loc.instance)?;
-                postgres::create_database(instance.admin(), POOL_DATABASE, None)
+                let group = self.group_role(loc, instance).await?;
+                let fresh_pool = postgres::create_database(instance.admin(), POOL_DATABASE, None)
                     .await
                     .map_err(Self::unavailable(instance))?;
                 let schema = quote_ident(&loc.slug.physical_name());
@@ -232,12 +293,41 @@ impl TenantStorage {
                     .acquire()
                     .await
                     .map_err(Self::unavailable(instance))?;
+                if fresh_pool && group.is_some() {
+                    // Only the schema tenants' own logins connect here.
+                    let revoke = format!(
+                        "REVOKE ALL ON DATABASE {} FROM PUBLIC",
+                        quote_ident(POOL_DATABASE)
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(revoke))
+                        .execute(&mut *conn)
+                        .await?;
+                }
                 // Schema, tables and version table appear together or not at all.
                 let mut tx = conn.begin().await?;
-                let create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+                let mut create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+                if let Some(group) = &group {
+                    create.push_str(&format!(" AUTHORIZATION {}", quote_ident(group)));
+                }
                 sqlx::query(sqlx::AssertSqlSafe(create))
                     .execute(&mut *tx)
                     .await?;
+                if let Some(group) = &group {
+                    for sql in [
+                        format!("ALTER SCHEMA {schema} OWNER TO {}", quote_ident(group)),
+                        format!(
+                            "GRANT CONNECT ON DATABASE {} TO {}",
+                            quote_ident(POOL_DATABASE),
+                            quote_ident(group)
+                        ),
+                    ] {
+                        sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    // The tables belong to the group role, like the schema.
+                    postgres::set_local_role(&mut tx, group).await?;
+                }
                 let path = format!("SET LOCAL search_path TO {schema}");
                 sqlx::query(sqlx::AssertSqlSafe(path))
                     .execute(&mut *tx)
@@ -251,6 +341,81 @@ impl TenantStorage {
                 Ok(Some(latest))
             }
         }
+    }
+
+    /// The tenant's group role, created if missing — when tenants have their own logins.
+    async fn group_role(
+        &self,
+        loc: &TenantLocation,
+        instance: &Instance,
+    ) -> Result<Option<String>, StoreError> {
+        if !self.broker.per_tenant_roles() {
+            return Ok(None);
+        }
+        let group = loc.slug.group_role();
+        postgres::ensure_group_role(instance.admin(), &group)
+            .await
+            .map_err(Self::unavailable(instance))?;
+        Ok(Some(group))
+    }
+
+    /// Gives a tenant database (fresh from the template, or left by an earlier attempt) to
+    /// the tenant's group role. Idempotent.
+    async fn hand_over_database(
+        &self,
+        instance: &Instance,
+        database: &str,
+        group: &str,
+    ) -> Result<(), StoreError> {
+        postgres::hand_database_to(instance.admin(), database, group)
+            .await
+            .map_err(Self::unavailable(instance))?;
+        let mut conn = sqlx::PgConnection::connect_with(&instance.admin_options(database))
+            .await
+            .map_err(Self::unavailable(instance))?;
+        let adopted = postgres::adopt_template_objects(&mut conn, group).await;
+        conn.close().await?;
+        Ok(adopted?)
+    }
+
+    /// Whether the tenant's group role is still on its instance.
+    pub async fn group_role_exists(&self, loc: &TenantLocation) -> Result<bool, StoreError> {
+        if !self.broker.per_tenant_roles()
+            || !matches!(loc.isolation, Isolation::Database | Isolation::Schema)
+        {
+            return Ok(false);
+        }
+        let instance = self.instance(&loc.instance)?;
+        postgres::role_exists(instance.admin(), &loc.slug.group_role())
+            .await
+            .map_err(Self::unavailable(instance))
+    }
+
+    /// Drops the tenant's group role (after its storage), with whatever it still holds.
+    async fn drop_group_role(
+        &self,
+        loc: &TenantLocation,
+        instance: &Instance,
+    ) -> Result<(), StoreError> {
+        if !self.broker.per_tenant_roles() {
+            return Ok(());
+        }
+        let group = loc.slug.group_role();
+        // In schema mode it holds CONNECT on the pool database: revoke it there.
+        let conn = match loc.isolation {
+            Isolation::Schema => self.pool_admin(instance).await?,
+            _ => None,
+        };
+        let mut conn = match conn {
+            Some(conn) => conn,
+            None => instance
+                .admin()
+                .acquire()
+                .await
+                .map_err(Self::unavailable(instance))?,
+        };
+        postgres::drop_group_role(&mut conn, &group).await?;
+        Ok(())
     }
 
     /// An administrative connection to the instance's schema-mode database; `None` when
@@ -325,16 +490,22 @@ impl TenantStorage {
             }
             Isolation::Database => {
                 let instance = self.instance(&loc.instance)?;
-                postgres::drop_database(instance.admin(), &loc.slug.physical_name())
+                let dropped = postgres::drop_database(instance.admin(), &loc.slug.physical_name())
                     .await
-                    .map_err(Self::unavailable(instance))
+                    .map_err(Self::unavailable(instance))?;
+                self.drop_group_role(loc, instance).await?;
+                Ok(dropped)
             }
             Isolation::Schema => {
                 let instance = self.instance(&loc.instance)?;
-                let Some(mut conn) = self.pool_admin(instance).await? else {
-                    return Ok(false);
+                let dropped = match self.pool_admin(instance).await? {
+                    Some(mut conn) => {
+                        postgres::drop_schema(&mut conn, &loc.slug.physical_name()).await?
+                    }
+                    None => false,
                 };
-                Ok(postgres::drop_schema(&mut conn, &loc.slug.physical_name()).await?)
+                self.drop_group_role(loc, instance).await?;
+                Ok(dropped)
             }
         }
     }
@@ -423,8 +594,22 @@ impl TenantStorage {
                 max_connections: 1,
                 ..self.settings
             };
+            let mut options = instance.admin_options(TEMPLATE_DATABASE);
+            if self.broker.per_tenant_roles() {
+                // The template's objects belong to a role that copies hand to the tenant.
+                postgres::ensure_group_role(admin, TEMPLATE_OWNER)
+                    .await
+                    .map_err(Self::unavailable(instance))?;
+                let mut conn = sqlx::PgConnection::connect_with(&options)
+                    .await
+                    .map_err(Self::unavailable(instance))?;
+                let prepared = postgres::prepare_template(&mut conn, TEMPLATE_DATABASE).await;
+                conn.close().await?;
+                prepared?;
+                options = postgres::acting_as(options, TEMPLATE_OWNER);
+            }
             let template = TenantDb::whole(
-                postgres::open(instance.database(TEMPLATE_DATABASE), one)
+                postgres::open(options, one)
                     .await
                     .map_err(Self::unavailable(instance))?,
             );

@@ -1,3 +1,4 @@
+pub mod bootstrap;
 pub mod domains;
 pub mod keys;
 pub mod migrate;

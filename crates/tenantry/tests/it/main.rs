@@ -13,6 +13,7 @@ mod isolation;
 mod lifecycle;
 pub mod migrate;
 mod openapi;
+mod openbao;
 mod policy;
 mod postgres;
 mod reconcile;

@@ -14,6 +14,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
 
+use tenantry_testkit::bao::{BaoServer, ROOT_TOKEN};
 use tenantry_testkit::pg::PgCluster;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tenantry");
@@ -63,21 +64,114 @@ impl Mode {
     }
 }
 
-/// A registry cluster and two instances in different regions, for real placement.
+/// A registry cluster and two instances in different regions, for real placement; with
+/// OpenBAO brokering tenant credentials, or with shared credentials.
 pub struct PgEnv {
     pub registry: PgCluster,
     pub instances: Vec<(&'static str, &'static str, &'static str, PgCluster)>,
+    pub bao: Option<BaoEnv>,
+}
+
+/// A real `bao server -dev` after `tenantry provision-bootstrap`.
+pub struct BaoEnv {
+    pub server: Mutex<BaoServer>,
+    pub url: String,
+    pub role_id: String,
+    pub secret_id: String,
+    /// stdout of the first bootstrap run.
+    pub bootstrap_output: String,
+    dir: TempDir,
 }
 
 impl PgEnv {
-    pub fn start() -> Arc<PgEnv> {
-        Arc::new(PgEnv {
+    fn clusters() -> PgEnv {
+        PgEnv {
             registry: PgCluster::start(),
             instances: vec![
                 ("eu1", "eu-west", "eu", PgCluster::start()),
                 ("us1", "us-east", "us", PgCluster::start()),
             ],
-        })
+            bao: None,
+        }
+    }
+
+    /// Tenant pools use the instances' own (superuser) credentials.
+    pub fn start() -> Arc<PgEnv> {
+        Arc::new(Self::clusters())
+    }
+
+    /// The production shape: OpenBAO, provision-bootstrap, no superuser in the server.
+    pub fn start_with_openbao() -> Arc<PgEnv> {
+        let mut env = Self::clusters();
+        let server = BaoServer::start();
+        let dir = TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+        let url = server.url();
+        let mut bao = BaoEnv {
+            server: Mutex::new(server),
+            url,
+            role_id: String::new(),
+            secret_id: String::new(),
+            bootstrap_output: String::new(),
+            dir,
+        };
+        let out = env.bootstrap_with(&bao);
+        assert!(
+            out.status.success(),
+            "provision-bootstrap: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        bao.bootstrap_output = text(&out.stdout);
+        let login: Value = serde_json::from_str(
+            &std::fs::read_to_string(bao.dir.path().join("approle.json"))
+                .unwrap_or_else(|e| panic!("{e}")),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        bao.role_id = login["role_id"].as_str().unwrap_or_default().to_owned();
+        bao.secret_id = login["secret_id"].as_str().unwrap_or_default().to_owned();
+        env.bao = Some(bao);
+        Arc::new(env)
+    }
+
+    /// Runs `tenantry provision-bootstrap` (again).
+    pub fn bootstrap(&self) -> Output {
+        self.bootstrap_with(self.bao.as_ref().unwrap_or_else(|| panic!("no OpenBAO")))
+    }
+
+    fn bootstrap_with(&self, bao: &BaoEnv) -> Output {
+        let config = bao.dir.path().join("bootstrap.yaml");
+        std::fs::write(&config, self.yaml("database", Some((bao, false))))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut cmd = tenantry();
+        cmd.arg("provision-bootstrap")
+            .arg("--config")
+            .arg(&config)
+            .arg("--approle-file")
+            .arg(bao.dir.path().join("approle.json"))
+            .env("BAO_TOKEN", ROOT_TOKEN);
+        for (name, .., cluster) in &self.instances {
+            cmd.arg("--superuser")
+                .arg(format!("{name}={}", cluster.url("postgres")));
+        }
+        cmd.output().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// A root-token call to this environment's OpenBAO (`LIST` as a method works too).
+    pub async fn bao_call(&self, method: &str, path: &str) -> (StatusCode, Value) {
+        let method = Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let response = reqwest::Client::new()
+            .request(method, format!("{}/v1/{path}", self.bao().url))
+            .header("X-Vault-Token", ROOT_TOKEN)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("OpenBAO: {e}"));
+        split(response).await
+    }
+
+    pub fn bao(&self) -> &BaoEnv {
+        self.bao
+            .as_ref()
+            .unwrap_or_else(|| panic!("this environment has no OpenBAO"))
     }
 
     pub fn instance(&self, name: &str) -> &PgCluster {
@@ -94,14 +188,39 @@ impl PgEnv {
         } else {
             "database"
         };
+        self.yaml(isolation, self.bao.as_ref().map(|b| (b, true)))
+    }
+
+    /// The server's configuration. With OpenBAO, instance URLs name the provisioner and
+    /// no password (it comes from OpenBAO); `login` adds the server's AppRole login.
+    fn yaml(&self, isolation: &str, bao: Option<(&BaoEnv, bool)>) -> String {
         let mut yaml = format!(
-            "registry:\n  url: {}\nallow_shared_credentials: true\nisolation:\n  default: {isolation}\ninstances:\n",
+            "registry:\n  url: {}\nisolation:\n  default: {isolation}\n",
             self.registry.url("tenantry_registry")
         );
+        match bao {
+            None => yaml.push_str("allow_shared_credentials: true\n"),
+            Some((bao, login)) => {
+                yaml.push_str(&format!("vault:\n  url: {}\n  auth: approle\n", bao.url));
+                if login {
+                    yaml.push_str(&format!(
+                        "  role_id: {}\n  secret_id: {}\n",
+                        bao.role_id, bao.secret_id
+                    ));
+                }
+            }
+        }
+        yaml.push_str("instances:\n");
         for (name, region, jurisdiction, cluster) in &self.instances {
+            let url = match bao {
+                None => cluster.url("postgres"),
+                Some(_) => format!(
+                    "postgres://tenantry_provisioner@127.0.0.1:{}/postgres",
+                    cluster.port
+                ),
+            };
             yaml.push_str(&format!(
-                "  {name}:\n    url: {}\n    region: {region}\n    labels:\n      jurisdiction: {jurisdiction}\n",
-                cluster.url("postgres")
+                "  {name}:\n    url: {url}\n    region: {region}\n    labels:\n      jurisdiction: {jurisdiction}\n"
             ));
         }
         yaml
@@ -368,6 +487,27 @@ impl TestServer {
         }
         names.sort();
         names
+    }
+
+    /// One number from `/metrics`.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self
+            .anon(Method::GET, "/metrics")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text()
+            .await
+            .unwrap_or_default();
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| {
+                let (key, value) = l.split_once(' ')?;
+                (key == name)
+                    .then(|| value.trim().parse::<u64>().ok())
+                    .flatten()
+            })
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
     }
 
     /// Environment for running `tenantry` commands on this server's databases.

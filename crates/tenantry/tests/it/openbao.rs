@@ -1,0 +1,402 @@
+//! OpenBAO as the credential broker, against a real `bao server -dev` and real clusters:
+//! provision-bootstrap, per-tenant logins that reach only their own tenant, no OpenBAO call
+//! on the request path, renewal and replacement of leases, OpenBAO going away, and the
+//! purge leaving nothing behind in PostgreSQL or OpenBAO.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use sqlx::Connection;
+
+use crate::support::{Mode, PgEnv, TestServer, call, expect_problem, pg_count, text};
+
+fn start(pg: &Arc<PgEnv>, mode: Mode, env: &[(&str, &str)]) -> TestServer {
+    let mut builder = TestServer::builder().mode(mode).pg(pg);
+    for (k, v) in env {
+        builder = builder.env(k, v);
+    }
+    builder.start()
+}
+
+/// A fresh login for the tenant straight from OpenBAO (as an attacker holding one would).
+async fn issued_login(pg: &PgEnv, slug: &str) -> (String, String) {
+    let (status, body) = pg
+        .bao_call("GET", &format!("database/creds/tenant-{slug}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (
+        body["data"]["username"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        body["data"]["password"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+async fn connect_as(
+    port: u16,
+    database: &str,
+    (user, password): &(String, String),
+) -> Result<sqlx::PgConnection, sqlx::Error> {
+    let options = sqlx::postgres::PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(port)
+        .username(user)
+        .password(password)
+        .database(database);
+    sqlx::PgConnection::connect_with(&options).await
+}
+
+async fn hostnames(conn: &mut sqlx::PgConnection, table: &str) -> Result<Vec<String>, sqlx::Error> {
+    let sql = format!("SELECT hostname FROM {table} ORDER BY hostname");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .fetch_all(conn)
+        .await
+}
+
+fn code(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Database(d) => d.code().map(|c| c.into_owned()).unwrap_or_default(),
+        other => format!("not a database error: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn bootstrap_is_least_privileged_and_idempotent() {
+    let pg = PgEnv::start_with_openbao();
+    let first = &pg.bao().bootstrap_output;
+    assert!(first.contains("created/updated"), "{first}");
+    for (name, .., cluster) in &pg.instances {
+        let url = cluster.url("postgres");
+        let attrs = pg_count(
+            &url,
+            "SELECT count(*) FROM pg_roles WHERE rolname = $1 AND rolcanlogin AND rolcreatedb \
+             AND rolcreaterole AND NOT rolsuper AND NOT rolreplication AND NOT rolbypassrls",
+            "tenantry_provisioner",
+        )
+        .await;
+        assert_eq!(attrs, 1, "instance {name}: the provisioner's attributes");
+    }
+    let (status, policy) = pg
+        .bao_call("GET", "sys/policies/acl/tenantry-provisioner")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let policy = policy["data"]["policy"].as_str().unwrap_or_default();
+    assert!(
+        policy.contains("database/creds/tenant-*") && !policy.contains("\"sys/*\""),
+        "{policy}"
+    );
+
+    let again = pg.bootstrap();
+    let out = text(&again.stdout);
+    assert!(again.status.success(), "{out}{}", text(&again.stderr));
+    assert!(
+        !out.contains("created/updated"),
+        "a second run changed something:\n{out}"
+    );
+    assert!(out.contains("provision-bootstrap done: 0 of"), "{out}");
+}
+
+/// The server holds no superuser: instance URLs name the provisioner without a password.
+#[tokio::test]
+async fn tenant_logins_reach_only_their_own_tenant() {
+    for mode in [Mode::PgDatabase, Mode::PgSchema] {
+        let pg = PgEnv::start_with_openbao();
+        let server = start(&pg, mode, &[]);
+        for slug in ["alpha", "bravo"] {
+            let created = server.create_tenant(slug).await;
+            assert_eq!(created["status"], "active", "{created}");
+            server.create_host(slug, &format!("{slug}-1")).await;
+        }
+        // Both tenants live on one instance for the cross-tenant attempts.
+        let (instance, _) = server.placement("alpha").await;
+        let (other, _) = server.placement("bravo").await;
+        let cluster = pg.instance(&instance);
+        let alpha = issued_login(&pg, "alpha").await;
+        let (own_db, own_table, foreign_db, foreign_table) = match mode {
+            Mode::PgDatabase => ("t_alpha", "hosts", "t_bravo", "hosts"),
+            _ => (
+                "tenantry_pool",
+                "t_alpha.hosts",
+                "tenantry_pool",
+                "t_bravo.hosts",
+            ),
+        };
+        let mut conn = connect_as(cluster.port, own_db, &alpha)
+            .await
+            .unwrap_or_else(|e| panic!("{mode:?}: alpha's login on its own storage: {e}"));
+        assert_eq!(
+            hostnames(&mut conn, own_table).await.ok(),
+            Some(vec!["alpha-1".to_owned()])
+        );
+        // Objects belong to the group role, never to a login that will be dropped.
+        let owner: String = sqlx::query_scalar(
+            "SELECT tableowner::text FROM pg_tables WHERE tablename = 'hosts' AND schemaname = current_schema()",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(owner, "t_alpha_rw");
+        if instance == other {
+            match mode {
+                Mode::PgDatabase => {
+                    let refused = connect_as(cluster.port, foreign_db, &alpha).await;
+                    let e = refused
+                        .err()
+                        .unwrap_or_else(|| panic!("alpha's login connected to t_bravo"));
+                    assert_eq!(code(&e), "42501", "{e}");
+                }
+                _ => {
+                    let e = hostnames(&mut conn, foreign_table)
+                        .await
+                        .err()
+                        .unwrap_or_else(|| panic!("alpha's login read bravo's schema"));
+                    assert_eq!(code(&e), "42501", "{e}");
+                }
+            }
+        }
+        // Nor the template, nor (in database mode) the schema-mode database.
+        let e = connect_as(cluster.port, "tenantry_template", &alpha)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("alpha's login connected to the template"));
+        assert_eq!(code(&e), "42501", "{e}");
+        let _ = conn.close().await;
+    }
+}
+
+#[tokio::test]
+async fn the_request_path_makes_no_openbao_calls() {
+    let pg = PgEnv::start_with_openbao();
+    let server = start(&pg, Mode::PgDatabase, &[]);
+    for slug in ["alpha", "bravo"] {
+        server.create_tenant(slug).await;
+        server.create_host(slug, &format!("{slug}-1")).await;
+    }
+    let before = server.metric("tenantry_openbao_requests_total").await;
+    assert!(before > 0, "creating tenants should have used OpenBAO");
+    for round in 0..20 {
+        let slug = if round % 2 == 0 { "alpha" } else { "bravo" };
+        assert_eq!(server.hostnames(slug).await, vec![format!("{slug}-1")]);
+    }
+    let after = server.metric("tenantry_openbao_requests_total").await;
+    assert_eq!(
+        after,
+        before,
+        "requests called OpenBAO {} times",
+        after - before
+    );
+    assert_eq!(server.metric("tenantry_openbao_leases").await, 2);
+}
+
+#[tokio::test]
+async fn leases_are_renewed_and_replaced_without_failing_requests() {
+    let pg = PgEnv::start_with_openbao();
+    let server = start(
+        &pg,
+        Mode::PgSchema,
+        &[
+            ("TENANTRY_VAULT__LEASE_TTL", "3s"),
+            ("TENANTRY_VAULT__LEASE_MAX_TTL", "6s"),
+        ],
+    );
+    server.create_tenant("alpha").await;
+    server.create_host("alpha", "alpha-1").await;
+    // Requests keep flowing until a lease has been renewed and another has replaced it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut requests = 0;
+    loop {
+        assert_eq!(server.hostnames("alpha").await, vec!["alpha-1".to_owned()]);
+        requests += 1;
+        let renewed = server.metric("tenantry_openbao_lease_renewals_total").await;
+        let rotated = server
+            .metric("tenantry_openbao_lease_rotations_total")
+            .await;
+        if renewed >= 1 && rotated >= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after {requests} requests: {renewed} renewals, {rotated} rotations"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Replaced logins end with their leases: OpenBAO's revocation drops them.
+    let cluster = pg.instance(&server.placement("alpha").await.0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let logins = pg_count(
+            &cluster.url("postgres"),
+            "SELECT count(*) FROM pg_roles r JOIN pg_auth_members m ON m.member = r.oid \
+             JOIN pg_roles g ON g.oid = m.roleid WHERE g.rolname = $1 AND r.rolcanlogin",
+            "t_alpha_rw",
+        )
+        .await;
+        if logins <= 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{logins} logins of alpha still exist"
+        );
+        assert_eq!(server.hostnames("alpha").await, vec!["alpha-1".to_owned()]);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn openbao_going_away_keeps_live_tenants_and_refuses_new_ones() {
+    let pg = PgEnv::start_with_openbao();
+    let server = start(&pg, Mode::PgDatabase, &[]);
+    server.create_tenant("alpha").await;
+    server.create_host("alpha", "alpha-1").await;
+    let (status, _) = call(server.anon(Method::GET, "/readyz")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    pg.bao()
+        .server
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .kill();
+
+    // The live lease keeps serving.
+    assert_eq!(server.hostnames("alpha").await, vec!["alpha-1".to_owned()]);
+    let problem = expect_problem(
+        server
+            .op(Method::POST, "/api/v1/tenants")
+            .json(&serde_json::json!({ "slug": "bravo", "display_name": "Bravo" })),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "credential_broker_unavailable",
+    )
+    .await;
+    assert!(!problem.to_string().contains("127.0.0.1"), "{problem}");
+    let (status, body) = call(server.anon(Method::GET, "/readyz")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body.to_string().contains("credential broker (openbao)"),
+        "{body}"
+    );
+    // The failed create was rolled back as far as it can be: the storage and group role
+    // are gone; the slug stays reserved (deleting) until OpenBAO confirms nothing is left.
+    let (status, body) = call(server.op(Method::GET, "/api/v1/tenants/bravo")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["status"], "deleting", "{body}");
+    for (.., cluster) in &pg.instances {
+        let url = cluster.url("postgres");
+        assert_eq!(
+            pg_count(
+                &url,
+                "SELECT count(*) FROM pg_database WHERE datname = $1",
+                "t_bravo"
+            )
+            .await,
+            0
+        );
+        assert_eq!(
+            pg_count(
+                &url,
+                "SELECT count(*) FROM pg_roles WHERE rolname = $1",
+                "t_bravo_rw"
+            )
+            .await,
+            0
+        );
+    }
+}
+
+#[tokio::test]
+async fn purge_leaves_nothing_in_postgres_or_openbao() {
+    for mode in [Mode::PgDatabase, Mode::PgSchema] {
+        let pg = PgEnv::start_with_openbao();
+        let server = start(&pg, mode, &[]);
+        server.create_tenant("alpha").await;
+        server.create_tenant("bravo").await;
+        server.create_host("alpha", "alpha-1").await;
+        server.create_host("bravo", "bravo-1").await;
+        let (instance, _) = server.placement("alpha").await;
+        let url = pg.instance(&instance).url("postgres");
+        // A login issued outside the server is revoked too.
+        let outside = issued_login(&pg, "alpha").await;
+
+        let (status, report) = call(server.op(Method::DELETE, "/api/v1/tenants/alpha")).await;
+        assert_eq!(status, StatusCode::OK, "{report}");
+        assert_eq!(report["verified"], true);
+
+        assert_eq!(
+            pg_count(
+                &url,
+                "SELECT count(*) FROM pg_database WHERE datname = $1",
+                "t_alpha"
+            )
+            .await,
+            0
+        );
+        assert_eq!(
+            pg_count(
+                &url,
+                "SELECT count(*) FROM pg_roles WHERE rolname = $1",
+                "t_alpha_rw"
+            )
+            .await,
+            0
+        );
+        assert_eq!(
+            pg_count(
+                &url,
+                "SELECT count(*) FROM pg_roles WHERE rolname LIKE '%tenant-' || $1 || '-%'",
+                "alpha"
+            )
+            .await,
+            0,
+            "{mode:?}: logins of alpha are left"
+        );
+        assert_eq!(
+            pg_count(
+                &url,
+                "SELECT count(*) FROM pg_roles WHERE rolname = $1",
+                &outside.0
+            )
+            .await,
+            0
+        );
+        if mode == Mode::PgSchema {
+            let pool = pg.instance(&instance).url("tenantry_pool");
+            assert_eq!(
+                pg_count(
+                    &pool,
+                    "SELECT count(*) FROM pg_namespace WHERE nspname = $1",
+                    "t_alpha"
+                )
+                .await,
+                0
+            );
+        }
+        let (status, _) = pg.bao_call("GET", "database/roles/tenant-alpha").await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "{mode:?}: the OpenBAO role is left"
+        );
+        let (status, leases) = pg
+            .bao_call("LIST", "sys/leases/lookup/database/creds/tenant-alpha/")
+            .await;
+        assert!(
+            status == StatusCode::NOT_FOUND
+                || leases["data"]["keys"].as_array().is_none_or(Vec::is_empty),
+            "{mode:?}: leases are left: {leases}"
+        );
+        // The other tenant is untouched and still served.
+        assert_eq!(server.hostnames("bravo").await, vec!["bravo-1".to_owned()]);
+        let (status, _) = pg.bao_call("GET", "database/roles/tenant-bravo").await;
+        assert_eq!(status, StatusCode::OK);
+
+        // The same slug again is a new, empty tenant with working credentials.
+        let again = server.create_tenant("alpha").await;
+        assert_eq!(again["status"], "active", "{again}");
+        assert!(server.hostnames("alpha").await.is_empty());
+    }
+}
