@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use tenantry_proto::{
     AddKey, AdminTokenRequest, CreateDomain, CreateEnrollmentToken, CreateTenant, Domain,
     EnrollmentToken, Instance, IssuedEnrollmentToken, IssuedToken, Page, Problem, PurgeReport,
-    Tenant, TrustedKey, UpdateTenant,
+    ReconcileReport, Tenant, TrustedKey, UpdateTenant,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -218,6 +218,12 @@ impl Client {
 
     pub async fn delete_tenant(&self, slug: &str) -> Result<PurgeReport, ClientError> {
         self.send(self.request(Method::DELETE, &format!("/api/v1/tenants/{slug}")))
+            .await
+    }
+
+    /// Finishes interrupted tenant creations and deletions.
+    pub async fn reconcile(&self) -> Result<ReconcileReport, ClientError> {
+        self.send(self.request(Method::POST, "/api/v1/reconcile"))
             .await
     }
 

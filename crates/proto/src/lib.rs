@@ -16,7 +16,7 @@ pub use keys::{AddKey, AdminTokenRequest, IssuedToken, TrustedKey};
 pub use problem::Problem;
 pub use tenants::{
     AuditEvent, CreateDomain, CreateTenant, Domain, Instance, Isolation, ParseEnumError, Placement,
-    PlacementRequest, PurgeReport, Tenant, TenantStatus, UpdateTenant,
+    PlacementRequest, PurgeReport, ReconcileReport, Tenant, TenantStatus, UpdateTenant,
 };
 
 use serde::{Deserialize, Serialize};

@@ -121,6 +121,9 @@ pub struct Tenant {
     pub tenant_chain_version: Option<i64>,
     /// Whether this is the built-in `default` tenant, which cannot be deleted.
     pub builtin: bool,
+    /// While provisioning or deleting: the last lifecycle step finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle_step: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -174,6 +177,17 @@ pub struct UpdateTenant {
     /// `active` or `suspended`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<TenantStatus>,
+}
+
+/// What `POST /api/v1/reconcile` finished.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ReconcileReport {
+    /// Tenants whose interrupted creation was finished (now active).
+    pub provisioned: Vec<String>,
+    /// Tenants whose interrupted deletion was finished (purged and verified).
+    pub purged: Vec<String>,
+    /// Tenants that could not be finished yet (the reason is in the server's log).
+    pub failed: Vec<String>,
 }
 
 /// What a verified purge removed.

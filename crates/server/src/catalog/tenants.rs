@@ -21,6 +21,8 @@ pub struct TenantRecord {
     pub physical_name: String,
     pub limits: Json<serde_json::Value>,
     pub tenant_chain_version: Option<i64>,
+    /// The last lifecycle step finished while provisioning or deleting.
+    pub lifecycle_step: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -38,7 +40,7 @@ pub struct NewTenant {
 }
 
 const SELECT_TENANT: &str = "SELECT t.id, t.slug, t.display_name, t.status, t.isolation, \
-    t.instance, t.physical_name, t.limits, v.version AS tenant_chain_version, t.created_at, t.updated_at \
+    t.instance, t.physical_name, t.limits, v.version AS tenant_chain_version, t.lifecycle_step, t.created_at, t.updated_at \
     FROM registry_tenants t \
     LEFT JOIN registry_tenant_versions v ON v.tenant_id = t.id AND v.chain = 'tenant'";
 
@@ -118,6 +120,20 @@ impl Catalog {
         if n == 0 {
             return Err(CatalogError::NotFound("tenant"));
         }
+        Ok(())
+    }
+
+    /// Records the lifecycle step just finished (`None` when the tenant became active).
+    pub async fn set_step(&self, id: Uuid, step: Option<&str>) -> Result<(), CatalogError> {
+        with_db!(&self.db, pool => {
+            sqlx::query("UPDATE registry_tenants SET lifecycle_step = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(step)
+                .bind(Utc::now())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
         Ok(())
     }
 

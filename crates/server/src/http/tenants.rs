@@ -5,7 +5,8 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use tenantry_proto::{
-    CreateTenant, Page, Placement, Problem, PurgeReport, Tenant, TenantStatus, UpdateTenant, codes,
+    CreateTenant, Page, Placement, Problem, PurgeReport, ReconcileReport, Tenant, TenantStatus,
+    UpdateTenant, codes,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -23,6 +24,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_tenants, create_tenant))
         .routes(routes!(get_tenant, update_tenant, delete_tenant))
+        .routes(routes!(reconcile))
 }
 
 pub fn view(r: TenantRecord) -> Tenant {
@@ -40,6 +42,7 @@ pub fn view(r: TenantRecord) -> Tenant {
         isolation: r.isolation,
         limits: r.limits.0,
         tenant_chain_version: r.tenant_chain_version,
+        lifecycle_step: r.lifecycle_step,
         created_at: r.created_at,
         updated_at: r.updated_at,
     }
@@ -199,4 +202,23 @@ async fn delete_tenant(
 ) -> ApiResult<Json<PurgeReport>> {
     let slug = path_slug(&slug)?;
     Ok(Json(state.provisioner.delete(&slug, &op.actor).await?))
+}
+
+/// Finish or roll back every tenant creation or deletion that was interrupted (the server
+/// also does this at every start).
+#[utoipa::path(post, path = "/api/v1/reconcile", tag = "tenants", security(("bearer" = [])),
+    responses((status = 200, body = ReconcileReport), (status = 401, body = Problem), (status = 403, body = Problem)))]
+async fn reconcile(
+    ControlPlane(_): ControlPlane,
+    State(state): State<AppState>,
+) -> ApiResult<Json<ReconcileReport>> {
+    let report = state.provisioner.reconcile().await?;
+    for (slug, error) in &report.failed {
+        tracing::error!(tenant = %slug, %error, "reconcile could not finish the tenant");
+    }
+    Ok(Json(ReconcileReport {
+        provisioned: report.provisioned,
+        purged: report.purged,
+        failed: report.failed.into_iter().map(|(slug, _)| slug).collect(),
+    }))
 }

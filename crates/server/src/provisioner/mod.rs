@@ -6,6 +6,7 @@
 
 pub mod bootstrap;
 mod locks;
+pub mod steps;
 
 use std::io;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::scheduler::{self, Candidate, Constraint, NoMatch};
 use crate::store::tenants::{StoreError, TenantStorage};
 
 use locks::TenantLocks;
+use steps::{Step, crash_point};
 
 /// The instance name of the embedded backend.
 pub const EMBEDDED_INSTANCE: &str = "embedded";
@@ -155,6 +157,7 @@ impl Provisioner {
             json!({ "isolation": record.isolation, "instance": record.instance }),
         )
         .await?;
+        self.step(&record, Step::Registered).await?;
         match self.finish_provisioning(&record).await {
             Ok(record) => Ok(record),
             Err(e) => {
@@ -272,11 +275,13 @@ impl Provisioner {
     ) -> Result<TenantRecord, ProvisionError> {
         let loc = location(record)?;
         let created = self.storage.create(&loc, &self.chains).await?;
+        self.step(record, Step::Storage).await?;
         self.storage
             .broker()
             .provision(&loc)
             .await
             .map_err(StoreError::from)?;
+        self.step(record, Step::Credentials).await?;
         let version = match created {
             Some(version) => version,
             // Storage from an earlier attempt, or a template of unknown age: look.
@@ -290,12 +295,15 @@ impl Provisioner {
         self.catalog
             .record_version(record.id, Chain::Tenant, version)
             .await?;
+        self.step(record, Step::Migrated).await?;
         if loc.isolation != Isolation::Collapsed {
             tokio::fs::create_dir_all(self.layout.media_dir(&loc.slug)).await?;
         }
+        self.step(record, Step::Media).await?;
         self.catalog
             .set_status(record.id, TenantStatus::Active)
             .await?;
+        self.catalog.set_step(record.id, None).await?;
         self.routing.publish_tenant(&record.slug).await?;
         self.catalog
             .tenant(&record.slug)
@@ -319,6 +327,7 @@ impl Provisioner {
             .await?;
         // From here on no request resolves to the tenant.
         self.routing.publish_tenant(&record.slug).await?;
+        self.step(&record, Step::Deleting).await?;
         self.audit(actor, "tenant.delete", &record, json!({}))
             .await?;
         let report = self.purge(&record).await?;
@@ -346,13 +355,22 @@ impl Provisioner {
             .revoke(&loc)
             .await
             .map_err(|e| ProvisionError::from(StoreError::from(e)));
+        if revoked.is_ok() {
+            self.step(record, Step::CredentialsRevoked).await?;
+        }
         let storage_removed = self.storage.destroy(&loc).await;
+        if storage_removed.is_ok() {
+            self.step(record, Step::StorageDropped).await?;
+        }
         let media = self.layout.media_dir(&loc.slug);
         let media_removed = match tokio::fs::remove_dir_all(&media).await {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(ProvisionError::from(e)),
         };
+        if media_removed.is_ok() {
+            self.step(record, Step::MediaRemoved).await?;
+        }
         revoked?;
         let storage_removed = storage_removed?;
         let media_removed = media_removed?;
@@ -378,6 +396,7 @@ impl Provisioner {
         if tokio::fs::try_exists(&media).await? {
             return Err(unverified("the media directory"));
         }
+        self.step(record, Step::Verified).await?;
         let domains_removed = self.catalog.delete_tenant(record.id).await?;
         if self.catalog.tenant_leftovers(record.id).await? != 0 {
             return Err(unverified("registry data"));
@@ -467,6 +486,15 @@ impl Provisioner {
             }
         }
         Ok(report)
+    }
+
+    /// Records a finished step, then passes its crash point.
+    async fn step(&self, record: &TenantRecord, step: Step) -> Result<(), CatalogError> {
+        self.catalog
+            .set_step(record.id, Some(step.as_str()))
+            .await?;
+        crash_point(step);
+        Ok(())
     }
 
     /// The tenant's lifecycle lock, or 409 `tenant_busy` while another operation holds it.

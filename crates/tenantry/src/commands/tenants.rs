@@ -63,6 +63,11 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Finish or roll back interrupted creations and deletions (also done at every start).
+    Reconcile {
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -121,6 +126,28 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             set_status(&slug, TenantStatus::Suspended, &remote).await
         }
         Command::Resume { slug, remote } => set_status(&slug, TenantStatus::Active, &remote).await,
+        Command::Reconcile { remote } => {
+            let report = remote.client()?.reconcile().await?;
+            match remote.output {
+                Output::Json => print_json(&report)?,
+                Output::Table => println!(
+                    "reconciled: {} provisioned, {} purged, {} failed{}",
+                    report.provisioned.len(),
+                    report.purged.len(),
+                    report.failed.len(),
+                    if report.failed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({}; see the server log)", report.failed.join(", "))
+                    }
+                ),
+            }
+            Ok(if report.failed.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
     }
 }
 

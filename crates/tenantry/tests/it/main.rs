@@ -7,6 +7,7 @@ mod bad_input;
 mod cli;
 mod collapsed;
 mod config;
+mod crash;
 mod enrollment;
 mod identity;
 mod isolation;

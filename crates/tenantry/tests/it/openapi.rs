@@ -15,6 +15,7 @@ async fn openapi_lists_every_route() {
         ("/readyz", &["get"]),
         ("/api/v1/tenants", &["get", "post"]),
         ("/api/v1/tenants/{slug}", &["get", "patch", "delete"]),
+        ("/api/v1/reconcile", &["post"]),
         ("/api/v1/tenants/{slug}/domains", &["get", "post"]),
         ("/api/v1/tenants/{slug}/domains/{domain}", &["delete"]),
         ("/api/v1/hosts", &["get", "post"]),

@@ -693,6 +693,17 @@ impl TestServer {
     }
 
     /// Stops the server with SIGTERM, waits for it to exit, and keeps its data directory.
+    /// Waits for the server process to end by itself (e.g. an injected crash).
+    pub fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let child = self
+            .child
+            .as_mut()
+            .unwrap_or_else(|| panic!("the server was stopped"));
+        child
+            .wait()
+            .unwrap_or_else(|e| panic!("waiting for the server: {e}"))
+    }
+
     pub fn stop(mut self) -> KeptData {
         if let Some(mut child) = self.child.take() {
             let _ = Command::new("kill")
