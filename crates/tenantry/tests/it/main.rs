@@ -8,6 +8,7 @@ mod cli;
 mod collapsed;
 mod config;
 mod crash;
+mod dev_stack;
 mod enrollment;
 mod identity;
 mod isolation;
