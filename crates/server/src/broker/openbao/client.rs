@@ -234,6 +234,15 @@ impl BaoClient {
             })
     }
 
+    fn auth(path: &str, envelope: Option<Envelope>) -> Result<AuthBlock, BaoError> {
+        envelope
+            .and_then(|e| e.auth)
+            .ok_or_else(|| BaoError::Unexpected {
+                path: path.to_owned(),
+                message: "no auth block".into(),
+            })
+    }
+
     /// Logs in (AppRole) and keeps the token; with a plain token, checks it.
     pub async fn login(&self) -> Result<TokenInfo, BaoError> {
         match &self.auth {
@@ -241,14 +250,10 @@ impl BaoClient {
             BaoAuth::AppRole { role_id, secret_id } => {
                 let body = json!({ "role_id": role_id, "secret_id": secret_id.expose() });
                 let path = "auth/approle/login";
-                let auth = self
-                    .send(Method::POST, path, Some(&body), false)
-                    .await?
-                    .and_then(|e| e.auth)
-                    .ok_or_else(|| BaoError::Unexpected {
-                        path: path.into(),
-                        message: "no auth block".into(),
-                    })?;
+                let auth = Self::auth(
+                    path,
+                    self.send(Method::POST, path, Some(&body), false).await?,
+                )?;
                 *self.token.write().unwrap_or_else(|p| p.into_inner()) =
                     Secret::new(auth.client_token);
                 Ok(TokenInfo {
@@ -276,14 +281,7 @@ impl BaoClient {
     /// Renews the client's own token; returns its new TTL.
     pub async fn renew_self(&self) -> Result<Duration, BaoError> {
         let path = "auth/token/renew-self";
-        let auth = self
-            .call(Method::POST, path, Some(&json!({})))
-            .await?
-            .and_then(|e| e.auth)
-            .ok_or_else(|| BaoError::Unexpected {
-                path: path.into(),
-                message: "no auth block".into(),
-            })?;
+        let auth = Self::auth(path, self.call(Method::POST, path, Some(&json!({}))).await?)?;
         Ok(Duration::from_secs(auth.lease_duration))
     }
 
