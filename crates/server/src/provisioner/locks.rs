@@ -21,14 +21,36 @@ impl TenantLocks {
     }
 
     fn entry(&self, slug: &str) -> Arc<tokio::sync::Mutex<()>> {
-        {
-            let mut map = self
-                .locks
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            // Drop entries nobody holds, so the map stays as small as the work in flight.
-            map.retain(|_, l| Arc::strong_count(l) > 1);
-            Arc::clone(map.entry(slug.to_owned()).or_default())
-        }
+        let mut map = self
+            .locks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Drop entries nobody holds, so the map stays as small as the work in flight.
+        map.retain(|_, l| Arc::strong_count(l) > 1);
+        Arc::clone(map.entry(slug.to_owned()).or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TenantLocks;
+
+    #[tokio::test]
+    async fn a_held_tenant_is_busy_for_others_and_free_after() {
+        let locks = TenantLocks::default();
+        let held = locks.try_lock("acme");
+        assert!(held.is_some());
+        assert!(
+            locks.try_lock("acme").is_none(),
+            "a second operation got in"
+        );
+        assert!(
+            locks.try_lock("globex").is_some(),
+            "another tenant is not busy"
+        );
+        drop(held);
+        assert!(locks.try_lock("acme").is_some());
+        // Reconcile waits instead of failing.
+        let _waited = locks.lock("acme").await;
     }
 }

@@ -321,10 +321,34 @@ async fn purge_leaves_nothing_in_postgres_or_openbao() {
         let url = pg.instance(&instance).url("postgres");
         // A login issued outside the server is revoked too.
         let outside = issued_login(&pg, "alpha").await;
+        // Registry rows that belong to the tenant.
+        server.add_domain("alpha", "alpha.example.com").await;
+        let (status, token) = call(
+            server
+                .op(Method::POST, "/api/v1/tenants/alpha/enrollment-tokens")
+                .json(&serde_json::json!({ "ttl": "1h" })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{token}");
+        let (_, tenant) = call(server.op(Method::GET, "/api/v1/tenants/alpha")).await;
+        let id = tenant["id"].as_str().unwrap_or_default().to_owned();
+        let registry = pg.registry.url("tenantry_registry");
+        let registry_rows = "SELECT (SELECT count(*) FROM registry_tenants WHERE id = $1::uuid) \
+             + (SELECT count(*) FROM registry_domains WHERE tenant_id = $1::uuid) \
+             + (SELECT count(*) FROM registry_tenant_versions WHERE tenant_id = $1::uuid) \
+             + (SELECT count(*) FROM registry_trusted_keys WHERE tenant_id = $1::uuid) \
+             + (SELECT count(*) FROM registry_enrollment_tokens WHERE tenant_id = $1::uuid)";
+        assert!(pg_count(&registry, registry_rows, &id).await >= 4);
 
         let (status, report) = call(server.op(Method::DELETE, "/api/v1/tenants/alpha")).await;
         assert_eq!(status, StatusCode::OK, "{report}");
         assert_eq!(report["verified"], true);
+        assert!(
+            !server.media_dir("alpha").exists(),
+            "{mode:?}: the media directory is left"
+        );
+        let (status, _) = call(server.op(Method::GET, "/api/v1/tenants/alpha")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
 
         assert_eq!(
             pg_count(
@@ -399,4 +423,50 @@ async fn purge_leaves_nothing_in_postgres_or_openbao() {
         assert_eq!(again["status"], "active", "{again}");
         assert!(server.hostnames("alpha").await.is_empty());
     }
+}
+
+/// A held credential that PostgreSQL refuses (revoked behind the server's back) is
+/// replaced by a fresh lease on the next connection, once.
+#[tokio::test]
+async fn a_refused_credential_is_leased_anew() {
+    let pg = PgEnv::start_with_openbao();
+    // Budget for one pool at a time: using bravo closes alpha's pool (and its sessions,
+    // which would otherwise keep working as the group role after the login is dropped).
+    let server = start(
+        &pg,
+        Mode::PgDatabase,
+        &[
+            ("TENANTRY_POOLS__PER_TENANT", "2"),
+            ("TENANTRY_POOLS__MAX_CONNECTIONS", "2"),
+        ],
+    );
+    for slug in ["alpha", "bravo"] {
+        server.create_tenant(slug).await;
+        server.create_host(slug, &format!("{slug}-1")).await;
+    }
+    assert_eq!(server.hostnames("alpha").await, vec!["alpha-1".to_owned()]);
+    let (status, body) = pg
+        .bao_call(
+            "PUT",
+            "sys/leases/revoke-prefix/database/creds/tenant-alpha",
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    assert_eq!(server.hostnames("bravo").await, vec!["bravo-1".to_owned()]);
+    let before = server.metric("tenantry_openbao_requests_total").await;
+    // alpha's pool reopens with the revoked login, is refused, and leases again.
+    assert_eq!(server.hostnames("alpha").await, vec!["alpha-1".to_owned()]);
+    let after = server.metric("tenantry_openbao_requests_total").await;
+    assert_eq!(after - before, 1, "expected exactly one new lease");
+}
+
+#[tokio::test]
+async fn shared_credentials_are_warned_about_at_every_start() {
+    let pg = PgEnv::start();
+    let server = start(&pg, Mode::PgDatabase, &[]);
+    let warned = server
+        .log_lines()
+        .iter()
+        .any(|l| l["level"] == "WARN" && l.to_string().contains("allow_shared_credentials: true"));
+    assert!(warned, "no warning about shared credentials");
 }
