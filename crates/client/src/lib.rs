@@ -4,9 +4,10 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tenantry_proto::{
-    AddKey, AdminTokenRequest, CreateDomain, CreateEnrollmentToken, CreateTenant, Domain,
-    EnrollmentToken, Instance, IssuedEnrollmentToken, IssuedToken, Page, Problem, PurgeReport,
-    ReconcileReport, Tenant, TrustedKey, UpdateTenant,
+    AddKey, AdminTokenRequest, CheckinRequest, CheckinResponse, CreateDomain,
+    CreateEnrollmentToken, CreateTenant, Domain, EnrollRequest, EnrollResponse, EnrollmentToken,
+    Instance, IssuedEnrollmentToken, IssuedToken, Page, Problem, PurgeReport, ReconcileReport,
+    Tenant, TrustedKey, UpdateTenant,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -218,6 +219,18 @@ impl Client {
 
     pub async fn delete_tenant(&self, slug: &str) -> Result<PurgeReport, ClientError> {
         self.send(self.request(Method::DELETE, &format!("/api/v1/tenants/{slug}")))
+            .await
+    }
+
+    /// Agents: enroll with the enrollment token this client was made with.
+    pub async fn enroll(&self, request: &EnrollRequest) -> Result<EnrollResponse, ClientError> {
+        self.json(Method::POST, "/api/v1/agent/enroll", request)
+            .await
+    }
+
+    /// Agents: check in with the host credential this client was made with.
+    pub async fn checkin(&self, request: &CheckinRequest) -> Result<CheckinResponse, ClientError> {
+        self.json(Method::POST, "/api/v1/agent/checkin", request)
             .await
     }
 

@@ -13,8 +13,21 @@ pub struct Host {
     pub hostname: String,
     pub os: Option<String>,
     pub labels: BTreeMap<String, String>,
+    /// `online` while its agent checks in on time; `offline` after it missed a few
+    /// check-ins (or never checked in).
+    pub status: HostStatus,
+    /// What the agent reported, for enrolled hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<crate::HostFacts>,
     pub created_at: DateTime<Utc>,
     pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HostStatus {
+    Online,
+    Offline,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]

@@ -3,6 +3,7 @@
 //! Everything that crosses the wire is defined here once, so the server and its clients
 //! cannot drift apart.
 
+mod agent;
 pub mod codes;
 mod enrollment;
 mod hosts;
@@ -10,13 +11,15 @@ mod keys;
 mod problem;
 mod tenants;
 
+pub use agent::{CheckinRequest, CheckinResponse, EnrollRequest, EnrollResponse, HostFacts};
 pub use enrollment::{CreateEnrollmentToken, EnrollmentToken, IssuedEnrollmentToken};
-pub use hosts::{CreateHost, Host};
+pub use hosts::{CreateHost, Host, HostStatus};
 pub use keys::{AddKey, AdminTokenRequest, IssuedToken, TrustedKey};
 pub use problem::Problem;
 pub use tenants::{
     AuditEvent, CreateDomain, CreateTenant, Domain, Instance, Isolation, ParseEnumError, Placement,
-    PlacementRequest, PurgeReport, ReconcileReport, Tenant, TenantStatus, UpdateTenant,
+    PlacementRequest, PurgeReport, ReconcileReport, Tenant, TenantLimits, TenantStatus,
+    UpdateTenant,
 };
 
 use serde::{Deserialize, Serialize};

@@ -177,6 +177,18 @@ pub struct UpdateTenant {
     /// `active` or `suspended`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<TenantStatus>,
+    /// Replaces the tenant's limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<TenantLimits>,
+}
+
+/// Per-tenant limits; an absent field means unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantLimits {
+    /// Enrolling beyond this many hosts answers 429 `host_limit_reached`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_hosts: Option<u64>,
 }
 
 /// What `POST /api/v1/reconcile` finished.

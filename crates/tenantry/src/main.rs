@@ -1,5 +1,6 @@
 //! `tenantry`: the server, the migrator and the operator's command line, in one binary.
 
+mod agent;
 mod commands;
 mod output;
 
@@ -29,6 +30,8 @@ enum Command {
     },
     /// Apply the registry, shared and tenant migration chains, directly on the databases.
     Migrate(commands::migrate::Args),
+    /// Run the fleet agent on this machine: enroll into a tenant, then check in.
+    Agent(agent::Args),
     /// Set up least-privilege provisioning on every instance and in OpenBAO (idempotent).
     ProvisionBootstrap(commands::bootstrap::Args),
     /// Prove from the databases that every tenant's hosts are in its own storage only.
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve { config } => commands::serve::run(config).await,
             Command::Migrate(args) => commands::migrate::run(args).await,
+            Command::Agent(args) => agent::run(args).await,
             Command::ProvisionBootstrap(args) => commands::bootstrap::run(args).await,
             Command::VerifyRouting(args) => commands::verify::run(args).await,
             Command::Tenants(cmd) => commands::tenants::run(cmd).await,

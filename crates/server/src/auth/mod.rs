@@ -21,8 +21,13 @@ pub enum Principal {
         subject: String,
         kid: String,
     },
-    /// An enrolled host's agent (step 5 issues these credentials).
-    Host { tenant: String, host_id: uuid::Uuid },
+    /// An enrolled host's agent, with its server-signed host credential.
+    Host {
+        tenant: String,
+        host_id: uuid::Uuid,
+        /// When the credential expires (Unix seconds); check-ins renew it in time.
+        expires: u64,
+    },
     /// Holder of an enrollment token, which may only enroll a host (step 5).
     Enrollment {
         tenant: String,
@@ -41,7 +46,9 @@ impl Principal {
                 subject,
                 ..
             } => format!("tenant-{role}:{tenant}/{subject}"),
-            Principal::Host { tenant, host_id } => format!("host:{tenant}/{host_id}"),
+            Principal::Host {
+                tenant, host_id, ..
+            } => format!("host:{tenant}/{host_id}"),
             Principal::Enrollment { tenant, token_id } => format!("enrollment:{tenant}/{token_id}"),
         }
     }
@@ -73,20 +80,40 @@ pub enum AuthError {
     Token(#[from] TokenError),
 }
 
-/// Authenticates the request: an operator key, or a token signed by a trusted key.
-pub fn authenticate(
-    headers: &HeaderMap,
-    snapshot: &RoutingSnapshot,
-    audience: Option<&str>,
-) -> Result<Principal, AuthError> {
+/// Host credentials are `tnth_` + a JWT signed by the server's own key.
+pub const HOST_CREDENTIAL_PREFIX: &str = "tnth_";
+
+/// The credential of `Authorization: Bearer <credential>`.
+pub fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
     let value = headers.get(AUTHORIZATION).ok_or(AuthError::Missing)?;
     let value = value.to_str().map_err(|_| AuthError::Malformed)?;
-    let credential = value
+    value
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .map(str::trim)
         .filter(|c| !c.is_empty())
-        .ok_or(AuthError::Malformed)?;
+        .ok_or(AuthError::Malformed)
+}
+
+/// Authenticates the request: an operator key, a host credential (signed by the server's
+/// key, `server_kid`), or a token signed by a trusted key.
+pub fn authenticate(
+    headers: &HeaderMap,
+    snapshot: &RoutingSnapshot,
+    audience: Option<&str>,
+    server_kid: &str,
+) -> Result<Principal, AuthError> {
+    let credential = bearer(headers)?;
+    if let Some(jwt) = credential.strip_prefix(HOST_CREDENTIAL_PREFIX) {
+        let claims = token::verify_host(jwt, |kid| snapshot.trusted_key(kid), server_kid)?;
+        let host_id = uuid::Uuid::parse_str(&claims.sub)
+            .map_err(|_| TokenError::BadClaims("`sub` is not a host id".into()))?;
+        return Ok(Principal::Host {
+            tenant: claims.tenant,
+            host_id,
+            expires: claims.exp,
+        });
+    }
     if credential.starts_with(api_key::PREFIX) {
         let hash = api_key::hash(credential);
         if snapshot.is_operator_key(&hash) {

@@ -7,12 +7,14 @@ mod api_keys;
 mod audit;
 mod domains;
 mod enrollment_tokens;
+mod host_bindings;
 mod tenants;
 mod trusted_keys;
 mod versions;
 
 pub use audit::NewAuditEvent;
 pub use enrollment_tokens::{EnrollmentTokenRecord, NewEnrollmentToken};
+pub use host_bindings::{Binding, EnrollError, UsableToken};
 pub use tenants::{NewTenant, TenantRecord};
 pub use trusted_keys::TrustedKeyRecord;
 

@@ -137,6 +137,29 @@ impl Catalog {
         Ok(())
     }
 
+    pub async fn set_limits(
+        &self,
+        id: Uuid,
+        limits: &serde_json::Value,
+    ) -> Result<(), CatalogError> {
+        with_db!(&self.db, pool => {
+            sqlx::query("UPDATE registry_tenants SET limits = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(Json(limits))
+                .bind(Utc::now())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
+    /// A tenant by id (agents' tokens and bindings name tenants by id).
+    pub async fn tenant_by_id(&self, id: Uuid) -> Result<Option<TenantRecord>, CatalogError> {
+        let sql = sqlx::AssertSqlSafe(format!("{SELECT_TENANT} WHERE t.id = $1"));
+        Ok(with_db!(&self.db, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await?))
+    }
+
     pub async fn set_display_name(&self, id: Uuid, name: &str) -> Result<(), CatalogError> {
         let n = with_db!(&self.db, pool => {
             sqlx::query("UPDATE registry_tenants SET display_name = $2, updated_at = $3 WHERE id = $1")
@@ -192,7 +215,8 @@ impl Catalog {
                  + (SELECT COUNT(*) FROM registry_domains WHERE tenant_id = $1) \
                  + (SELECT COUNT(*) FROM registry_tenant_versions WHERE tenant_id = $1) \
                  + (SELECT COUNT(*) FROM registry_trusted_keys WHERE tenant_id = $1) \
-                 + (SELECT COUNT(*) FROM registry_enrollment_tokens WHERE tenant_id = $1)",
+                 + (SELECT COUNT(*) FROM registry_enrollment_tokens WHERE tenant_id = $1) \
+                 + (SELECT COUNT(*) FROM registry_host_bindings WHERE tenant_id = $1)",
             )
             .bind(id)
             .fetch_one(pool)

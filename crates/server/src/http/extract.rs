@@ -41,6 +41,15 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 codes::UNSUPPORTED_MEDIA_TYPE,
                 "send the body as JSON with Content-Type: application/json",
             )),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    codes::PAYLOAD_TOO_LARGE,
+                    "the request body is too large",
+                ))
+            }
             Err(JsonRejection::JsonDataError(e)) => Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 codes::INVALID_BODY,
@@ -102,7 +111,12 @@ fn principal(
 ) -> Result<(Arc<RoutingSnapshot>, Principal), ApiError> {
     let snapshot = state.routing.snapshot();
     let audience = state.core.config.auth.audience.as_deref();
-    let principal = authenticate(&parts.headers, &snapshot, audience)?;
+    let principal = authenticate(
+        &parts.headers,
+        &snapshot,
+        audience,
+        &state.signer.public.kid,
+    )?;
     Ok((snapshot, principal))
 }
 

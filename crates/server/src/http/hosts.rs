@@ -30,26 +30,9 @@ fn invalid(detail: impl Into<String>) -> ApiError {
 }
 
 fn validate(new: &CreateHost) -> ApiResult<()> {
-    let h = &new.hostname;
-    let ok = !h.is_empty()
-        && h.len() <= 253
-        && h.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-        && !h.starts_with(['-', '.'])
-        && !h.ends_with('-');
-    if !ok {
-        return Err(invalid(
-            "hostname must be 1 to 253 characters of letters, digits, `-`, `_` and `.`",
-        ));
-    }
-    if new
-        .os
-        .as_ref()
-        .is_some_and(|os| os.len() > 200 || os.chars().any(char::is_control))
-    {
-        return Err(invalid(
-            "os must be at most 200 characters, without control characters",
-        ));
+    hosts::validate_hostname(&new.hostname).map_err(invalid)?;
+    if let Some(os) = &new.os {
+        hosts::validate_text("os", os).map_err(invalid)?;
     }
     crate::fleet::labels::validate(&new.labels).map_err(invalid)?;
     Ok(())
@@ -183,12 +166,18 @@ async fn get_host(tenant: TenantScope, ApiPath(id): ApiPath<String>) -> ApiResul
     ("X-Tenantry-Tenant" = Option<String>, Header, description = "operators: the tenant to act as")),
     security(("bearer" = [])),
     responses((status = 204), (status = 404, body = Problem)))]
-async fn delete_host(tenant: TenantScope, ApiPath(id): ApiPath<String>) -> ApiResult<StatusCode> {
+async fn delete_host(
+    tenant: TenantScope,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
     let id = Uuid::parse_str(&id).map_err(|_| host_not_found(&id))?;
-    if hosts::delete(&tenant.db, id)
+    let deleted = hosts::delete(&tenant.db, id)
         .await
-        .map_err(|e| tenant.fail(e))?
-    {
+        .map_err(|e| tenant.fail(e))?;
+    // Its credential stops working with the binding (401 `host_unknown` at check-in).
+    let unbound = state.core.catalog.unbind_host(tenant.route.id, id).await?;
+    if deleted || unbound {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(host_not_found(id))

@@ -1,6 +1,7 @@
 //! The HTTP API: one module per area, composed here with the OpenAPI document they
 //! describe, served at `/api/openapi.json` and browsable at `/api/docs`.
 
+mod agent;
 mod audit;
 mod domains;
 mod enrollment;
@@ -73,6 +74,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(tenants::routes())
         .merge(domains::routes())
         .merge(enrollment::routes())
+        .merge(agent::routes())
         .merge(hosts::routes())
         .merge(instances::routes())
         .merge(keys::routes())

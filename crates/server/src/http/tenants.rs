@@ -184,9 +184,19 @@ async fn update_tenant(
             "status can be set to `active` or `suspended`; use DELETE to delete a tenant",
         ));
     }
+    let limits = body
+        .limits
+        .as_ref()
+        .map(|l| serde_json::to_value(l).unwrap_or_default());
     let record = state
         .provisioner
-        .update(&slug, body.display_name.as_deref(), body.status, &op.actor)
+        .update(
+            &slug,
+            body.display_name.as_deref(),
+            body.status,
+            limits.as_ref(),
+            &op.actor,
+        )
         .await?;
     Ok(Json(view(record)))
 }

@@ -157,12 +157,74 @@ struct RawHeader {
     kid: Option<String>,
 }
 
+/// Claims that name the tenant they are for (checked against the key's restriction).
+trait ForTenant {
+    fn tenant(&self) -> &str;
+}
+
+impl ForTenant for Claims {
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
+/// The claims of a host credential: minted by the server for one enrolled host.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostClaims {
+    /// The host id.
+    pub sub: String,
+    pub tenant: String,
+    /// Always `host`: a tenant token can never pass for one, nor the other way round.
+    pub typ: String,
+    pub iat: u64,
+    pub nbf: u64,
+    pub exp: u64,
+}
+
+/// `typ` of a host credential.
+pub const HOST_TYP: &str = "host";
+
+impl ForTenant for HostClaims {
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
 /// Verifies `token` against keys looked up by kid.
 pub fn verify<'k>(
     token: &str,
     lookup: impl Fn(&str) -> Option<&'k TrustedKey>,
     audience: Option<&str>,
 ) -> Result<VerifiedToken, TokenError> {
+    let (claims, kid) = verify_as::<Claims>(token, lookup, audience)?;
+    Ok(VerifiedToken { claims, kid })
+}
+
+/// Verifies a host credential: signed by the server's own key (`server_kid`) and nothing
+/// else, with `typ: host`.
+pub fn verify_host<'k>(
+    token: &str,
+    lookup: impl Fn(&str) -> Option<&'k TrustedKey>,
+    server_kid: &str,
+) -> Result<HostClaims, TokenError> {
+    let (claims, kid) = verify_as::<HostClaims>(token, lookup, None)?;
+    if kid != server_kid {
+        return Err(TokenError::UnknownKid(kid));
+    }
+    if claims.typ != HOST_TYP {
+        return Err(TokenError::BadClaims(
+            "this is not a host credential".into(),
+        ));
+    }
+    Ok(claims)
+}
+
+fn verify_as<'k, C: serde::de::DeserializeOwned + ForTenant>(
+    token: &str,
+    lookup: impl Fn(&str) -> Option<&'k TrustedKey>,
+    audience: Option<&str>,
+) -> Result<(C, String), TokenError> {
     if token.len() > MAX_TOKEN {
         return Err(TokenError::Malformed("it is longer than 8 KiB"));
     }
@@ -211,42 +273,40 @@ pub fn verify<'k>(
             validation.validate_aud = false;
         }
     }
-    let data = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation).map_err(|e| {
-        match e.kind() {
-            ErrorKind::InvalidSignature => TokenError::BadSignature,
-            ErrorKind::ExpiredSignature => TokenError::Expired,
-            ErrorKind::ImmatureSignature => TokenError::NotYetValid,
-            ErrorKind::InvalidAudience => TokenError::WrongAudience,
-            ErrorKind::MissingRequiredClaim(c) if c == "aud" => TokenError::WrongAudience,
-            ErrorKind::MissingRequiredClaim(c) => {
-                TokenError::BadClaims(format!("`{c}` is missing"))
-            }
-            ErrorKind::Json(_) | ErrorKind::InvalidClaimFormat(_) => {
-                TokenError::BadClaims("they do not match the expected claims".into())
-            }
-            ErrorKind::Base64(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken => {
-                TokenError::Malformed("it does not decode")
-            }
-            _ => TokenError::BadSignature,
+    let data = jsonwebtoken::decode::<C>(token, &key.decoding, &validation).map_err(|e| match e
+        .kind()
+    {
+        ErrorKind::InvalidSignature => TokenError::BadSignature,
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+        ErrorKind::InvalidAudience => TokenError::WrongAudience,
+        ErrorKind::MissingRequiredClaim(c) if c == "aud" => TokenError::WrongAudience,
+        ErrorKind::MissingRequiredClaim(c) => TokenError::BadClaims(format!("`{c}` is missing")),
+        ErrorKind::Json(_) | ErrorKind::InvalidClaimFormat(_) => {
+            TokenError::BadClaims("they do not match the expected claims".into())
         }
+        ErrorKind::Base64(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken => {
+            TokenError::Malformed("it does not decode")
+        }
+        _ => TokenError::BadSignature,
     })?;
     if let Some(allowed) = &key.tenant
-        && *allowed != data.claims.tenant
+        && allowed != data.claims.tenant()
     {
         return Err(TokenError::KeyTenantMismatch {
             kid: key.kid.clone(),
             allowed: allowed.clone(),
-            named: data.claims.tenant,
+            named: data.claims.tenant().to_owned(),
         });
     }
-    Ok(VerifiedToken {
-        claims: data.claims,
-        kid,
-    })
+    Ok((data.claims, kid))
 }
 
 /// Signs claims with a private key; the header names the key's kid.
-pub fn mint(key: &PrivateKey, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
+pub fn mint(
+    key: &PrivateKey,
+    claims: &impl Serialize,
+) -> Result<String, jsonwebtoken::errors::Error> {
     let mut header = Header::new(key.public.alg.jwt());
     header.kid = Some(key.public.kid.clone());
     jsonwebtoken::encode(&header, claims, &key.encoding_key()?)

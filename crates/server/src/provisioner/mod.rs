@@ -417,6 +417,7 @@ impl Provisioner {
         slug: &Slug,
         display_name: Option<&str>,
         status: Option<TenantStatus>,
+        limits: Option<&serde_json::Value>,
         actor: &Actor,
     ) -> Result<TenantRecord, ProvisionError> {
         let _one_at_a_time = self.exclusive(slug)?;
@@ -445,6 +446,11 @@ impl Provisioner {
                 "tenant.resume"
             };
             self.audit(actor, action, &record, json!({})).await?;
+        }
+        if let Some(limits) = limits.filter(|l| **l != record.limits.0) {
+            self.catalog.set_limits(record.id, limits).await?;
+            self.audit(actor, "tenant.limits", &record, limits.clone())
+                .await?;
         }
         if let Some(name) = display_name.filter(|n| *n != record.display_name) {
             self.catalog.set_display_name(record.id, name).await?;

@@ -155,6 +155,7 @@ async fn set_status(slug: &str, status: TenantStatus, remote: &Remote) -> anyhow
     let update = UpdateTenant {
         display_name: None,
         status: Some(status),
+        limits: None,
     };
     let tenant = remote.client()?.update_tenant(slug, &update).await?;
     show(&[tenant], remote.output)

@@ -4,13 +4,36 @@ use std::path::{Path, PathBuf};
 
 use crate::support::{TestServer, run, text};
 
+/// The tenant chain version this build ships (its newest migration).
+pub fn shipped() -> i64 {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/sqlite/tenant");
+    std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .split('_')
+                .next()?
+                .parse::<i64>()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+/// The version of the extra migration [`migrations_with_extra_tenant_migration`] adds.
+pub fn extra() -> i64 {
+    shipped() + 1
+}
+
 pub fn migrations_with_extra_tenant_migration(root: &Path) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
     let dst = root.join("migrations");
     copy_dir(&src, &dst);
     for backend in ["sqlite", "postgres"] {
         std::fs::write(
-            dst.join(format!("{backend}/tenant/0002_host_notes.sql")),
+            dst.join(format!("{backend}/tenant/{:04}_host_notes.sql", extra())),
             "ALTER TABLE hosts ADD COLUMN notes TEXT;\n",
         )
         .unwrap_or_else(|e| panic!("{e}"));
@@ -120,8 +143,14 @@ async fn a_broken_tenant_fails_alone_and_the_others_are_migrated() {
     // A dry run reports the new migration and changes nothing.
     let out = run(&["migrate", "--dry-run"], &env);
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("would apply: 2 host notes"), "{stdout}");
-    assert_eq!(tenant_version(&data.join("tenants/acme.db")).await, 1);
+    assert!(
+        stdout.contains(&format!("would apply: {} host notes", extra())),
+        "{stdout}"
+    );
+    assert_eq!(
+        tenant_version(&data.join("tenants/acme.db")).await,
+        shipped()
+    );
 
     let out = run(&["migrate", "--concurrency", "2"], &env);
     let stderr = text(&out.stderr);
@@ -137,11 +166,11 @@ async fn a_broken_tenant_fails_alone_and_the_others_are_migrated() {
     for slug in ["acme", "gamma", "default"] {
         assert_eq!(
             tenant_version(&data.join(format!("tenants/{slug}.db"))).await,
-            2,
+            extra(),
             "{slug}"
         );
     }
-    assert_eq!(tenant_version(&data.join("template.db")).await, 2);
+    assert_eq!(tenant_version(&data.join("template.db")).await, extra());
 
     // The registry recorded the new versions: a second run skips them without connecting,
     // and fails again only for the broken tenant.
@@ -151,14 +180,14 @@ async fn a_broken_tenant_fails_alone_and_the_others_are_migrated() {
     assert!(stdout.contains("tenant acme (tenant): skipped"), "{stdout}");
     assert!(text(&out.stderr).contains("tenant beta"));
 
-    // A new tenant created from the migrated template starts at version 2.
+    // A new tenant created from the migrated template starts at the extra migration's version.
     let restarted = TestServer::builder()
         .data_dir(&data)
         .env("TENANTRY_MIGRATIONS__DIR", &migrations_s)
         .start();
     let created = restarted.create_tenant("delta").await;
-    assert_eq!(created["tenant_chain_version"], 2);
-    assert_eq!(tenant_version(&restarted.tenant_db("delta")).await, 2);
+    assert_eq!(created["tenant_chain_version"], extra());
+    assert_eq!(tenant_version(&restarted.tenant_db("delta")).await, extra());
 }
 
 #[tokio::test]
@@ -178,15 +207,21 @@ async fn selecting_chains_and_tenants() {
 
     let out = run(&["migrate", "--no-tenants"], &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(tenant_version(&data.join("tenants/acme.db")).await, 1);
+    assert_eq!(
+        tenant_version(&data.join("tenants/acme.db")).await,
+        shipped()
+    );
 
     let out = run(&["migrate", "--tenant", "acme"], &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(tenant_version(&data.join("tenants/acme.db")).await, 2);
-    assert_eq!(tenant_version(&data.join("tenants/beta.db")).await, 1);
+    assert_eq!(tenant_version(&data.join("tenants/acme.db")).await, extra());
+    assert_eq!(
+        tenant_version(&data.join("tenants/beta.db")).await,
+        shipped()
+    );
     assert_eq!(
         tenant_version(&data.join("template.db")).await,
-        1,
+        shipped(),
         "--tenant leaves the template alone"
     );
 
@@ -200,6 +235,6 @@ async fn selecting_chains_and_tenants() {
 
     let out = run(&["migrate", "--tenants-only"], &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(tenant_version(&data.join("tenants/beta.db")).await, 2);
-    assert_eq!(tenant_version(&data.join("template.db")).await, 2);
+    assert_eq!(tenant_version(&data.join("tenants/beta.db")).await, extra());
+    assert_eq!(tenant_version(&data.join("template.db")).await, extra());
 }

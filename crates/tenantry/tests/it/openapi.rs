@@ -16,6 +16,8 @@ async fn openapi_lists_every_route() {
         ("/api/v1/tenants", &["get", "post"]),
         ("/api/v1/tenants/{slug}", &["get", "patch", "delete"]),
         ("/api/v1/reconcile", &["post"]),
+        ("/api/v1/agent/enroll", &["post"]),
+        ("/api/v1/agent/checkin", &["post"]),
         ("/api/v1/tenants/{slug}/domains", &["get", "post"]),
         ("/api/v1/tenants/{slug}/domains/{domain}", &["delete"]),
         ("/api/v1/hosts", &["get", "post"]),

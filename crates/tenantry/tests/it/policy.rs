@@ -46,6 +46,11 @@ fn expected(path: &str, method: &Method, who: Who) -> Expect {
     let forged = Refused(401, "token_unknown_key");
     match (path, who) {
         ("/healthz" | "/readyz", _) => Allowed,
+        // Agent routes take agent credentials only: none of these principals has one.
+        ("/api/v1/agent/enroll" | "/api/v1/agent/checkin", Nobody) => anonymous,
+        ("/api/v1/agent/enroll", _) => Refused(403, "invalid_enrollment_token"),
+        ("/api/v1/agent/checkin", Forged) => forged,
+        ("/api/v1/agent/checkin", _) => Refused(403, "forbidden"),
         (_, Nobody) => anonymous,
         (_, Forged) => forged,
         ("/api/v1/hosts" | "/api/v1/hosts/{id}", Operator) if path == "/api/v1/hosts" && read => {
@@ -101,6 +106,13 @@ fn request(
     let (url, body): (String, Option<Value>) = match (path, method.as_str(), harmful) {
         ("/healthz" | "/readyz", "GET", _) => (path.to_owned(), None),
         ("/api/v1/tenants", "GET", _) => (path.to_owned(), None),
+        ("/api/v1/agent/enroll", "POST", _) => (
+            path.to_owned(),
+            Some(
+                json!({ "machine_id": "policy-machine-0001", "facts": { "hostname": "intruder" } }),
+            ),
+        ),
+        ("/api/v1/agent/checkin", "POST", _) => (path.to_owned(), Some(json!({}))),
         // Nothing is interrupted, so reconciling changes nothing for anyone allowed.
         ("/api/v1/reconcile", "POST", _) => (path.to_owned(), None),
         ("/api/v1/tenants", "POST", true) => (path.to_owned(), Some(json!({ "slug": "intruder" }))),

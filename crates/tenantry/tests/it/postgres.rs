@@ -466,23 +466,29 @@ async fn migrate_fans_out_over_templates_and_both_isolation_modes() {
     );
     let eu = pg.instance("eu1");
     let us = pg.instance("us1");
-    assert_eq!(pg_tenant_version(&eu.url("t_db_eu"), None).await, Ok(2));
-    assert_eq!(pg_tenant_version(&us.url("t_db_us"), None).await, Ok(2));
+    assert_eq!(
+        pg_tenant_version(&eu.url("t_db_eu"), None).await,
+        Ok(crate::migrate::extra())
+    );
+    assert_eq!(
+        pg_tenant_version(&us.url("t_db_us"), None).await,
+        Ok(crate::migrate::extra())
+    );
     assert_eq!(
         pg_tenant_version(&eu.url("tenantry_pool"), Some("t_sc_eu")).await,
-        Ok(2)
+        Ok(crate::migrate::extra())
     );
     assert_eq!(
         pg_tenant_version(&us.url("tenantry_pool"), Some("t_sc_us")).await,
-        Ok(2)
+        Ok(crate::migrate::extra())
     );
     assert_eq!(
         pg_tenant_version(&eu.url("tenantry_template"), None).await,
-        Ok(2)
+        Ok(crate::migrate::extra())
     );
     assert_eq!(
         pg_tenant_version(&us.url("tenantry_template"), None).await,
-        Ok(2)
+        Ok(crate::migrate::extra())
     );
 
     // Up-to-date tenants are skipped by the registry's record; --verify opens them anyway.
@@ -496,11 +502,14 @@ async fn migrate_fans_out_over_templates_and_both_isolation_modes() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(
-        stdout.contains("tenant sc-eu (tenant): current at 2"),
+        stdout.contains(&format!(
+            "tenant sc-eu (tenant): current at {}",
+            crate::migrate::extra()
+        )),
         "{stdout}"
     );
 
-    // A tenant created after the migration starts at version 2 in both modes.
+    // A tenant created after the migration starts at the extra migration's version in both modes.
     let server = TestServer::builder()
         .mode(Mode::PgDatabase)
         .pg(&pg)
@@ -508,16 +517,16 @@ async fn migrate_fans_out_over_templates_and_both_isolation_modes() {
         .env("TENANTRY_MIGRATIONS__DIR", &migrations_s)
         .start();
     let t = create(&server, json!({ "slug": "late-db", "instance": "eu1" })).await;
-    assert_eq!(t["tenant_chain_version"], 2);
+    assert_eq!(t["tenant_chain_version"], crate::migrate::extra());
     let t = create(
         &server,
         json!({ "slug": "late-sc", "instance": "eu1", "isolation": "schema" }),
     )
     .await;
-    assert_eq!(t["tenant_chain_version"], 2);
+    assert_eq!(t["tenant_chain_version"], crate::migrate::extra());
     assert_eq!(
         pg_tenant_version(&eu.url("tenantry_pool"), Some("t_late_sc")).await,
-        Ok(2)
+        Ok(crate::migrate::extra())
     );
 }
 

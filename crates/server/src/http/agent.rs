@@ -1,0 +1,257 @@
+//! `/api/v1/agent/*`: where agents enroll (with a tenant's enrollment token) and check in
+//! (with the host credential enrollment gave them). Nothing else accepts these credentials,
+//! and these routes accept nothing else.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::json;
+use tenantry_proto::{
+    CheckinRequest, CheckinResponse, EnrollRequest, EnrollResponse, Problem, TenantStatus, codes,
+};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::enrollment::TOKEN_PREFIX;
+use super::error::{ApiError, ApiResult};
+use super::extract::{Access, ApiJson, Caller, Family};
+use super::state::AppState;
+use crate::auth::{HOST_CREDENTIAL_PREFIX, Principal, api_key, bearer, policy};
+use crate::catalog::{EnrollError, TenantRecord};
+use crate::fleet::hosts::{self, DEFAULT_CHECKIN_SECS, HostError};
+use crate::identity::token::{self, HOST_TYP, HostClaims};
+use crate::provisioner::Actor;
+use crate::routing::TenantRoute;
+
+/// Agents' requests are small; anything bigger is refused before it is read.
+pub const MAX_AGENT_BODY: usize = 64 * 1024;
+/// A host credential lives this long and is renewed at check-in in its last third.
+const CREDENTIAL_TTL_SECS: u64 = 90 * 24 * 3600;
+const CHECKIN_SECS: std::ops::RangeInclusive<u64> = 5..=86_400;
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(enroll))
+        .routes(routes!(checkin))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_AGENT_BODY))
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        codes::INVALID_ENROLLMENT_TOKEN,
+        "invalid or expired enrollment token",
+    )
+}
+
+fn host_unknown() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        codes::HOST_UNKNOWN,
+        "this host is not enrolled (any more); enroll it again",
+    )
+}
+
+fn invalid(detail: impl Into<String>) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        codes::VALIDATION_FAILED,
+        detail,
+    )
+}
+
+/// An active tenant's route, or the refusal an agent gets.
+fn active_route(state: &AppState, slug: &str) -> ApiResult<std::sync::Arc<TenantRoute>> {
+    let snapshot = state.routing.snapshot();
+    let route = snapshot.tenant(slug).cloned().ok_or_else(host_unknown)?;
+    match route.status {
+        TenantStatus::Active => Ok(route),
+        TenantStatus::Suspended => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::TENANT_SUSPENDED,
+            format!("tenant {slug} is suspended"),
+        )),
+        _ => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::TENANT_NOT_READY,
+            format!("tenant {slug} is not ready"),
+        )),
+    }
+}
+
+/// A fresh host credential: `tnth_` + a JWT signed by the server's key.
+fn credential(state: &AppState, tenant: &str, host_id: Uuid) -> ApiResult<String> {
+    let now = token::now();
+    let claims = HostClaims {
+        sub: host_id.to_string(),
+        tenant: tenant.to_owned(),
+        typ: HOST_TYP.to_owned(),
+        iat: now,
+        nbf: now,
+        exp: now + CREDENTIAL_TTL_SECS,
+    };
+    let jwt = token::mint(&state.signer, &claims).map_err(ApiError::internal)?;
+    Ok(format!("{HOST_CREDENTIAL_PREFIX}{jwt}"))
+}
+
+fn max_hosts(record: &TenantRecord) -> Option<i64> {
+    record
+        .limits
+        .0
+        .get("max_hosts")
+        .and_then(serde_json::Value::as_i64)
+}
+
+/// Enroll a machine into the enrollment token's tenant. The same machine enrolling again
+/// gets the same host (200) and burns no use; a new one is 201.
+#[utoipa::path(post, path = "/api/v1/agent/enroll", tag = "agent", request_body = EnrollRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = EnrollResponse), (status = 200, body = EnrollResponse),
+        (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem),
+        (status = 413, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+async fn enroll(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<EnrollRequest>,
+) -> ApiResult<(StatusCode, Json<EnrollResponse>)> {
+    let secret = bearer(&headers)?;
+    if !secret.starts_with(TOKEN_PREFIX) {
+        return Err(invalid_token());
+    }
+    let catalog = &state.core.catalog;
+    let token = catalog
+        .usable_enrollment_token(&api_key::hash(secret))
+        .await?
+        .ok_or_else(invalid_token)?;
+    let machine_id = body.machine_id.trim();
+    let machine_ok = (8..=128).contains(&machine_id.len())
+        && machine_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !machine_ok {
+        return Err(invalid(
+            "machine_id must be 8 to 128 characters of letters, digits, `-` and `_`",
+        ));
+    }
+    hosts::validate_facts(&body.facts).map_err(invalid)?;
+    let interval = body.checkin_interval_secs.unwrap_or(DEFAULT_CHECKIN_SECS);
+    if !CHECKIN_SECS.contains(&interval) {
+        return Err(invalid("checkin_interval_secs must be between 5 and 86400"));
+    }
+    let record = catalog
+        .tenant_by_id(token.tenant_id)
+        .await?
+        .ok_or_else(invalid_token)?;
+    let route = active_route(&state, &record.slug)?;
+    let binding = catalog
+        .bind_host(&token, machine_id, max_hosts(&record))
+        .await
+        .map_err(|e| match e {
+            EnrollError::InvalidToken => invalid_token(),
+            EnrollError::HostLimit(limit) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                codes::HOST_LIMIT_REACHED,
+                format!("tenant {} may have at most {limit} hosts", record.slug),
+            ),
+            EnrollError::Catalog(e) => e.into(),
+        })?;
+    let db = state.pools.get(&route).await?;
+    let recorded = hosts::enroll(&db, binding.host_id, &body.facts, &token.labels, interval).await;
+    if let Err(e) = recorded {
+        // Nothing half-done: a new binding goes again, with its token use.
+        if binding.new {
+            catalog.release_binding(&token, binding.host_id).await?;
+        }
+        return Err(match e {
+            HostError::Exists(name) => ApiError::new(
+                StatusCode::CONFLICT,
+                codes::HOST_EXISTS,
+                format!("another host of this tenant is named {name}"),
+            ),
+            HostError::Db(e) => ApiError::from(e),
+        });
+    }
+    let credential = credential(&state, &record.slug, binding.host_id)?;
+    let actor = Actor {
+        name: format!("enrollment:{}/{}", record.slug, token.id),
+        request_id: super::request_id::current(),
+    };
+    state
+        .audit(
+            &actor,
+            if binding.new {
+                "host.enroll"
+            } else {
+                "host.reenroll"
+            },
+            Some((&record.slug, record.id)),
+            json!({ "host_id": binding.host_id, "hostname": body.facts.hostname }),
+        )
+        .await?;
+    let status = if binding.new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(EnrollResponse {
+            host_id: binding.host_id,
+            tenant: record.slug,
+            credential,
+            reenrolled: !binding.new,
+        }),
+    ))
+}
+
+/// An enrolled host checks in: it is seen now (and its facts refreshed).
+#[utoipa::path(post, path = "/api/v1/agent/checkin", tag = "agent", request_body = CheckinRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = CheckinResponse), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
+async fn checkin(
+    Caller(principal): Caller,
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CheckinRequest>,
+) -> ApiResult<Json<CheckinResponse>> {
+    policy::decide(Family::Agent, Access::Write, &principal)
+        .map_err(|d| ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, d.to_string()))?;
+    let Principal::Host {
+        tenant,
+        host_id,
+        expires,
+    } = principal
+    else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::FORBIDDEN,
+            "check-ins take a host credential",
+        ));
+    };
+    if let Some(facts) = &body.facts {
+        hosts::validate_facts(facts).map_err(invalid)?;
+    }
+    // The binding, not the credential, says the host still exists (and in this tenant:
+    // a re-created tenant of the same slug has another id).
+    let route = active_route(&state, &tenant)?;
+    match state.core.catalog.host_tenant(host_id).await? {
+        Some(id) if id == route.id => {}
+        _ => return Err(host_unknown()),
+    }
+    let db = state.pools.get(&route).await?;
+    let interval = hosts::checkin(&db, host_id, body.facts.as_ref())
+        .await?
+        .ok_or_else(host_unknown)?;
+    let renew = expires.saturating_sub(token::now()) < CREDENTIAL_TTL_SECS / 3;
+    Ok(Json(CheckinResponse {
+        host_id,
+        next_checkin_secs: interval,
+        credential: if renew {
+            Some(credential(&state, &tenant, host_id)?)
+        } else {
+            None
+        },
+        tenant,
+    }))
+}

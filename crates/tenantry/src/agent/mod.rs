@@ -1,0 +1,277 @@
+//! `tenantry agent`: enrolls this machine into a tenant with an enrollment token, then
+//! checks in every `interval` (or once, with `--once`).
+//!
+//! The host credential lives in `<state_dir>/agent-state.json` (mode 0600). A host the
+//! server no longer knows (deleted) re-enrolls if the configured token still works, and
+//! otherwise stops with the server's reason. An unreachable server is retried with backoff.
+
+mod facts;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Format, Yaml};
+use serde::{Deserialize, Serialize};
+use tenantry_client::{Client, ClientError};
+use tenantry_proto::{CheckinRequest, EnrollRequest, codes};
+use tenantry_server::config::HumanDuration;
+use uuid::Uuid;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The agent's configuration (YAML).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Enroll if needed, check in once, and exit.
+    #[arg(long)]
+    once: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentConfig {
+    server: ServerSection,
+    #[serde(default)]
+    security: SecuritySection,
+    state_dir: PathBuf,
+    #[serde(default = "default_interval")]
+    interval: HumanDuration,
+    /// Overrides the machine id (containers without /etc/machine-id, tests).
+    #[serde(default)]
+    machine_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerSection {
+    url: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SecuritySection {
+    /// Needed to enroll (and to re-enroll a host the server forgot).
+    #[serde(default)]
+    enrollment_token: Option<String>,
+}
+
+fn default_interval() -> HumanDuration {
+    HumanDuration::from_secs(60)
+}
+
+/// What the agent keeps between runs.
+#[derive(Serialize, Deserialize)]
+struct State {
+    server_url: String,
+    tenant: String,
+    host_id: Uuid,
+    credential: String,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("tenant", &self.tenant)
+            .field("host_id", &self.host_id)
+            .finish_non_exhaustive()
+    }
+}
+
+const STATE_FILE: &str = "agent-state.json";
+/// With `--once`, give up on an unreachable server after this many attempts.
+const ONCE_ATTEMPTS: u32 = 3;
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+fn load_state(dir: &Path) -> anyhow::Result<Option<State>> {
+    let path = dir.join(STATE_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(
+            serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?,
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Writes the state with mode 0600, atomically (temp file, then rename).
+fn save_state(dir: &Path, state: &State) -> anyhow::Result<()> {
+    let path = dir.join(STATE_FILE);
+    let staging = dir.join(format!(".{STATE_FILE}.new"));
+    let _ = std::fs::remove_file(&staging);
+    let body = serde_json::to_string_pretty(state)?;
+    tenantry_server::identity::server_key::write_private(&staging, &body)
+        .with_context(|| format!("writing {}", staging.display()))?;
+    std::fs::rename(&staging, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+fn forget_state(dir: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(dir.join(STATE_FILE)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+struct Agent {
+    config: AgentConfig,
+    machine_id: String,
+    interval: Duration,
+}
+
+/// How one round ended.
+enum Round {
+    /// Done; the next round is due after this long.
+    Next(Duration),
+    /// The server could not be reached.
+    Unreachable(String),
+}
+
+impl Agent {
+    async fn enroll(&self) -> anyhow::Result<Round> {
+        let Some(token) = &self.config.security.enrollment_token else {
+            bail!("this machine is not enrolled and security.enrollment_token is not set");
+        };
+        let client = Client::new(&self.config.server.url, Some(token.clone()));
+        let request = EnrollRequest {
+            machine_id: self.machine_id.clone(),
+            facts: facts::collect(),
+            checkin_interval_secs: Some(self.interval.as_secs().max(1)),
+        };
+        match client.enroll(&request).await {
+            Ok(enrolled) => {
+                save_state(
+                    &self.config.state_dir,
+                    &State {
+                        server_url: self.config.server.url.clone(),
+                        tenant: enrolled.tenant.clone(),
+                        host_id: enrolled.host_id,
+                        credential: enrolled.credential,
+                    },
+                )?;
+                println!(
+                    "{} host {} in tenant {}",
+                    if enrolled.reenrolled {
+                        "re-enrolled"
+                    } else {
+                        "enrolled"
+                    },
+                    enrolled.host_id,
+                    enrolled.tenant
+                );
+                Ok(Round::Next(self.interval))
+            }
+            Err(ClientError::Unreachable { source, .. }) => {
+                Ok(Round::Unreachable(source.to_string()))
+            }
+            Err(ClientError::Api(p)) if p.code == codes::INVALID_ENROLLMENT_TOKEN => {
+                bail!("enrollment refused: {}", p.detail)
+            }
+            Err(e) => bail!("enrollment failed: {e}"),
+        }
+    }
+
+    async fn checkin(&self, state: State) -> anyhow::Result<Round> {
+        let client = Client::new(&state.server_url, Some(state.credential.clone()));
+        let request = CheckinRequest {
+            facts: Some(facts::collect()),
+        };
+        match client.checkin(&request).await {
+            Ok(answer) => {
+                if let Some(credential) = answer.credential {
+                    save_state(
+                        &self.config.state_dir,
+                        &State {
+                            credential,
+                            ..state
+                        },
+                    )?;
+                }
+                println!(
+                    "checked in: host {} in tenant {}; next in {}s",
+                    answer.host_id, answer.tenant, answer.next_checkin_secs
+                );
+                Ok(Round::Next(Duration::from_secs(
+                    answer.next_checkin_secs.max(1),
+                )))
+            }
+            Err(ClientError::Unreachable { source, .. }) => {
+                Ok(Round::Unreachable(source.to_string()))
+            }
+            Err(ClientError::Api(p)) if p.code == codes::HOST_UNKNOWN => {
+                if self.config.security.enrollment_token.is_none() {
+                    bail!(
+                        "the server no longer knows this host ({}), and there is no enrollment token to enroll it again",
+                        p.detail
+                    );
+                }
+                println!(
+                    "the server no longer knows host {}; enrolling again",
+                    state.host_id
+                );
+                forget_state(&self.config.state_dir)?;
+                self.enroll().await
+            }
+            Err(e) => bail!("check-in failed: {e}"),
+        }
+    }
+
+    async fn round(&self) -> anyhow::Result<Round> {
+        match load_state(&self.config.state_dir)? {
+            Some(state) if state.server_url == self.config.server.url => self.checkin(state).await,
+            // Never enrolled, or enrolled with another server.
+            _ => self.enroll().await,
+        }
+    }
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config: AgentConfig = Figment::from(Yaml::file_exact(&args.config))
+        .extract()
+        .with_context(|| format!("reading {}", args.config.display()))?;
+    std::fs::create_dir_all(&config.state_dir)
+        .with_context(|| format!("creating {}", config.state_dir.display()))?;
+    let machine_id = match &config.machine_id {
+        Some(id) => id.clone(),
+        None => facts::machine_id(&config.state_dir).context("reading the machine id")?,
+    };
+    let interval = config.interval.as_duration().max(Duration::from_secs(1));
+    let agent = Agent {
+        config,
+        machine_id,
+        interval,
+    };
+    let mut backoff = Duration::from_secs(1);
+    let mut attempts = 0;
+    loop {
+        match agent.round().await? {
+            Round::Next(after) => {
+                backoff = Duration::from_secs(1);
+                attempts = 0;
+                if args.once {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                tokio::time::sleep(after).await;
+            }
+            Round::Unreachable(why) => {
+                attempts += 1;
+                if args.once && attempts >= ONCE_ATTEMPTS {
+                    bail!(
+                        "the server at {} is unreachable ({why}); gave up after {attempts} attempts",
+                        agent.config.server.url
+                    );
+                }
+                eprintln!(
+                    "the server at {} is unreachable ({why}); retrying in {}s",
+                    agent.config.server.url,
+                    backoff.as_secs()
+                );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
