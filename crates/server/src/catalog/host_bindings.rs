@@ -48,7 +48,8 @@ pub struct Binding {
 }
 
 impl Catalog {
-    /// The token with this hash, if it is neither revoked, expired nor used up.
+    /// The token with this hash, if it is neither revoked nor expired. (A used-up token
+    /// still re-enrolls a machine it bound; [`Self::bind_host`] refuses it for new ones.)
     pub async fn usable_enrollment_token(
         &self,
         hash: &str,
@@ -56,7 +57,7 @@ impl Catalog {
         let row: Option<TokenRow> = with_db!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT id, tenant_id, labels FROM registry_enrollment_tokens WHERE token_hash = $1 \
-                 AND revoked_at IS NULL AND expires_at > $2 AND (max_uses IS NULL OR uses < max_uses)",
+                 AND revoked_at IS NULL AND expires_at > $2",
             )
             .bind(hash)
             .bind(Utc::now())
