@@ -39,3 +39,10 @@ pub struct CreateHost {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateHost {
+    /// Replaces the host's labels.
+    pub labels: BTreeMap<String, String>,
+}

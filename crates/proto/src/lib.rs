@@ -13,7 +13,7 @@ mod tenants;
 
 pub use agent::{CheckinRequest, CheckinResponse, EnrollRequest, EnrollResponse, HostFacts};
 pub use enrollment::{CreateEnrollmentToken, EnrollmentToken, IssuedEnrollmentToken};
-pub use hosts::{CreateHost, Host, HostStatus};
+pub use hosts::{CreateHost, Host, HostStatus, UpdateHost};
 pub use keys::{AddKey, AdminTokenRequest, IssuedToken, TrustedKey};
 pub use problem::Problem;
 pub use tenants::{

@@ -1,5 +1,6 @@
--- What an agent reports about its machine, and how often it checks in (for the host's
--- online/offline status).
+-- What an agent reports about its machine, how often it checks in, and until when it counts
+-- as online (three check-in intervals after its last check-in).
 
 ALTER TABLE hosts ADD COLUMN facts JSONB;
 ALTER TABLE hosts ADD COLUMN checkin_interval_secs BIGINT;
+ALTER TABLE hosts ADD COLUMN online_until TIMESTAMPTZ;

@@ -26,7 +26,7 @@ struct HostRow {
     os: Option<String>,
     labels: Json<BTreeMap<String, String>>,
     facts: Option<Json<HostFacts>>,
-    checkin_interval_secs: Option<i64>,
+    online_until: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
     last_seen_at: Option<DateTime<Utc>>,
 }
@@ -36,19 +36,9 @@ const MISSED_CHECKINS_OFFLINE: i64 = 3;
 /// The check-in interval assumed when an agent names none.
 pub const DEFAULT_CHECKIN_SECS: u64 = 60;
 
-/// `online` while the last check-in is recent enough for the host's interval.
-pub fn status(
-    last_seen: Option<DateTime<Utc>>,
-    interval_secs: Option<i64>,
-    now: DateTime<Utc>,
-) -> HostStatus {
-    let interval = interval_secs.unwrap_or(DEFAULT_CHECKIN_SECS as i64).max(1);
-    match last_seen {
-        Some(seen) if (now - seen).num_seconds() <= interval * MISSED_CHECKINS_OFFLINE => {
-            HostStatus::Online
-        }
-        _ => HostStatus::Offline,
-    }
+/// Until when a host that checked in `now` counts as online.
+fn online_until(now: DateTime<Utc>, interval_secs: i64) -> DateTime<Utc> {
+    now + chrono::Duration::seconds(interval_secs.max(1).saturating_mul(MISSED_CHECKINS_OFFLINE))
 }
 
 impl HostRow {
@@ -56,7 +46,10 @@ impl HostRow {
         Host {
             id: self.id,
             tenant: tenant.to_owned(),
-            status: status(self.last_seen_at, self.checkin_interval_secs, Utc::now()),
+            status: match self.online_until {
+                Some(until) if until > Utc::now() => HostStatus::Online,
+                _ => HostStatus::Offline,
+            },
             hostname: self.hostname,
             os: self.os,
             labels: self.labels.0,
@@ -67,24 +60,118 @@ impl HostRow {
     }
 }
 
-const COLUMNS: &str =
-    "id, hostname, os, labels, facts, checkin_interval_secs, created_at, last_seen_at";
+const COLUMNS: &str = "id, hostname, os, labels, facts, online_until, created_at, last_seen_at";
 
-/// Hosts in creation order (ids are time-ordered), after `after`.
+/// How a listing is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HostSort {
+    /// Oldest first (ids are time-ordered).
+    #[default]
+    Created,
+    CreatedDesc,
+    Hostname,
+    HostnameDesc,
+}
+
+/// Which hosts a listing shows, and where the page starts.
+#[derive(Debug, Clone, Default)]
+pub struct HostFilter {
+    /// Case-insensitive hostname prefix.
+    pub hostname_prefix: Option<String>,
+    /// `key`, `value`: hosts carrying this label.
+    pub label: Option<(String, String)>,
+    pub status: Option<HostStatus>,
+    pub sort: HostSort,
+    /// The last row of the previous page: its id (by creation) or hostname.
+    pub after_id: Option<Uuid>,
+    pub after_hostname: Option<String>,
+}
+
+/// `LIKE` pattern for a literal prefix.
+fn prefix_pattern(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1);
+    for c in prefix.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// One page of the tenant's hosts.
 pub async fn list(
     db: &TenantDb,
     tenant: &str,
-    after: Option<Uuid>,
+    filter: &HostFilter,
     limit: u32,
 ) -> Result<Vec<Host>, sqlx::Error> {
+    // Label keys follow the label rule (no quotes), so they can sit in a JSON path.
+    let label = match db.db().backend() {
+        crate::store::Backend::Postgres => "labels ->> $2",
+        crate::store::Backend::Sqlite => "json_extract(labels, '$.\"' || $2 || '\"')",
+    };
+    // Both cursor conditions are always there (the unused one is NULL), so every
+    // statement binds the same parameters.
+    let (op, order) = match filter.sort {
+        HostSort::Created => (">", "id"),
+        HostSort::CreatedDesc => ("<", "id DESC"),
+        HostSort::Hostname => (">", "hostname"),
+        HostSort::HostnameDesc => ("<", "hostname DESC"),
+    };
     let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM hosts WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        "SELECT {COLUMNS} FROM hosts \
+         WHERE ($1 IS NULL OR lower(hostname) LIKE $1 ESCAPE '\\') \
+         AND ($2 IS NULL OR {label} = $3) \
+         AND ($4 IS NULL OR ($4 = 'online' AND online_until > $5) \
+              OR ($4 = 'offline' AND (online_until IS NULL OR online_until <= $5))) \
+         AND ($6 IS NULL OR id {op} $6) AND ($7 IS NULL OR hostname {op} $7) \
+         ORDER BY {order} LIMIT $8"
     ));
+    let status = filter.status.map(|s| match s {
+        HostStatus::Online => "online",
+        HostStatus::Offline => "offline",
+    });
+    let (label_key, label_value) = filter.label.clone().unzip();
     let mut conn = db.acquire().await?;
     let rows: Vec<HostRow> = with_conn!(&mut conn, c => {
-        sqlx::query_as(sql).bind(after).bind(i64::from(limit)).fetch_all(&mut *c).await?
+        sqlx::query_as(sql)
+            .bind(filter.hostname_prefix.as_deref().map(prefix_pattern))
+            .bind(label_key)
+            .bind(label_value)
+            .bind(status)
+            .bind(Utc::now())
+            .bind(filter.after_id)
+            .bind(filter.after_hostname.clone())
+            .bind(i64::from(limit))
+            .fetch_all(&mut *c)
+            .await?
     });
     Ok(rows.into_iter().map(|r| r.into_host(tenant)).collect())
+}
+
+/// Replaces a host's labels; `None` when there is no such host.
+pub async fn set_labels(
+    db: &TenantDb,
+    tenant: &str,
+    id: Uuid,
+    labels: &BTreeMap<String, String>,
+) -> Result<Option<Host>, sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    let n = with_conn!(&mut conn, c => {
+        sqlx::query("UPDATE hosts SET labels = $2 WHERE id = $1")
+            .bind(id)
+            .bind(Json(labels))
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+    });
+    drop(conn);
+    if n == 0 {
+        return Ok(None);
+    }
+    get(db, tenant, id).await
 }
 
 pub async fn get(db: &TenantDb, tenant: &str, id: Uuid) -> Result<Option<Host>, sqlx::Error> {
@@ -198,7 +285,7 @@ pub async fn enroll(
     let mut conn = db.acquire().await?;
     let result = with_conn!(&mut conn, c => {
         let updated = sqlx::query(
-            "UPDATE hosts SET hostname = $2, os = $3, facts = $4, checkin_interval_secs = $5, last_seen_at = $6 WHERE id = $1",
+            "UPDATE hosts SET hostname = $2, os = $3, facts = $4, checkin_interval_secs = $5, last_seen_at = $6, online_until = $7 WHERE id = $1",
         )
         .bind(id)
         .bind(&facts.hostname)
@@ -206,13 +293,14 @@ pub async fn enroll(
         .bind(Json(facts))
         .bind(interval)
         .bind(now)
+        .bind(online_until(now, interval))
         .execute(&mut *c)
         .await
         .map(|r| r.rows_affected());
         match updated {
             Ok(0) => sqlx::query(
-                "INSERT INTO hosts (id, hostname, os, labels, facts, checkin_interval_secs, created_at, last_seen_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+                "INSERT INTO hosts (id, hostname, os, labels, facts, checkin_interval_secs, created_at, last_seen_at, online_until) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8)",
             )
             .bind(id)
             .bind(&facts.hostname)
@@ -221,6 +309,7 @@ pub async fn enroll(
             .bind(Json(facts))
             .bind(interval)
             .bind(now)
+            .bind(online_until(now, interval))
             .execute(&mut *c)
             .await
             .map(|_| false),
@@ -235,7 +324,7 @@ pub async fn enroll(
     }
 }
 
-/// Records a check-in; `None` when the host's row is gone.
+/// Records a check-in; `None` when the host's row is gone. Returns the host's interval.
 pub async fn checkin(
     db: &TenantDb,
     id: Uuid,
@@ -244,26 +333,39 @@ pub async fn checkin(
     let now = Utc::now();
     let mut conn = db.acquire().await?;
     let interval: Option<Option<i64>> = with_conn!(&mut conn, c => {
+        sqlx::query_scalar("SELECT checkin_interval_secs FROM hosts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?
+    });
+    let Some(interval) = interval else {
+        return Ok(None);
+    };
+    let interval = interval.unwrap_or(DEFAULT_CHECKIN_SECS as i64).max(1);
+    let until = online_until(now, interval);
+    let n = with_conn!(&mut conn, c => {
         match facts {
-            Some(facts) => sqlx::query_scalar(
-                "UPDATE hosts SET last_seen_at = $2, facts = $3, os = $4 WHERE id = $1 RETURNING checkin_interval_secs",
+            Some(facts) => sqlx::query(
+                "UPDATE hosts SET last_seen_at = $2, online_until = $3, facts = $4, os = $5 WHERE id = $1",
             )
             .bind(id)
             .bind(now)
+            .bind(until)
             .bind(Json(facts))
             .bind(os_of(facts))
-            .fetch_optional(&mut *c)
-            .await?,
-            None => sqlx::query_scalar(
-                "UPDATE hosts SET last_seen_at = $2 WHERE id = $1 RETURNING checkin_interval_secs",
-            )
-            .bind(id)
-            .bind(now)
-            .fetch_optional(&mut *c)
-            .await?,
+            .execute(&mut *c)
+            .await?
+            .rows_affected(),
+            None => sqlx::query("UPDATE hosts SET last_seen_at = $2, online_until = $3 WHERE id = $1")
+                .bind(id)
+                .bind(now)
+                .bind(until)
+                .execute(&mut *c)
+                .await?
+                .rows_affected(),
         }
     });
-    Ok(interval.map(|i| i.map_or(DEFAULT_CHECKIN_SECS, |s| s.max(1) as u64)))
+    Ok((n > 0).then_some(interval as u64))
 }
 
 /// Returns whether a host was deleted.

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use tenantry_proto::{CreateHost, Host, Page, Problem, codes};
+use tenantry_proto::{CreateHost, Host, HostStatus, Page, Problem, UpdateHost, codes};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
@@ -13,12 +13,12 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery, FleetScope, TenantScope};
 use super::pagination::{PageParams, invalid_cursor, page};
 use super::state::AppState;
-use crate::fleet::hosts::{self, HostError};
+use crate::fleet::hosts::{self, HostError, HostFilter, HostSort};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_hosts, create_host))
-        .routes(routes!(get_host, delete_host))
+        .routes(routes!(get_host, update_host, delete_host))
 }
 
 fn invalid(detail: impl Into<String>) -> ApiError {
@@ -46,9 +46,78 @@ fn host_not_found(id: impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// The tenant's hosts, oldest first. An operator naming no tenant sees every tenant's
-/// hosts, by tenant slug then age; each item names its tenant.
-#[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts", params(PageParams,
+/// `GET /api/v1/hosts` parameters.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HostQuery {
+    /// 1 to 500; default 50.
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page (with the same filters and sort).
+    pub cursor: Option<String>,
+    /// Hostname prefix (case-insensitive).
+    pub hostname: Option<String>,
+    /// `key=value`: hosts carrying this label.
+    pub label: Option<String>,
+    /// `online` or `offline`.
+    pub status: Option<HostStatus>,
+    /// `created` (default), `-created`, `hostname` or `-hostname`.
+    pub sort: Option<String>,
+}
+
+fn bad_query(detail: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_QUERY, detail)
+}
+
+impl HostQuery {
+    fn page(&self) -> PageParams {
+        PageParams {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
+    }
+
+    /// The filter, without the cursor.
+    fn filter(&self) -> ApiResult<HostFilter> {
+        if self.hostname.as_ref().is_some_and(|h| h.len() > 253) {
+            return Err(bad_query("hostname is a prefix of at most 253 characters"));
+        }
+        let label = match &self.label {
+            None => None,
+            Some(l) => {
+                let (k, v) = l
+                    .split_once('=')
+                    .ok_or_else(|| bad_query("label is `key=value`"))?;
+                let one = std::collections::BTreeMap::from([(k.to_owned(), v.to_owned())]);
+                crate::fleet::labels::validate(&one).map_err(bad_query)?;
+                Some((k.to_owned(), v.to_owned()))
+            }
+        };
+        let sort = match self.sort.as_deref() {
+            None | Some("created") => HostSort::Created,
+            Some("-created") => HostSort::CreatedDesc,
+            Some("hostname") => HostSort::Hostname,
+            Some("-hostname") => HostSort::HostnameDesc,
+            Some(_) => {
+                return Err(bad_query(
+                    "sort is one of created, -created, hostname, -hostname",
+                ));
+            }
+        };
+        Ok(HostFilter {
+            hostname_prefix: self.hostname.clone(),
+            label,
+            status: self.status,
+            sort,
+            after_id: None,
+            after_hostname: None,
+        })
+    }
+}
+
+/// The tenant's hosts: filtered by hostname prefix, label and status, sorted, a page at a
+/// time. An operator naming no tenant sees every tenant's hosts, by tenant slug then age;
+/// each item names its tenant.
+#[utoipa::path(get, path = "/api/v1/hosts", tag = "hosts", params(HostQuery,
     ("X-Tenantry-Tenant" = Option<String>, Header, description = "operators: the tenant to act as")),
     security(("bearer" = [])),
     responses((status = 200, body = Page<Host>), (status = 400, body = Problem), (status = 401, body = Problem),
@@ -56,30 +125,45 @@ fn host_not_found(id: impl std::fmt::Display) -> ApiError {
 async fn list_hosts(
     scope: FleetScope,
     State(state): State<AppState>,
-    ApiQuery(params): ApiQuery<PageParams>,
+    ApiQuery(query): ApiQuery<HostQuery>,
 ) -> ApiResult<Json<Page<Host>>> {
-    let limit = params.limit()?;
+    let limit = query.page().limit()?;
+    let mut filter = query.filter()?;
     let tenant = match scope {
         FleetScope::Tenant(tenant) => tenant,
         FleetScope::AllTenants => {
-            return list_all_tenants(&state, params.cursor.as_deref(), limit)
+            if filter.sort != HostSort::Created {
+                return Err(bad_query(
+                    "sort applies within one tenant; across tenants hosts come by tenant, then age",
+                ));
+            }
+            return list_all_tenants(&state, &filter, query.cursor.as_deref(), limit)
                 .await
                 .map(Json);
         }
     };
-    let after = match &params.cursor {
-        Some(c) => Some(Uuid::parse_str(c).map_err(|_| invalid_cursor())?),
-        None => None,
-    };
-    let rows = hosts::list(&tenant.db, tenant.slug(), after, limit + 1)
+    let by_hostname = matches!(filter.sort, HostSort::Hostname | HostSort::HostnameDesc);
+    match &query.cursor {
+        Some(c) if by_hostname => filter.after_hostname = Some(c.clone()),
+        Some(c) => filter.after_id = Some(Uuid::parse_str(c).map_err(|_| invalid_cursor())?),
+        None => {}
+    }
+    let rows = hosts::list(&tenant.db, tenant.slug(), &filter, limit + 1)
         .await
         .map_err(|e| tenant.fail(e))?;
-    Ok(Json(page(rows, limit, |h| h.id.to_string())))
+    Ok(Json(page(rows, limit, |h| {
+        if by_hostname {
+            h.hostname.clone()
+        } else {
+            h.id.to_string()
+        }
+    })))
 }
 
 /// Walks active tenants in slug order; the cursor is `<slug>/<host id>`.
 async fn list_all_tenants(
     state: &AppState,
+    filter: &HostFilter,
     cursor: Option<&str>,
     limit: u32,
 ) -> ApiResult<Page<Host>> {
@@ -106,17 +190,39 @@ async fn list_all_tenants(
         let want = limit as usize + 1 - rows.len();
         let db = state.pools.get(&route).await?;
         let slug = route.slug().as_str();
-        let after_here = if from_slug.as_deref() == Some(slug) {
-            after
-        } else {
-            None
+        let here = HostFilter {
+            after_id: if from_slug.as_deref() == Some(slug) {
+                after
+            } else {
+                None
+            },
+            ..filter.clone()
         };
-        rows.extend(hosts::list(&db, slug, after_here, want as u32).await?);
+        rows.extend(hosts::list(&db, slug, &here, want as u32).await?);
         if rows.len() > limit as usize {
             break;
         }
     }
     Ok(page(rows, limit, |h| format!("{}/{}", h.tenant, h.id)))
+}
+
+/// Replace a host's labels.
+#[utoipa::path(patch, path = "/api/v1/hosts/{id}", tag = "hosts", params(("id" = Uuid, Path),
+    ("X-Tenantry-Tenant" = Option<String>, Header, description = "operators: the tenant to act as")),
+    request_body = UpdateHost, security(("bearer" = [])),
+    responses((status = 200, body = Host), (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn update_host(
+    tenant: TenantScope,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<UpdateHost>,
+) -> ApiResult<Json<Host>> {
+    let id = Uuid::parse_str(&id).map_err(|_| host_not_found(&id))?;
+    crate::fleet::labels::validate(&body.labels).map_err(invalid)?;
+    hosts::set_labels(&tenant.db, tenant.slug(), id, &body.labels)
+        .await
+        .map_err(|e| tenant.fail(e))?
+        .map(Json)
+        .ok_or_else(|| host_not_found(id))
 }
 
 /// Register a host in the tenant.

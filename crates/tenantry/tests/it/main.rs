@@ -11,6 +11,7 @@ mod config;
 mod crash;
 mod dev_stack;
 mod enrollment;
+mod hosts;
 mod identity;
 mod isolation;
 mod lifecycle;

@@ -21,7 +21,7 @@ async fn openapi_lists_every_route() {
         ("/api/v1/tenants/{slug}/domains", &["get", "post"]),
         ("/api/v1/tenants/{slug}/domains/{domain}", &["delete"]),
         ("/api/v1/hosts", &["get", "post"]),
-        ("/api/v1/hosts/{id}", &["get", "delete"]),
+        ("/api/v1/hosts/{id}", &["get", "patch", "delete"]),
         ("/api/v1/audit", &["get"]),
         ("/api/v1/instances", &["get"]),
         ("/api/v1/keys", &["get", "post"]),

@@ -190,6 +190,14 @@ fn request(
         ("/api/v1/hosts/{id}", "GET", _) => (format!("/api/v1/hosts/{}", world.host_a), None),
         ("/api/v1/hosts/{id}", "DELETE", true) => (format!("/api/v1/hosts/{}", world.host_a), None),
         ("/api/v1/hosts/{id}", "DELETE", false) => (format!("/api/v1/hosts/{ghost}"), None),
+        ("/api/v1/hosts/{id}", "PATCH", true) => (
+            format!("/api/v1/hosts/{}", world.host_a),
+            Some(json!({ "labels": { "owned": "yes" } })),
+        ),
+        ("/api/v1/hosts/{id}", "PATCH", false) => (
+            format!("/api/v1/hosts/{}", world.host_a),
+            Some(json!({ "labels": { "bad key": "x" } })),
+        ),
         _ => return None,
     };
     let req = server.anon(method.clone(), &url);
