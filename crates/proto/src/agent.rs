@@ -56,6 +56,9 @@ pub struct CheckinRequest {
     /// Fresh facts, when they changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<HostFacts>,
+    /// What the agent did with the desired state it last received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual: Option<crate::ActualState>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -67,4 +70,7 @@ pub struct CheckinResponse {
     /// A renewed host credential, when the current one nears its expiry: replace it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential: Option<String>,
+    /// A desired state the host has not applied yet: apply it and report back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired: Option<crate::DesiredState>,
 }

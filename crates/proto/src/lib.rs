@@ -4,6 +4,7 @@
 //! cannot drift apart.
 
 mod agent;
+mod boot;
 pub mod codes;
 mod enrollment;
 mod hosts;
@@ -12,6 +13,11 @@ mod problem;
 mod tenants;
 
 pub use agent::{CheckinRequest, CheckinResponse, EnrollRequest, EnrollResponse, HostFacts};
+pub use boot::{
+    ActualState, ApplyStatus, BootSet, Component, CreateSession, DesiredState, NewSessionTemplate,
+    Operation, Options, PutSessionTemplate, Session, SessionProgress, SessionStatus,
+    SessionTemplate, UpdateComponent, UpdateOptions,
+};
 pub use enrollment::{CreateEnrollmentToken, EnrollmentToken, IssuedEnrollmentToken};
 pub use hosts::{CreateHost, Host, HostStatus, UpdateHost};
 pub use keys::{AddKey, AdminTokenRequest, IssuedToken, TrustedKey};

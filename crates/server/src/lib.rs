@@ -28,6 +28,7 @@ pub mod http;
 pub mod identity;
 pub mod migrator;
 pub mod names;
+pub mod options;
 pub mod pools;
 pub mod provisioner;
 pub mod routing;

@@ -21,7 +21,26 @@ pub struct Row {
     pub isolation: Isolation,
     pub status: TenantStatus,
     pub hosts: Option<usize>,
+    pub templates: Option<i64>,
+    pub sessions: Option<i64>,
     pub error: Option<String>,
+}
+
+/// What one tenant's own storage holds.
+struct Contents {
+    hosts: Vec<Uuid>,
+    templates: i64,
+    sessions: i64,
+    targets: std::collections::HashSet<Uuid>,
+}
+
+async fn contents(db: &TenantDb) -> Result<Contents, sqlx::Error> {
+    Ok(Contents {
+        hosts: hosts::ids(db).await?,
+        templates: crate::fleet::templates::count(db).await?,
+        sessions: crate::fleet::sessions::count(db).await?,
+        targets: crate::fleet::sessions::target_ids(db).await?,
+    })
 }
 
 #[derive(Debug, Default)]
@@ -52,6 +71,8 @@ pub async fn run(core: &Core) -> Result<Report, crate::catalog::CatalogError> {
             isolation: record.isolation,
             status: record.status,
             hosts: None,
+            templates: None,
+            sessions: None,
             error: None,
         };
         if matches!(
@@ -64,18 +85,27 @@ pub async fn run(core: &Core) -> Result<Report, crate::catalog::CatalogError> {
         let ids = match location(&record) {
             Ok(loc) => match core.storage.open(&loc, Some(one)).await {
                 Ok(db) => {
-                    let ids = hosts::ids(&db).await.map_err(|e| e.to_string());
+                    let found = contents(&db).await.map_err(|e| e.to_string());
                     core.storage.release(&loc, db).await;
-                    ids
+                    found
                 }
                 Err(e) => Err(e.to_string()),
             },
             Err(e) => Err(e.to_string()),
         };
         match ids {
-            Ok(ids) => {
-                row.hosts = Some(ids.len());
-                for id in ids {
+            Ok(found) => {
+                row.hosts = Some(found.hosts.len());
+                row.templates = Some(found.templates);
+                row.sessions = Some(found.sessions);
+                let own: std::collections::HashSet<Uuid> = found.hosts.iter().copied().collect();
+                for target in found.targets.difference(&own) {
+                    report.misplaced.push(format!(
+                        "a session of tenant {} targets {target}, which is not one of its hosts",
+                        record.slug
+                    ));
+                }
+                for id in found.hosts {
                     if let Some(first) = owner.insert(id, record.slug.clone()) {
                         report.misplaced.push(format!(
                             "host {id} is in tenant {first} and in tenant {}",

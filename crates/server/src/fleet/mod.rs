@@ -2,3 +2,5 @@
 
 pub mod hosts;
 pub mod labels;
+pub mod sessions;
+pub mod templates;

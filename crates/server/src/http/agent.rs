@@ -20,6 +20,7 @@ use super::state::AppState;
 use crate::auth::{HOST_CREDENTIAL_PREFIX, Principal, api_key, bearer, policy};
 use crate::catalog::{EnrollError, TenantRecord};
 use crate::fleet::hosts::{self, DEFAULT_CHECKIN_SECS, HostError};
+use crate::fleet::sessions;
 use crate::identity::token::{self, HOST_TYP, HostClaims};
 use crate::provisioner::Actor;
 use crate::routing::TenantRoute;
@@ -205,7 +206,8 @@ async fn enroll(
     ))
 }
 
-/// An enrolled host checks in: it is seen now (and its facts refreshed).
+/// An enrolled host checks in: it is seen now (facts refreshed), reports what it did with
+/// its last desired state, and receives the next one.
 #[utoipa::path(post, path = "/api/v1/agent/checkin", tag = "agent", request_body = CheckinRequest,
     security(("bearer" = [])),
     responses((status = 200, body = CheckinResponse), (status = 401, body = Problem),
@@ -243,6 +245,13 @@ async fn checkin(
     let interval = hosts::checkin(&db, host_id, body.facts.as_ref())
         .await?
         .ok_or_else(host_unknown)?;
+    if let Some(actual) = &body.actual {
+        if actual.detail.as_ref().is_some_and(|d| d.len() > 1024) {
+            return Err(invalid("actual.detail is at most 1024 characters"));
+        }
+        sessions::report(&db, host_id, actual).await?;
+    }
+    let desired = sessions::desired_for(&db, host_id).await?;
     let renew = expires.saturating_sub(token::now()) < CREDENTIAL_TTL_SECS / 3;
     Ok(Json(CheckinResponse {
         host_id,
@@ -252,6 +261,7 @@ async fn checkin(
         } else {
             None
         },
+        desired,
         tenant,
     }))
 }

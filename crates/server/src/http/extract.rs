@@ -231,9 +231,26 @@ impl FromRequestParts<AppState> for TenantScope {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match scope(parts, state, false).await? {
+        match scope(parts, state, Family::FleetData, false).await? {
             FleetScope::Tenant(scope) => Ok(scope),
             // `scope` only answers AllTenants when asked to.
+            FleetScope::AllTenants => Err(ApiError::from(ResolveError::TenantRequired)),
+        }
+    }
+}
+
+/// A tenant's components: tenant principals read, only operators (as the tenant) change.
+pub struct ComponentScope(pub TenantScope);
+
+impl FromRequestParts<AppState> for ComponentScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match scope(parts, state, Family::Components, false).await? {
+            FleetScope::Tenant(scope) => Ok(ComponentScope(scope)),
             FleetScope::AllTenants => Err(ApiError::from(ResolveError::TenantRequired)),
         }
     }
@@ -253,7 +270,7 @@ impl FromRequestParts<AppState> for FleetScope {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        scope(parts, state, true).await
+        scope(parts, state, Family::FleetData, true).await
     }
 }
 
@@ -263,6 +280,7 @@ impl FromRequestParts<AppState> for FleetScope {
 async fn scope(
     parts: &Parts,
     state: &AppState,
+    family: Family,
     all_for_operator_reads: bool,
 ) -> Result<FleetScope, ApiError> {
     let (snapshot, principal) = principal(parts, state)?;
@@ -312,7 +330,7 @@ async fn scope(
             return Err(e.into());
         }
     };
-    policy::decide(Family::FleetData, access, &principal).map_err(forbidden)?;
+    policy::decide(family, access, &principal).map_err(forbidden)?;
     if resolution.masquerade {
         state
             .core

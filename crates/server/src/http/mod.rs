@@ -16,6 +16,7 @@ mod pagination;
 pub mod request_id;
 mod state;
 mod tenants;
+mod v2;
 
 pub use error::{ApiError, ApiResult};
 pub use extract::MASQUERADE_HEADER;
@@ -75,6 +76,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(domains::routes())
         .merge(enrollment::routes())
         .merge(agent::routes())
+        .merge(v2::routes())
         .merge(hosts::routes())
         .merge(instances::routes())
         .merge(keys::routes())

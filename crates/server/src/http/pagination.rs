@@ -53,3 +53,51 @@ pub fn page<T>(mut rows: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> String) -
         next_cursor,
     }
 }
+
+/// One page of items gathered across every active tenant, by tenant slug and then by
+/// `key` (what `fetch` pages by). The cursor is `<slug>/<key>`; each item names its tenant.
+pub async fn across_tenants<T, Fut>(
+    state: &super::state::AppState,
+    cursor: Option<&str>,
+    limit: u32,
+    fetch: impl Fn(crate::store::TenantDb, String, Option<String>, u32) -> Fut,
+    key: impl Fn(&T) -> String,
+    tenant_of: impl Fn(&T) -> &str,
+) -> Result<Page<T>, ApiError>
+where
+    Fut: std::future::Future<Output = Result<Vec<T>, sqlx::Error>>,
+{
+    let (from_slug, after) = match cursor {
+        Some(c) => {
+            let (slug, key) = c.split_once('/').ok_or_else(invalid_cursor)?;
+            (Some(slug.to_owned()), Some(key.to_owned()))
+        }
+        None => (None, None),
+    };
+    let snapshot = state.routing.snapshot();
+    let mut routes: Vec<_> = snapshot
+        .tenants()
+        .filter(|r| r.status == tenantry_proto::TenantStatus::Active)
+        .filter(|r| from_slug.as_deref().is_none_or(|s| r.slug().as_str() >= s))
+        .cloned()
+        .collect();
+    routes.sort_by(|a, b| a.slug().cmp(b.slug()));
+    let mut rows = Vec::new();
+    for route in routes {
+        let want = limit as usize + 1 - rows.len();
+        let db = state.pools.get(&route).await?;
+        let slug = route.slug().as_str().to_owned();
+        let after_here = if from_slug.as_deref() == Some(slug.as_str()) {
+            after.clone()
+        } else {
+            None
+        };
+        rows.extend(fetch(db, slug, after_here, want as u32).await?);
+        if rows.len() > limit as usize {
+            break;
+        }
+    }
+    Ok(page(rows, limit, |item| {
+        format!("{}/{}", tenant_of(item), key(item))
+    }))
+}

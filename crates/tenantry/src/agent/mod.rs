@@ -16,7 +16,9 @@ use figment::Figment;
 use figment::providers::{Format, Yaml};
 use serde::{Deserialize, Serialize};
 use tenantry_client::{Client, ClientError};
-use tenantry_proto::{CheckinRequest, EnrollRequest, codes};
+use tenantry_proto::{
+    ActualState, ApplyStatus, CheckinRequest, DesiredState, EnrollRequest, codes,
+};
 use tenantry_server::config::HumanDuration;
 use uuid::Uuid;
 
@@ -42,6 +44,11 @@ struct AgentConfig {
     /// Overrides the machine id (containers without /etc/machine-id, tests).
     #[serde(default)]
     machine_id: Option<String>,
+    /// A program run to apply a desired state (with TENANTRY_SESSION, TENANTRY_OPERATION,
+    /// TENANTRY_BOOT_SET, TENANTRY_IMAGE, TENANTRY_KERNEL_PARAMETERS in its environment);
+    /// exit 0 means applied. Without one, the agent records the state as applied.
+    #[serde(default)]
+    hook: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,49 +181,105 @@ impl Agent {
         }
     }
 
-    async fn checkin(&self, state: State) -> anyhow::Result<Round> {
-        let client = Client::new(&state.server_url, Some(state.credential.clone()));
-        let request = CheckinRequest {
-            facts: Some(facts::collect()),
+    /// Applies a desired state: runs the hook, if any.
+    async fn apply(&self, desired: &DesiredState) -> ActualState {
+        let (status, detail) = match &self.config.hook {
+            None => (ApplyStatus::Applied, None),
+            Some(hook) => {
+                let out = tokio::process::Command::new(hook)
+                    .env("TENANTRY_SESSION", desired.session_id.to_string())
+                    .env("TENANTRY_OPERATION", desired.operation.as_str())
+                    .env("TENANTRY_BOOT_SET", &desired.boot_set)
+                    .env("TENANTRY_IMAGE", &desired.image)
+                    .env("TENANTRY_KERNEL_PARAMETERS", &desired.kernel_parameters)
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .await;
+                match out {
+                    Ok(out) if out.status.success() => (ApplyStatus::Applied, None),
+                    Ok(out) => (
+                        ApplyStatus::Failed,
+                        Some(format!(
+                            "hook exited with {}: {}",
+                            out.status,
+                            String::from_utf8_lossy(&out.stderr)
+                                .chars()
+                                .take(500)
+                                .collect::<String>()
+                        )),
+                    ),
+                    Err(e) => (ApplyStatus::Failed, Some(format!("hook did not run: {e}"))),
+                }
+            }
         };
-        match client.checkin(&request).await {
-            Ok(answer) => {
-                if let Some(credential) = answer.credential {
-                    save_state(
-                        &self.config.state_dir,
-                        &State {
-                            credential,
-                            ..state
-                        },
-                    )?;
-                }
-                println!(
-                    "checked in: host {} in tenant {}; next in {}s",
-                    answer.host_id, answer.tenant, answer.next_checkin_secs
-                );
-                Ok(Round::Next(Duration::from_secs(
-                    answer.next_checkin_secs.max(1),
-                )))
-            }
-            Err(ClientError::Unreachable { source, .. }) => {
-                Ok(Round::Unreachable(source.to_string()))
-            }
-            Err(ClientError::Api(p)) if p.code == codes::HOST_UNKNOWN => {
-                if self.config.security.enrollment_token.is_none() {
-                    bail!(
-                        "the server no longer knows this host ({}), and there is no enrollment token to enroll it again",
-                        p.detail
-                    );
-                }
-                println!(
-                    "the server no longer knows host {}; enrolling again",
-                    state.host_id
-                );
-                forget_state(&self.config.state_dir)?;
-                self.enroll().await
-            }
-            Err(e) => bail!("check-in failed: {e}"),
+        println!(
+            "{} {} of boot set {} (session {})",
+            if status == ApplyStatus::Applied {
+                "applied"
+            } else {
+                "failed to apply"
+            },
+            desired.operation.as_str(),
+            desired.boot_set,
+            desired.session_id
+        );
+        ActualState {
+            session_id: desired.session_id,
+            operation: desired.operation,
+            status,
+            detail,
         }
+    }
+
+    async fn checkin(&self, mut state: State) -> anyhow::Result<Round> {
+        let mut request = CheckinRequest {
+            facts: Some(facts::collect()),
+            actual: None,
+        };
+        // A desired state received is applied and reported at once (a few rounds at most).
+        for _ in 0..4 {
+            let client = Client::new(&state.server_url, Some(state.credential.clone()));
+            let answer = match client.checkin(&request).await {
+                Ok(answer) => answer,
+                Err(ClientError::Unreachable { source, .. }) => {
+                    return Ok(Round::Unreachable(source.to_string()));
+                }
+                Err(ClientError::Api(p)) if p.code == codes::HOST_UNKNOWN => {
+                    if self.config.security.enrollment_token.is_none() {
+                        bail!(
+                            "the server no longer knows this host ({}), and there is no enrollment token to enroll it again",
+                            p.detail
+                        );
+                    }
+                    println!(
+                        "the server no longer knows host {}; enrolling again",
+                        state.host_id
+                    );
+                    forget_state(&self.config.state_dir)?;
+                    return self.enroll().await;
+                }
+                Err(e) => bail!("check-in failed: {e}"),
+            };
+            if let Some(credential) = answer.credential {
+                state.credential = credential;
+                save_state(&self.config.state_dir, &state)?;
+            }
+            println!(
+                "checked in: host {} in tenant {}; next in {}s",
+                answer.host_id, answer.tenant, answer.next_checkin_secs
+            );
+            let next = Duration::from_secs(answer.next_checkin_secs.max(1));
+            match answer.desired {
+                Some(desired) => {
+                    request = CheckinRequest {
+                        facts: None,
+                        actual: Some(self.apply(&desired).await),
+                    };
+                }
+                None => return Ok(Round::Next(next)),
+            }
+        }
+        Ok(Round::Next(self.interval))
     }
 
     async fn round(&self) -> anyhow::Result<Round> {

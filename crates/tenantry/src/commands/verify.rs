@@ -33,6 +33,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 r.instance.clone(),
                 r.isolation.to_string(),
                 r.hosts.map(|n| n.to_string()).unwrap_or_else(|| "-".into()),
+                r.templates
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                r.sessions
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 match &r.error {
                     Some(e) => format!("error: {e}"),
                     None => r.status.to_string(),
@@ -43,12 +49,22 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     print!(
         "{}",
         table(
-            &["TENANT", "INSTANCE", "ISOLATION", "HOSTS", "STATUS"],
+            &[
+                "TENANT",
+                "INSTANCE",
+                "ISOLATION",
+                "HOSTS",
+                "TEMPLATES",
+                "SESSIONS",
+                "STATUS"
+            ],
             &rows
         )
     );
     if report.ok() {
-        println!("routing verified: every host is in its own tenant's storage and nowhere else");
+        println!(
+            "routing verified: every host, template and session is in its own tenant's storage and nowhere else"
+        );
         return Ok(ExitCode::SUCCESS);
     }
     for m in &report.misplaced {

@@ -5,6 +5,7 @@ mod support;
 mod agent;
 mod auth;
 mod bad_input;
+mod boot;
 mod cli;
 mod collapsed;
 mod config;

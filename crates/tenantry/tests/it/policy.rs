@@ -51,8 +51,45 @@ fn expected(path: &str, method: &Method, who: Who) -> Expect {
         ("/api/v1/agent/enroll", _) => Refused(403, "invalid_enrollment_token"),
         ("/api/v1/agent/checkin", Forged) => forged,
         ("/api/v1/agent/checkin", _) => Refused(403, "forbidden"),
+        ("/api/v2/sessiontemplates" | "/api/v2/sessions", Operator) if read => Allowed,
+        (
+            "/api/v2/sessiontemplates"
+            | "/api/v2/sessiontemplates/{name}"
+            | "/api/v2/sessions"
+            | "/api/v2/sessions/{id}",
+            Operator,
+        ) => Refused(400, "tenant_required"),
+        (
+            "/api/v2/sessiontemplates"
+            | "/api/v2/sessiontemplates/{name}"
+            | "/api/v2/sessions"
+            | "/api/v2/sessions/{id}",
+            OperatorAsA | AdminA | AdminB,
+        ) => Allowed,
+        (
+            "/api/v2/sessiontemplates"
+            | "/api/v2/sessiontemplates/{name}"
+            | "/api/v2/sessions"
+            | "/api/v2/sessions/{id}",
+            MemberA,
+        ) if read => Allowed,
+        (
+            "/api/v2/sessiontemplates"
+            | "/api/v2/sessiontemplates/{name}"
+            | "/api/v2/sessions"
+            | "/api/v2/sessions/{id}",
+            MemberA,
+        ) => Refused(403, "forbidden"),
         (_, Nobody) => anonymous,
         (_, Forged) => forged,
+        ("/api/v2/options", Operator | OperatorAsA) => Allowed,
+        ("/api/v2/options", _) => Refused(403, "operator_only"),
+        ("/api/v2/components" | "/api/v2/components/{id}", Operator) => {
+            Refused(400, "tenant_required")
+        }
+        ("/api/v2/components" | "/api/v2/components/{id}", OperatorAsA) => Allowed,
+        ("/api/v2/components" | "/api/v2/components/{id}", _) if read => Allowed,
+        ("/api/v2/components" | "/api/v2/components/{id}", _) => Refused(403, "forbidden"),
         ("/api/v1/hosts" | "/api/v1/hosts/{id}", Operator) if path == "/api/v1/hosts" && read => {
             Allowed
         }
@@ -113,6 +150,67 @@ fn request(
             ),
         ),
         ("/api/v1/agent/checkin", "POST", _) => (path.to_owned(), Some(json!({}))),
+        ("/api/v2/sessiontemplates", "GET", _) => (path.to_owned(), None),
+        ("/api/v2/sessiontemplates", "POST", true) => (
+            path.to_owned(),
+            Some(json!({ "name": "intruder", "boot_sets": [
+                { "name": "all", "node_list": ["a1"], "image": "evil.img" } ] })),
+        ),
+        ("/api/v2/sessiontemplates", "POST", false) => (
+            path.to_owned(),
+            Some(json!({ "name": "x", "boot_sets": [] })),
+        ),
+        ("/api/v2/sessiontemplates/{name}", "GET", _) => {
+            ("/api/v2/sessiontemplates/nightly".into(), None)
+        }
+        ("/api/v2/sessiontemplates/{name}", "PUT", true) => (
+            "/api/v2/sessiontemplates/nightly".into(),
+            Some(
+                json!({ "boot_sets": [ { "name": "all", "node_list": ["a1"], "image": "evil.img" } ] }),
+            ),
+        ),
+        ("/api/v2/sessiontemplates/{name}", "PUT", false) => (
+            "/api/v2/sessiontemplates/nightly".into(),
+            Some(json!({ "boot_sets": [] })),
+        ),
+        ("/api/v2/sessiontemplates/{name}", "DELETE", true) => {
+            ("/api/v2/sessiontemplates/nightly".into(), None)
+        }
+        ("/api/v2/sessiontemplates/{name}", "DELETE", false) => {
+            ("/api/v2/sessiontemplates/ghost".into(), None)
+        }
+        ("/api/v2/sessions", "GET", _) => (path.to_owned(), None),
+        ("/api/v2/sessions", "POST", true) => (
+            path.to_owned(),
+            Some(json!({ "template_name": "nightly", "operation": "shutdown" })),
+        ),
+        ("/api/v2/sessions", "POST", false) => (
+            path.to_owned(),
+            Some(json!({ "template_name": "ghost", "operation": "boot" })),
+        ),
+        ("/api/v2/sessions/{id}", "GET", _) => (format!("/api/v2/sessions/{ghost}"), None),
+        ("/api/v2/sessions/{id}", "DELETE", _) => (format!("/api/v2/sessions/{ghost}"), None),
+        ("/api/v2/components", "GET", _) => (path.to_owned(), None),
+        ("/api/v2/components/{id}", "GET", _) => {
+            (format!("/api/v2/components/{}", world.host_a), None)
+        }
+        ("/api/v2/components/{id}", "PATCH", true) => (
+            format!("/api/v2/components/{}", world.host_a),
+            Some(json!({ "desired_state": null })),
+        ),
+        ("/api/v2/components/{id}", "PATCH", false) => (
+            format!("/api/v2/components/{ghost}"),
+            Some(json!({ "desired_state": null })),
+        ),
+        ("/api/v2/options", "GET", _) => (path.to_owned(), None),
+        ("/api/v2/options", "PATCH", true) => (
+            path.to_owned(),
+            Some(json!({ "default_session_timeout_secs": 60 })),
+        ),
+        ("/api/v2/options", "PATCH", false) => (
+            path.to_owned(),
+            Some(json!({ "default_session_timeout_secs": 1 })),
+        ),
         // Nothing is interrupted, so reconciling changes nothing for anyone allowed.
         ("/api/v1/reconcile", "POST", _) => (path.to_owned(), None),
         ("/api/v1/tenants", "POST", true) => (path.to_owned(), Some(json!({ "slug": "intruder" }))),

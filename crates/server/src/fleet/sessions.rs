@@ -1,0 +1,481 @@
+//! Sessions and components, in the tenant's own database.
+//!
+//! Creating a session picks its targets (the template's nodes ∩ the tenant's hosts ∩ the
+//! limit) and sets their desired state. Agents receive it at check-in, apply it and report
+//! their actual state; the session moves `pending → running → complete` (or `failed`: a
+//! target failed, or the timeout passed) from those reports alone.
+
+use std::collections::{BTreeMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use tenantry_proto::{
+    ActualState, ApplyStatus, BootSet, Component, DesiredState, HostStatus, Operation, Session,
+    SessionProgress, SessionStatus,
+};
+use uuid::Uuid;
+
+use crate::store::TenantDb;
+use crate::with_conn;
+
+/// What a new session asks for.
+pub struct NewSession<'a> {
+    pub template_name: &'a str,
+    pub boot_sets: &'a [BootSet],
+    pub operation: Operation,
+    pub limit: Option<&'a str>,
+    pub stage: bool,
+    pub timeout: chrono::Duration,
+}
+
+#[derive(sqlx::FromRow)]
+struct TargetRow {
+    id: Uuid,
+    hostname: String,
+    labels: Json<BTreeMap<String, String>>,
+}
+
+/// One element of a `limit`: a hostname or a `key=value` label.
+fn matches_limit(limit: Option<&str>, host: &TargetRow) -> bool {
+    let Some(limit) = limit.map(str::trim).filter(|l| !l.is_empty()) else {
+        return true;
+    };
+    limit
+        .split(',')
+        .map(str::trim)
+        .any(|item| match item.split_once('=') {
+            Some((k, v)) => host.labels.0.get(k).is_some_and(|have| have == v),
+            None => item == host.hostname,
+        })
+}
+
+/// The boot set that claims the host first, if any.
+fn boot_set_for<'s>(sets: &'s [BootSet], host: &TargetRow) -> Option<&'s BootSet> {
+    sets.iter().find(|set| {
+        set.node_list.contains(&host.hostname)
+            || (!set.node_labels.is_empty()
+                && set
+                    .node_labels
+                    .iter()
+                    .all(|(k, v)| host.labels.0.get(k).is_some_and(|have| have == v)))
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionRow {
+    id: Uuid,
+    template_name: String,
+    operation: String,
+    session_limit: Option<String>,
+    stage: bool,
+    status: String,
+    targets: Json<Vec<Uuid>>,
+    error: Option<String>,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    timeout_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, template_name, operation, session_limit, stage, status, targets, \
+    error, created_at, started_at, completed_at, timeout_at";
+
+impl SessionRow {
+    fn into_session(self, tenant: &str, progress: SessionProgress) -> Session {
+        Session {
+            id: self.id,
+            tenant: tenant.to_owned(),
+            template_name: self.template_name,
+            operation: Operation::parse(&self.operation).unwrap_or(Operation::Boot),
+            limit: self.session_limit,
+            stage: self.stage,
+            status: SessionStatus::parse(&self.status).unwrap_or(SessionStatus::Failed),
+            targets: self.targets.0,
+            progress,
+            error: self.error,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            completed_at: self.completed_at,
+            timeout_at: self.timeout_at,
+        }
+    }
+}
+
+/// Creates the session and sets its targets' desired state, in one transaction.
+pub async fn create(
+    db: &TenantDb,
+    tenant: &str,
+    new: &NewSession<'_>,
+) -> Result<Session, sqlx::Error> {
+    let id = Uuid::now_v7();
+    let now = Utc::now();
+    let mut conn = db.acquire().await?;
+    let targets: Vec<(Uuid, DesiredState)> = with_conn!(&mut conn, c => {
+        let hosts: Vec<TargetRow> = sqlx::query_as("SELECT id, hostname, labels FROM hosts ORDER BY id")
+            .fetch_all(&mut *c)
+            .await?;
+        hosts
+            .iter()
+            .filter(|h| matches_limit(new.limit, h))
+            .filter_map(|h| {
+                boot_set_for(new.boot_sets, h).map(|set| {
+                    (
+                        h.id,
+                        DesiredState {
+                            session_id: id,
+                            operation: new.operation,
+                            boot_set: set.name.clone(),
+                            image: set.image.clone(),
+                            kernel_parameters: set.kernel_parameters.clone(),
+                        },
+                    )
+                })
+            })
+            .collect()
+    });
+    let status = if new.stage {
+        SessionStatus::Staged
+    } else if targets.is_empty() {
+        SessionStatus::Complete
+    } else {
+        SessionStatus::Pending
+    };
+    let ids: Vec<Uuid> = targets.iter().map(|(id, _)| *id).collect();
+    let completed = (status == SessionStatus::Complete).then_some(now);
+    let timeout_at = now + new.timeout;
+    with_conn!(&mut conn, c => {
+        let mut tx = sqlx::Connection::begin(&mut *c).await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, template_name, operation, session_limit, stage, status, targets, created_at, completed_at, timeout_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(id)
+        .bind(new.template_name)
+        .bind(new.operation.as_str())
+        .bind(new.limit)
+        .bind(new.stage)
+        .bind(status.as_str())
+        .bind(Json(&ids))
+        .bind(now)
+        .bind(completed)
+        .bind(timeout_at)
+        .execute(&mut *tx)
+        .await?;
+        if !new.stage {
+            for (host, desired) in &targets {
+                sqlx::query("UPDATE hosts SET desired_state = $2 WHERE id = $1")
+                    .bind(host)
+                    .bind(Json(desired))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+    });
+    Ok(Session {
+        id,
+        tenant: tenant.to_owned(),
+        template_name: new.template_name.to_owned(),
+        operation: new.operation,
+        limit: new.limit.map(str::to_owned),
+        stage: new.stage,
+        status,
+        progress: SessionProgress {
+            targets: ids.len() as u64,
+            applied: 0,
+            failed: 0,
+        },
+        targets: ids,
+        error: None,
+        created_at: now,
+        started_at: None,
+        completed_at: completed,
+        timeout_at,
+    })
+}
+
+/// Fails every unfinished session whose timeout has passed.
+async fn expire(db: &TenantDb) -> Result<(), sqlx::Error> {
+    let now = Utc::now();
+    let mut conn = db.acquire().await?;
+    with_conn!(&mut conn, c => {
+        sqlx::query(
+            "UPDATE sessions SET status = 'failed', error = 'timed out before every target reported', completed_at = $1 \
+             WHERE status IN ('pending', 'running') AND timeout_at < $1",
+        )
+        .bind(now)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
+
+/// Applied and failed counts of a session, from its targets' actual states.
+async fn progress(
+    db: &TenantDb,
+    id: Uuid,
+    targets: &[Uuid],
+) -> Result<SessionProgress, sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    let states: Vec<Option<Json<ActualState>>> = with_conn!(&mut conn, c => {
+        sqlx::query_scalar("SELECT actual_state FROM hosts WHERE actual_state IS NOT NULL")
+            .fetch_all(&mut *c)
+            .await?
+    });
+    let (mut applied, mut failed) = (0, 0);
+    for state in states.into_iter().flatten() {
+        if state.0.session_id == id {
+            match state.0.status {
+                ApplyStatus::Applied => applied += 1,
+                ApplyStatus::Failed => failed += 1,
+            }
+        }
+    }
+    Ok(SessionProgress {
+        targets: targets.len() as u64,
+        applied,
+        failed,
+    })
+}
+
+pub async fn get(db: &TenantDb, tenant: &str, id: Uuid) -> Result<Option<Session>, sqlx::Error> {
+    expire(db).await?;
+    let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"));
+    let mut conn = db.acquire().await?;
+    let row: Option<SessionRow> = with_conn!(&mut conn, c => {
+        sqlx::query_as(sql).bind(id).fetch_optional(&mut *c).await?
+    });
+    drop(conn);
+    match row {
+        Some(row) => {
+            let progress = progress(db, row.id, &row.targets.0).await?;
+            Ok(Some(row.into_session(tenant, progress)))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Sessions oldest first, after `after`, optionally of one status.
+pub async fn list(
+    db: &TenantDb,
+    tenant: &str,
+    status: Option<SessionStatus>,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<Session>, sqlx::Error> {
+    expire(db).await?;
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM sessions WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
+    ));
+    let mut conn = db.acquire().await?;
+    let rows: Vec<SessionRow> = with_conn!(&mut conn, c => {
+        sqlx::query_as(sql)
+            .bind(status.map(SessionStatus::as_str))
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(&mut *c)
+            .await?
+    });
+    drop(conn);
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let progress = progress(db, row.id, &row.targets.0).await?;
+        out.push(row.into_session(tenant, progress));
+    }
+    Ok(out)
+}
+
+/// Deletes a session; its targets no longer want what it asked for.
+pub async fn delete(db: &TenantDb, id: Uuid) -> Result<bool, sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    let wanting: Vec<(Uuid, Json<DesiredState>)> = with_conn!(&mut conn, c => {
+        sqlx::query_as("SELECT id, desired_state FROM hosts WHERE desired_state IS NOT NULL")
+            .fetch_all(&mut *c)
+            .await?
+    });
+    let n = with_conn!(&mut conn, c => {
+        let mut tx = sqlx::Connection::begin(&mut *c).await?;
+        for (host, desired) in &wanting {
+            if desired.0.session_id == id {
+                sqlx::query("UPDATE hosts SET desired_state = NULL WHERE id = $1")
+                    .bind(host)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        let n = sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
+        tx.commit().await?;
+        n
+    });
+    Ok(n > 0)
+}
+
+/// Records what a host did, and moves its session along.
+pub async fn report(db: &TenantDb, host: Uuid, actual: &ActualState) -> Result<(), sqlx::Error> {
+    let now = Utc::now();
+    let mut conn = db.acquire().await?;
+    let session: Option<(String, Json<Vec<Uuid>>)> = with_conn!(&mut conn, c => {
+        sqlx::query("UPDATE hosts SET actual_state = $2 WHERE id = $1")
+            .bind(host)
+            .bind(Json(actual))
+            .execute(&mut *c)
+            .await?;
+        sqlx::query_as("SELECT status, targets FROM sessions WHERE id = $1")
+            .bind(actual.session_id)
+            .fetch_optional(&mut *c)
+            .await?
+    });
+    drop(conn);
+    let Some((status, targets)) = session else {
+        return Ok(());
+    };
+    if !matches!(status.as_str(), "pending" | "running") || !targets.0.contains(&host) {
+        return Ok(());
+    }
+    let progress = progress(db, actual.session_id, &targets.0).await?;
+    let (next, error, done) = if progress.failed > 0 {
+        (
+            SessionStatus::Failed,
+            Some(format!(
+                "{} of {} targets failed",
+                progress.failed, progress.targets
+            )),
+            Some(now),
+        )
+    } else if progress.applied >= progress.targets {
+        (SessionStatus::Complete, None, Some(now))
+    } else {
+        (SessionStatus::Running, None, None)
+    };
+    let mut conn = db.acquire().await?;
+    with_conn!(&mut conn, c => {
+        sqlx::query(
+            "UPDATE sessions SET status = $2, error = $3, completed_at = $4, started_at = COALESCE(started_at, $5) \
+             WHERE id = $1 AND status IN ('pending', 'running')",
+        )
+        .bind(actual.session_id)
+        .bind(next.as_str())
+        .bind(error)
+        .bind(done)
+        .bind(now)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct ComponentRow {
+    id: Uuid,
+    hostname: String,
+    online_until: Option<DateTime<Utc>>,
+    desired_state: Option<Json<DesiredState>>,
+    actual_state: Option<Json<ActualState>>,
+}
+
+impl ComponentRow {
+    fn into_component(self, tenant: &str) -> Component {
+        Component {
+            id: self.id,
+            tenant: tenant.to_owned(),
+            hostname: self.hostname,
+            status: match self.online_until {
+                Some(until) if until > Utc::now() => HostStatus::Online,
+                _ => HostStatus::Offline,
+            },
+            desired_state: self.desired_state.map(|d| d.0),
+            actual_state: self.actual_state.map(|a| a.0),
+        }
+    }
+
+    /// The desired state, while the host has not reported on it.
+    fn pending(self) -> Option<DesiredState> {
+        let desired = self.desired_state?.0;
+        match self.actual_state {
+            Some(actual) if actual.0.session_id == desired.session_id => None,
+            _ => Some(desired),
+        }
+    }
+}
+
+const COMPONENT_COLUMNS: &str = "id, hostname, online_until, desired_state, actual_state";
+
+/// What the host should apply now, if anything.
+pub async fn desired_for(db: &TenantDb, host: Uuid) -> Result<Option<DesiredState>, sqlx::Error> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COMPONENT_COLUMNS} FROM hosts WHERE id = $1"
+    ));
+    let mut conn = db.acquire().await?;
+    let row: Option<ComponentRow> = with_conn!(&mut conn, c => {
+        sqlx::query_as(sql).bind(host).fetch_optional(&mut *c).await?
+    });
+    Ok(row.and_then(ComponentRow::pending))
+}
+
+pub async fn components(
+    db: &TenantDb,
+    tenant: &str,
+    after: Option<Uuid>,
+    limit: u32,
+) -> Result<Vec<Component>, sqlx::Error> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COMPONENT_COLUMNS} FROM hosts WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+    ));
+    let mut conn = db.acquire().await?;
+    let rows: Vec<ComponentRow> = with_conn!(&mut conn, c => {
+        sqlx::query_as(sql).bind(after).bind(i64::from(limit)).fetch_all(&mut *c).await?
+    });
+    Ok(rows.into_iter().map(|r| r.into_component(tenant)).collect())
+}
+
+pub async fn component(
+    db: &TenantDb,
+    tenant: &str,
+    id: Uuid,
+) -> Result<Option<Component>, sqlx::Error> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT {COMPONENT_COLUMNS} FROM hosts WHERE id = $1"
+    ));
+    let mut conn = db.acquire().await?;
+    let row: Option<ComponentRow> = with_conn!(&mut conn, c => {
+        sqlx::query_as(sql).bind(id).fetch_optional(&mut *c).await?
+    });
+    Ok(row.map(|r| r.into_component(tenant)))
+}
+
+/// Sets or clears a component's desired state (operators). Returns whether it exists.
+pub async fn set_desired(
+    db: &TenantDb,
+    id: Uuid,
+    desired: Option<&DesiredState>,
+) -> Result<bool, sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    let n = with_conn!(&mut conn, c => {
+        sqlx::query("UPDATE hosts SET desired_state = $2 WHERE id = $1")
+            .bind(id)
+            .bind(desired.map(Json))
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+    });
+    Ok(n > 0)
+}
+
+/// How many sessions the tenant has (for routing verification).
+pub async fn count(db: &TenantDb) -> Result<i64, sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    Ok(with_conn!(&mut conn, c => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(&mut *c).await?
+    }))
+}
+
+/// Targets that are real hosts of this tenant (what verification checks sessions against).
+pub async fn target_ids(db: &TenantDb) -> Result<HashSet<Uuid>, sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    let all: Vec<Json<Vec<Uuid>>> = with_conn!(&mut conn, c => {
+        sqlx::query_scalar("SELECT targets FROM sessions").fetch_all(&mut *c).await?
+    });
+    Ok(all.into_iter().flat_map(|t| t.0).collect())
+}
