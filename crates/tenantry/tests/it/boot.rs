@@ -60,6 +60,10 @@ fn agent(dir: &Path, server: &TestServer, token: &str, name: &str) -> PathBuf {
     config
 }
 
+fn config_hook(config: &Path) -> PathBuf {
+    config.with_file_name("hook.sh")
+}
+
 fn run_agent(config: &Path) -> String {
     let out = run(
         &["agent", "--config", &config.display().to_string(), "--once"],
@@ -198,6 +202,63 @@ async fn two_tenants_two_agents_one_template_name_two_sessions(mode: Mode) {
         assert!(!run_agent(config).contains("applied"));
     }
 
+    // A template only acme has does not exist for beta: 404 (never 403), for reading it
+    // and for starting a session from it.
+    let (status, _) = call(
+        server
+            .as_tenant("acme", Method::PUT, "/api/v2/sessiontemplates/acme-only")
+            .json(&json!({ "boot_sets": [ { "name": "all", "node_labels": { "rack": "acme" }, "image": "a.img" } ] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    expect_problem(
+        server.as_tenant("beta", Method::GET, "/api/v2/sessiontemplates/acme-only"),
+        StatusCode::NOT_FOUND,
+        "template_not_found",
+    )
+    .await;
+    expect_problem(
+        server
+            .as_tenant("beta", Method::POST, "/api/v2/sessions")
+            .json(&json!({ "template_name": "acme-only", "operation": "boot" })),
+        StatusCode::NOT_FOUND,
+        "template_not_found",
+    )
+    .await;
+    // A failing hook fails the session (node_labels select acme's agent by its token label).
+    std::fs::write(
+        config_hook(&agents[0].1),
+        "#!/bin/sh
+echo disk on fire >&2
+exit 3
+",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (status, failing) = call(
+        server
+            .as_tenant("acme", Method::POST, "/api/v2/sessions")
+            .json(&json!({ "template_name": "acme-only", "operation": "shutdown" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{failing}");
+    assert_eq!(
+        failing["targets"].as_array().map(Vec::len),
+        Some(1),
+        "{failing}"
+    );
+    assert!(run_agent(&agents[0].1).contains("failed to apply shutdown"));
+    let (_, failing) = call(server.as_tenant(
+        "acme",
+        Method::GET,
+        &format!(
+            "/api/v2/sessions/{}",
+            failing["id"].as_str().unwrap_or_default()
+        ),
+    ))
+    .await;
+    assert_eq!(failing["status"], "failed", "{failing}");
+    assert_eq!(failing["error"], "1 of 1 targets failed");
+
     // Isolation: the other tenant's session and template are simply not found.
     expect_problem(
         server.as_tenant("beta", Method::GET, &format!("/api/v2/sessions/{}", ids[0])),
@@ -221,7 +282,7 @@ async fn two_tenants_two_agents_one_template_name_two_sessions(mode: Mode) {
         .as_array()
         .map(|i| i.iter().filter_map(|t| t["tenant"].as_str()).collect())
         .unwrap_or_default();
-    assert_eq!(tenants, ["acme", "beta"], "{all}");
+    assert_eq!(tenants, ["acme", "acme", "beta"], "{all}");
     let (_, all) = call(server.op(Method::GET, "/api/v2/sessions?status=complete")).await;
     assert_eq!(all["items"].as_array().map(Vec::len), Some(2), "{all}");
     expect_problem(
@@ -239,7 +300,9 @@ async fn two_tenants_two_agents_one_template_name_two_sessions(mode: Mode) {
     ))
     .await;
     assert_eq!(status, StatusCode::OK, "{c}");
-    assert_eq!(c["actual_state"]["status"], "applied");
+    // Its last report was the failed shutdown.
+    assert_eq!(c["actual_state"]["status"], "failed", "{c}");
+    assert_eq!(c["actual_state"]["operation"], "shutdown", "{c}");
 
     // Options are the operators'.
     expect_problem(
@@ -273,5 +336,5 @@ async fn two_tenants_two_agents_one_template_name_two_sessions(mode: Mode) {
         .find(|l| l.starts_with("acme"))
         .unwrap_or_default();
     let columns: Vec<&str> = acme_row.split_whitespace().collect();
-    assert_eq!(&columns[3..6], ["2", "1", "1"], "{stdout}");
+    assert_eq!(&columns[3..6], ["2", "2", "2"], "{stdout}");
 }
