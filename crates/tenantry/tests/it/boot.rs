@@ -338,3 +338,55 @@ exit 3
     let columns: Vec<&str> = acme_row.split_whitespace().collect();
     assert_eq!(&columns[3..6], ["2", "2", "2"], "{stdout}");
 }
+
+/// A session whose targets never report fails once the options' timeout has passed.
+#[tokio::test]
+async fn a_session_nobody_reports_on_times_out() {
+    let server = TestServer::start();
+    server.create_tenant("acme").await;
+    let host = server.create_host("acme", "silent-1").await;
+    let (status, o) = call(
+        server
+            .op(Method::PATCH, "/api/v2/options")
+            .json(&json!({ "default_session_timeout_secs": 10 })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{o}");
+    let (status, _) = call(
+        server
+            .as_tenant("acme", Method::POST, "/api/v2/sessiontemplates")
+            .json(&json!({ "name": "t", "boot_sets": [ { "name": "b", "node_list": ["silent-1"], "image": "i" } ] })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, session) = call(
+        server
+            .as_tenant("acme", Method::POST, "/api/v2/sessions")
+            .json(&json!({ "template_name": "t", "operation": "boot" })),
+    )
+    .await;
+    assert_eq!(session["targets"][0], host["id"], "{session}");
+    let url = format!(
+        "/api/v2/sessions/{}",
+        session["id"].as_str().unwrap_or_default()
+    );
+    // The timeout is the feature under test: poll until it has passed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, s) = call(server.as_tenant("acme", Method::GET, &url)).await;
+        if s["status"] == "failed" {
+            assert_eq!(s["error"], "timed out before every target reported", "{s}");
+            break;
+        }
+        assert_eq!(s["status"], "pending", "{s}");
+        assert!(std::time::Instant::now() < deadline, "never timed out: {s}");
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let (_, failed) =
+        call(server.as_tenant("acme", Method::GET, "/api/v2/sessions?status=failed")).await;
+    assert_eq!(
+        failed["items"].as_array().map(Vec::len),
+        Some(1),
+        "{failed}"
+    );
+}
