@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery, FleetScope, TenantScope};
-use super::pagination::{PageParams, invalid_cursor, page};
+use super::pagination::{PageParams, across_tenants, invalid_cursor, page};
 use super::state::AppState;
 use crate::fleet::hosts::{self, HostError, HostFilter, HostSort};
 
@@ -160,50 +160,32 @@ async fn list_hosts(
     })))
 }
 
-/// Walks active tenants in slug order; the cursor is `<slug>/<host id>`.
+/// Every active tenant's hosts, by tenant slug then age; the cursor is `<slug>/<host id>`.
 async fn list_all_tenants(
     state: &AppState,
     filter: &HostFilter,
     cursor: Option<&str>,
     limit: u32,
 ) -> ApiResult<Page<Host>> {
-    let (from_slug, after) = match cursor {
-        Some(c) => {
-            let (slug, id) = c.split_once('/').ok_or_else(invalid_cursor)?;
-            (
-                Some(slug.to_owned()),
-                Some(Uuid::parse_str(id).map_err(|_| invalid_cursor())?),
-            )
-        }
-        None => (None, None),
-    };
-    let snapshot = state.routing.snapshot();
-    let mut routes: Vec<_> = snapshot
-        .tenants()
-        .filter(|r| r.status == tenantry_proto::TenantStatus::Active)
-        .filter(|r| from_slug.as_deref().is_none_or(|s| r.slug().as_str() >= s))
-        .cloned()
-        .collect();
-    routes.sort_by(|a, b| a.slug().cmp(b.slug()));
-    let mut rows = Vec::new();
-    for route in routes {
-        let want = limit as usize + 1 - rows.len();
-        let db = state.pools.get(&route).await?;
-        let slug = route.slug().as_str();
-        let here = HostFilter {
-            after_id: if from_slug.as_deref() == Some(slug) {
-                after
-            } else {
-                None
-            },
-            ..filter.clone()
-        };
-        rows.extend(hosts::list(&db, slug, &here, want as u32).await?);
-        if rows.len() > limit as usize {
-            break;
-        }
+    if let Some(c) = cursor {
+        let id = c.split_once('/').map(|(_, id)| id).unwrap_or_default();
+        Uuid::parse_str(id).map_err(|_| invalid_cursor())?;
     }
-    Ok(page(rows, limit, |h| format!("{}/{}", h.tenant, h.id)))
+    across_tenants(
+        state,
+        cursor,
+        limit,
+        |db, slug, after, want| {
+            let here = HostFilter {
+                after_id: after.and_then(|a| Uuid::parse_str(&a).ok()),
+                ..filter.clone()
+            };
+            async move { hosts::list(&db, &slug, &here, want).await }
+        },
+        |h: &Host| h.id.to_string(),
+        |h| &h.tenant,
+    )
+    .await
 }
 
 /// Replace a host's labels.
