@@ -194,10 +194,22 @@ pub async fn create(
     })
 }
 
-/// Fails every unfinished session whose timeout has passed.
+/// Fails every unfinished session whose timeout has passed. Reads first, so a listing
+/// writes (and, on SQLite, takes the write lock) only when something did time out.
 async fn expire(db: &TenantDb) -> Result<(), sqlx::Error> {
     let now = Utc::now();
     let mut conn = db.acquire().await?;
+    let due: i64 = with_conn!(&mut conn, c => {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions WHERE status IN ('pending', 'running') AND timeout_at < $1",
+        )
+        .bind(now)
+        .fetch_one(&mut *c)
+        .await?
+    });
+    if due == 0 {
+        return Ok(());
+    }
     with_conn!(&mut conn, c => {
         sqlx::query(
             "UPDATE sessions SET status = 'failed', error = 'timed out before every target reported', completed_at = $1 \
