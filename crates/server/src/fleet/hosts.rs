@@ -343,27 +343,20 @@ pub async fn checkin(
     };
     let interval = interval.unwrap_or(DEFAULT_CHECKIN_SECS as i64).max(1);
     let until = online_until(now, interval);
+    // Facts (and the `os` derived from them) change only when the agent sent some.
     let n = with_conn!(&mut conn, c => {
-        match facts {
-            Some(facts) => sqlx::query(
-                "UPDATE hosts SET last_seen_at = $2, online_until = $3, facts = $4, os = $5 WHERE id = $1",
-            )
-            .bind(id)
-            .bind(now)
-            .bind(until)
-            .bind(Json(facts))
-            .bind(os_of(facts))
-            .execute(&mut *c)
-            .await?
-            .rows_affected(),
-            None => sqlx::query("UPDATE hosts SET last_seen_at = $2, online_until = $3 WHERE id = $1")
-                .bind(id)
-                .bind(now)
-                .bind(until)
-                .execute(&mut *c)
-                .await?
-                .rows_affected(),
-        }
+        sqlx::query(
+            "UPDATE hosts SET last_seen_at = $2, online_until = $3, facts = COALESCE($4, facts), \
+             os = CASE WHEN $4 IS NULL THEN os ELSE $5 END WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(until)
+        .bind(facts.map(Json))
+        .bind(facts.and_then(os_of))
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
     });
     Ok((n > 0).then_some(interval as u64))
 }

@@ -5,7 +5,7 @@
 //! their actual state; the session moves `pending → running → complete` (or `failed`: a
 //! target failed, or the timeout passed) from those reports alone.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -223,32 +223,32 @@ async fn expire(db: &TenantDb) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Applied and failed counts of a session, from its targets' actual states.
-async fn progress(
-    db: &TenantDb,
-    id: Uuid,
-    targets: &[Uuid],
-) -> Result<SessionProgress, sqlx::Error> {
+/// Applied and failed reports per session, from every host's actual state (one read).
+async fn reports(db: &TenantDb) -> Result<HashMap<Uuid, (u64, u64)>, sqlx::Error> {
     let mut conn = db.acquire().await?;
     let states: Vec<Option<Json<ActualState>>> = with_conn!(&mut conn, c => {
         sqlx::query_scalar("SELECT actual_state FROM hosts WHERE actual_state IS NOT NULL")
             .fetch_all(&mut *c)
             .await?
     });
-    let (mut applied, mut failed) = (0, 0);
+    let mut counts: HashMap<Uuid, (u64, u64)> = HashMap::new();
     for state in states.into_iter().flatten() {
-        if state.0.session_id == id {
-            match state.0.status {
-                ApplyStatus::Applied => applied += 1,
-                ApplyStatus::Failed => failed += 1,
-            }
+        let entry = counts.entry(state.0.session_id).or_default();
+        match state.0.status {
+            ApplyStatus::Applied => entry.0 += 1,
+            ApplyStatus::Failed => entry.1 += 1,
         }
     }
-    Ok(SessionProgress {
+    Ok(counts)
+}
+
+fn progress(reports: &HashMap<Uuid, (u64, u64)>, id: Uuid, targets: &[Uuid]) -> SessionProgress {
+    let (applied, failed) = reports.get(&id).copied().unwrap_or_default();
+    SessionProgress {
         targets: targets.len() as u64,
         applied,
         failed,
-    })
+    }
 }
 
 pub async fn get(db: &TenantDb, tenant: &str, id: Uuid) -> Result<Option<Session>, sqlx::Error> {
@@ -261,7 +261,7 @@ pub async fn get(db: &TenantDb, tenant: &str, id: Uuid) -> Result<Option<Session
     drop(conn);
     match row {
         Some(row) => {
-            let progress = progress(db, row.id, &row.targets.0).await?;
+            let progress = progress(&reports(db).await?, row.id, &row.targets.0);
             Ok(Some(row.into_session(tenant, progress)))
         }
         None => Ok(None),
@@ -290,12 +290,14 @@ pub async fn list(
             .await?
     });
     drop(conn);
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        let progress = progress(db, row.id, &row.targets.0).await?;
-        out.push(row.into_session(tenant, progress));
-    }
-    Ok(out)
+    let reports = reports(db).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let progress = progress(&reports, row.id, &row.targets.0);
+            row.into_session(tenant, progress)
+        })
+        .collect())
 }
 
 /// Deletes a session; its targets no longer want what it asked for.
@@ -345,7 +347,7 @@ pub async fn report(db: &TenantDb, host: Uuid, actual: &ActualState) -> Result<(
     if !matches!(status.as_str(), "pending" | "running") || !targets.0.contains(&host) {
         return Ok(());
     }
-    let progress = progress(db, actual.session_id, &targets.0).await?;
+    let progress = progress(&reports(db).await?, actual.session_id, &targets.0);
     let (next, error, done) = if progress.failed > 0 {
         (
             SessionStatus::Failed,

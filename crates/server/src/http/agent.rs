@@ -54,14 +54,6 @@ fn host_unknown() -> ApiError {
     )
 }
 
-fn invalid(detail: impl Into<String>) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        codes::VALIDATION_FAILED,
-        detail,
-    )
-}
-
 /// An active tenant's route, or the refusal an agent gets.
 fn active_route(state: &AppState, slug: &str) -> ApiResult<std::sync::Arc<TenantRoute>> {
     let snapshot = state.routing.snapshot();
@@ -131,14 +123,16 @@ async fn enroll(
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !machine_ok {
-        return Err(invalid(
+        return Err(ApiError::invalid(
             "machine_id must be 8 to 128 characters of letters, digits, `-` and `_`",
         ));
     }
-    hosts::validate_facts(&body.facts).map_err(invalid)?;
+    hosts::validate_facts(&body.facts).map_err(ApiError::invalid)?;
     let interval = body.checkin_interval_secs.unwrap_or(DEFAULT_CHECKIN_SECS);
     if !CHECKIN_SECS.contains(&interval) {
-        return Err(invalid("checkin_interval_secs must be between 5 and 86400"));
+        return Err(ApiError::invalid(
+            "checkin_interval_secs must be between 5 and 86400",
+        ));
     }
     let record = catalog
         .tenant_by_id(token.tenant_id)
@@ -232,7 +226,7 @@ async fn checkin(
         ));
     };
     if let Some(facts) = &body.facts {
-        hosts::validate_facts(facts).map_err(invalid)?;
+        hosts::validate_facts(facts).map_err(ApiError::invalid)?;
     }
     // The binding, not the credential, says the host still exists (and in this tenant:
     // a re-created tenant of the same slug has another id).
@@ -247,7 +241,9 @@ async fn checkin(
         .ok_or_else(host_unknown)?;
     if let Some(actual) = &body.actual {
         if actual.detail.as_ref().is_some_and(|d| d.len() > 1024) {
-            return Err(invalid("actual.detail is at most 1024 characters"));
+            return Err(ApiError::invalid(
+                "actual.detail is at most 1024 characters",
+            ));
         }
         sessions::report(&db, host_id, actual).await?;
     }

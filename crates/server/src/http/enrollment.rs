@@ -54,14 +54,6 @@ fn actor_of(caller: &Caller) -> Actor {
     }
 }
 
-fn invalid(detail: impl Into<String>) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        codes::VALIDATION_FAILED,
-        detail,
-    )
-}
-
 /// A tenant's enrollment tokens, newest first, without their secrets.
 #[utoipa::path(get, path = "/api/v1/tenants/{slug}/enrollment-tokens", tag = "enrollment", params(("slug" = String, Path)),
     security(("bearer" = [])),
@@ -101,18 +93,18 @@ async fn create_token(
     caller.may(Family::TenantAdminArea, Access::Write, &slug)?;
     let tenant = existing(&state, &slug).await?;
     let ttl = match &body.ttl {
-        Some(text) => HumanDuration::parse(text).map_err(invalid)?,
+        Some(text) => HumanDuration::parse(text).map_err(ApiError::invalid)?,
         None => DEFAULT_TTL,
     };
     if ttl.as_duration().is_zero() || ttl.as_duration() > MAX_TTL.as_duration() {
-        return Err(invalid("ttl must be between 1s and 365d"));
+        return Err(ApiError::invalid("ttl must be between 1s and 365d"));
     }
     let max_uses = match body.max_uses {
-        Some(0) => return Err(invalid("max_uses must be at least 1")),
-        Some(n) => Some(i64::try_from(n).map_err(|_| invalid("max_uses is too large"))?),
+        Some(0) => return Err(ApiError::invalid("max_uses must be at least 1")),
+        Some(n) => Some(i64::try_from(n).map_err(|_| ApiError::invalid("max_uses is too large"))?),
         None => None,
     };
-    crate::fleet::labels::validate(&body.labels).map_err(invalid)?;
+    crate::fleet::labels::validate(&body.labels).map_err(ApiError::invalid)?;
     let secret = api_key::generate_with_prefix(TOKEN_PREFIX).map_err(ApiError::internal)?;
     let expires_at =
         Utc::now() + chrono::Duration::from_std(ttl.as_duration()).map_err(ApiError::internal)?;

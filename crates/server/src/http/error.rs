@@ -36,6 +36,20 @@ impl ApiError {
         }
     }
 
+    /// 422 `validation_failed`: a field's value breaks its rule (the detail states it).
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::VALIDATION_FAILED,
+            detail,
+        )
+    }
+
+    /// 400 `invalid_query`: a query parameter is not one the route takes.
+    pub fn bad_query(detail: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_QUERY, detail)
+    }
+
     /// Logs the real cause and answers 500 without it.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");

@@ -74,9 +74,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(q)| ApiQuery(q))
-            .map_err(|e: QueryRejection| {
-                ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_QUERY, e.body_text())
-            })
+            .map_err(|e: QueryRejection| ApiError::bad_query(e.body_text()))
     }
 }
 
@@ -231,11 +229,7 @@ impl FromRequestParts<AppState> for TenantScope {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match scope(parts, state, Family::FleetData, false).await? {
-            FleetScope::Tenant(scope) => Ok(scope),
-            // `scope` only answers AllTenants when asked to.
-            FleetScope::AllTenants => Err(ApiError::from(ResolveError::TenantRequired)),
-        }
+        one_tenant(parts, state, Family::FleetData).await
     }
 }
 
@@ -249,10 +243,22 @@ impl FromRequestParts<AppState> for ComponentScope {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match scope(parts, state, Family::Components, false).await? {
-            FleetScope::Tenant(scope) => Ok(ComponentScope(scope)),
-            FleetScope::AllTenants => Err(ApiError::from(ResolveError::TenantRequired)),
-        }
+        one_tenant(parts, state, Family::Components)
+            .await
+            .map(ComponentScope)
+    }
+}
+
+/// Exactly one tenant, for a route of `family`.
+async fn one_tenant(
+    parts: &Parts,
+    state: &AppState,
+    family: Family,
+) -> Result<TenantScope, ApiError> {
+    match scope(parts, state, family, false).await? {
+        FleetScope::Tenant(scope) => Ok(scope),
+        // `scope` only answers AllTenants when asked to.
+        FleetScope::AllTenants => Err(ApiError::from(ResolveError::TenantRequired)),
     }
 }
 

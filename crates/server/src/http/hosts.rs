@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery, FleetScope, TenantScope};
-use super::pagination::{PageParams, across_tenants, invalid_cursor, page};
+use super::pagination::{across_tenants, check_limit, invalid_cursor, page};
 use super::state::AppState;
 use crate::fleet::hosts::{self, HostError, HostFilter, HostSort};
 
@@ -21,20 +21,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_host, update_host, delete_host))
 }
 
-fn invalid(detail: impl Into<String>) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        codes::VALIDATION_FAILED,
-        detail,
-    )
-}
-
 fn validate(new: &CreateHost) -> ApiResult<()> {
-    hosts::validate_hostname(&new.hostname).map_err(invalid)?;
+    hosts::validate_hostname(&new.hostname).map_err(ApiError::invalid)?;
     if let Some(os) = &new.os {
-        hosts::validate_text("os", os).map_err(invalid)?;
+        hosts::validate_text("os", os).map_err(ApiError::invalid)?;
     }
-    crate::fleet::labels::validate(&new.labels).map_err(invalid)?;
+    crate::fleet::labels::validate(&new.labels).map_err(ApiError::invalid)?;
     Ok(())
 }
 
@@ -64,31 +56,22 @@ pub struct HostQuery {
     pub sort: Option<String>,
 }
 
-fn bad_query(detail: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_QUERY, detail)
-}
-
 impl HostQuery {
-    fn page(&self) -> PageParams {
-        PageParams {
-            limit: self.limit,
-            cursor: self.cursor.clone(),
-        }
-    }
-
     /// The filter, without the cursor.
     fn filter(&self) -> ApiResult<HostFilter> {
         if self.hostname.as_ref().is_some_and(|h| h.len() > 253) {
-            return Err(bad_query("hostname is a prefix of at most 253 characters"));
+            return Err(ApiError::bad_query(
+                "hostname is a prefix of at most 253 characters",
+            ));
         }
         let label = match &self.label {
             None => None,
             Some(l) => {
                 let (k, v) = l
                     .split_once('=')
-                    .ok_or_else(|| bad_query("label is `key=value`"))?;
+                    .ok_or_else(|| ApiError::bad_query("label is `key=value`"))?;
                 let one = std::collections::BTreeMap::from([(k.to_owned(), v.to_owned())]);
-                crate::fleet::labels::validate(&one).map_err(bad_query)?;
+                crate::fleet::labels::validate(&one).map_err(ApiError::bad_query)?;
                 Some((k.to_owned(), v.to_owned()))
             }
         };
@@ -98,7 +81,7 @@ impl HostQuery {
             Some("hostname") => HostSort::Hostname,
             Some("-hostname") => HostSort::HostnameDesc,
             Some(_) => {
-                return Err(bad_query(
+                return Err(ApiError::bad_query(
                     "sort is one of created, -created, hostname, -hostname",
                 ));
             }
@@ -127,13 +110,13 @@ async fn list_hosts(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<HostQuery>,
 ) -> ApiResult<Json<Page<Host>>> {
-    let limit = query.page().limit()?;
+    let limit = check_limit(query.limit)?;
     let mut filter = query.filter()?;
     let tenant = match scope {
         FleetScope::Tenant(tenant) => tenant,
         FleetScope::AllTenants => {
             if filter.sort != HostSort::Created {
-                return Err(bad_query(
+                return Err(ApiError::bad_query(
                     "sort applies within one tenant; across tenants hosts come by tenant, then age",
                 ));
             }
@@ -199,7 +182,7 @@ async fn update_host(
     ApiJson(body): ApiJson<UpdateHost>,
 ) -> ApiResult<Json<Host>> {
     let id = Uuid::parse_str(&id).map_err(|_| host_not_found(&id))?;
-    crate::fleet::labels::validate(&body.labels).map_err(invalid)?;
+    crate::fleet::labels::validate(&body.labels).map_err(ApiError::invalid)?;
     hosts::set_labels(&tenant.db, tenant.slug(), id, &body.labels)
         .await
         .map_err(|e| tenant.fail(e))?

@@ -115,9 +115,7 @@ async fn add_key(
     })?;
     let comment = request.comment.unwrap_or_default();
     if comment.chars().count() > 200 || comment.chars().any(char::is_control) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            codes::VALIDATION_FAILED,
+        return Err(ApiError::invalid(
             "comment must be at most 200 characters without control characters",
         ));
     }
@@ -226,21 +224,11 @@ async fn admin_token(
 ) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
     let tenant = existing(&state, &slug).await?;
     let ttl = match &body.ttl {
-        Some(text) => HumanDuration::parse(text).map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                codes::VALIDATION_FAILED,
-                e,
-            )
-        })?,
+        Some(text) => HumanDuration::parse(text).map_err(ApiError::invalid)?,
         None => HumanDuration::from_secs(3600),
     };
     if ttl.as_duration().is_zero() || ttl.as_duration() > MAX_TTL.as_duration() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            codes::VALIDATION_FAILED,
-            "ttl must be between 1s and 24h",
-        ));
+        return Err(ApiError::invalid("ttl must be between 1s and 24h"));
     }
     let now = token::now();
     let claims = Claims {

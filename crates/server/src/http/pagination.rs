@@ -19,15 +19,18 @@ pub struct PageParams {
 
 impl PageParams {
     pub fn limit(&self) -> Result<u32, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_LIMIT),
-            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                codes::INVALID_QUERY,
-                format!("limit must be between 1 and {MAX_LIMIT}"),
-            )),
-        }
+        check_limit(self.limit)
+    }
+}
+
+/// A listing's `?limit=`: 1 to 500, default 50.
+pub fn check_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::bad_query(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        ))),
     }
 }
 

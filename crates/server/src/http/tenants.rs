@@ -74,9 +74,7 @@ fn path_slug(slug: &str) -> ApiResult<Slug> {
 fn check_display_name(name: &str) -> ApiResult<()> {
     let len = name.chars().count();
     if !(1..=200).contains(&len) || name.chars().any(char::is_control) || name.trim() != name {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            codes::VALIDATION_FAILED,
+        return Err(ApiError::invalid(
             "display_name must be 1 to 200 characters, without control characters or surrounding spaces",
         ));
     }
@@ -121,9 +119,7 @@ async fn create_tenant(
     let display_name = body.display_name.unwrap_or_else(|| slug.to_string());
     check_display_name(&display_name)?;
     if body.instance.is_some() && body.placement.is_some() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            codes::VALIDATION_FAILED,
+        return Err(ApiError::invalid(
             "give either `instance` or `placement`, not both",
         ));
     }
@@ -178,9 +174,7 @@ async fn update_tenant(
     if let Some(status) = body.status
         && !matches!(status, TenantStatus::Active | TenantStatus::Suspended)
     {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            codes::VALIDATION_FAILED,
+        return Err(ApiError::invalid(
             "status can be set to `active` or `suspended`; use DELETE to delete a tenant",
         ));
     }

@@ -51,6 +51,25 @@ fn agent_config(
     path
 }
 
+/// The agent stopped, saying its token was refused.
+fn assert_refused(out: &std::process::Output) {
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("invalid or expired enrollment token"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+async fn revoke(server: &TestServer, tenant: &str, id: &str) {
+    let (status, _) = call(server.op(
+        Method::DELETE,
+        &format!("/api/v1/tenants/{tenant}/enrollment-tokens/{id}"),
+    ))
+    .await;
+    assert!(status.is_success());
+}
+
 fn agent_once(config: &Path) -> std::process::Output {
     run(
         &["agent", "--config", &config.display().to_string(), "--once"],
@@ -177,13 +196,7 @@ async fn an_agent_enrolls_checks_in_and_re_enrolls_as_the_same_host() {
         Some(&secret),
         Some("another-machine-0001"),
     );
-    let out = agent_once(&other);
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("invalid or expired enrollment token"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_refused(&agent_once(&other));
 }
 
 #[tokio::test]
@@ -192,12 +205,7 @@ async fn bad_tokens_stop_the_agent_with_the_reason() {
     server.create_tenant("acme").await;
     let (secret, id) = token(&server, "acme", json!({})).await;
     let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
-    let (status, _) = call(server.op(
-        Method::DELETE,
-        &format!("/api/v1/tenants/acme/enrollment-tokens/{id}"),
-    ))
-    .await;
-    assert!(status.is_success());
+    revoke(&server, "acme", &id).await;
     for (name, token) in [
         ("revoked", secret.as_str()),
         (
@@ -306,19 +314,8 @@ async fn a_deleted_host_is_unknown_and_re_enrolls_only_with_a_valid_token() {
     let (status, _) =
         call(server.as_tenant("acme", Method::DELETE, &format!("/api/v1/hosts/{new_host}"))).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) = call(server.op(
-        Method::DELETE,
-        &format!("/api/v1/tenants/acme/enrollment-tokens/{id}"),
-    ))
-    .await;
-    assert!(status.is_success());
-    let out = agent_once(&config);
-    assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("invalid or expired enrollment token"),
-        "{}",
-        text(&out.stderr)
-    );
+    revoke(&server, "acme", &id).await;
+    assert_refused(&agent_once(&config));
 }
 
 #[tokio::test]

@@ -79,11 +79,7 @@ async fn update_component(
             || desired.kernel_parameters.len() > 4096
             || desired.boot_set.len() > 127)
     {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            codes::VALIDATION_FAILED,
-            "desired_state is too large",
-        ));
+        return Err(ApiError::invalid("desired_state is too large"));
     }
     if !sessions::set_desired(&tenant.db, id, body.desired_state.as_ref())
         .await

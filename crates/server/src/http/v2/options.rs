@@ -43,13 +43,7 @@ async fn update_options(
     ApiJson(body): ApiJson<UpdateOptions>,
 ) -> ApiResult<Json<Options>> {
     operator_only(&caller, Access::Write)?;
-    crate::options::validate(&body).map_err(|why| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            codes::VALIDATION_FAILED,
-            why,
-        )
-    })?;
+    crate::options::validate(&body).map_err(ApiError::invalid)?;
     let options = crate::options::set(&state.core.shared, &body).await?;
     let actor = crate::provisioner::Actor {
         name: caller.0.actor(),

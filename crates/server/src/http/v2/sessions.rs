@@ -15,7 +15,7 @@ use crate::fleet::sessions::{self, NewSession};
 use crate::fleet::templates as stored_templates;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, FleetScope, TenantScope};
-use crate::http::pagination::{across_tenants, invalid_cursor, page};
+use crate::http::pagination::{across_tenants, check_limit, invalid_cursor, page};
 use crate::http::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -52,11 +52,7 @@ async fn list_sessions(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<SessionQuery>,
 ) -> ApiResult<Json<Page<Session>>> {
-    let limit = crate::http::pagination::PageParams {
-        limit: query.limit,
-        cursor: None,
-    }
-    .limit()?;
+    let limit = check_limit(query.limit)?;
     let status = query.status;
     match scope {
         FleetScope::Tenant(tenant) => {
@@ -106,9 +102,7 @@ async fn create_session(
     if let Some(limit) = &body.limit
         && (limit.len() > 4096 || limit.chars().any(char::is_control))
     {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            codes::VALIDATION_FAILED,
+        return Err(ApiError::invalid(
             "limit is at most 4096 characters of hostnames and key=value labels, comma-separated",
         ));
     }

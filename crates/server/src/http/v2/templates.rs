@@ -23,14 +23,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_template, put_template, delete_template))
 }
 
-fn invalid(detail: impl Into<String>) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        codes::VALIDATION_FAILED,
-        detail,
-    )
-}
-
 pub fn not_found(name: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -98,8 +90,8 @@ async fn create_template(
     tenant: TenantScope,
     ApiJson(body): ApiJson<NewSessionTemplate>,
 ) -> ApiResult<impl IntoResponse> {
-    templates::validate_name(&body.name).map_err(invalid)?;
-    templates::validate(&body.description, &body.boot_sets).map_err(invalid)?;
+    templates::validate_name(&body.name).map_err(ApiError::invalid)?;
+    templates::validate(&body.description, &body.boot_sets).map_err(ApiError::invalid)?;
     templates::put(
         &tenant.db,
         &body.name,
@@ -148,8 +140,8 @@ async fn put_template(
     ApiPath(name): ApiPath<String>,
     ApiJson(body): ApiJson<PutSessionTemplate>,
 ) -> ApiResult<(StatusCode, Json<SessionTemplate>)> {
-    templates::validate_name(&name).map_err(invalid)?;
-    templates::validate(&body.description, &body.boot_sets).map_err(invalid)?;
+    templates::validate_name(&name).map_err(ApiError::invalid)?;
+    templates::validate(&body.description, &body.boot_sets).map_err(ApiError::invalid)?;
     let created = templates::put(&tenant.db, &name, &body.description, &body.boot_sets, true)
         .await
         .map_err(|e| exists(e, &tenant))?;
