@@ -36,8 +36,8 @@ pub enum PoolError {
 struct Cached {
     db: TenantDb,
     serial: u64,
-    /// The broker's credential generation this pool connects with.
-    generation: Arc<AtomicU64>,
+    /// The broker's credential epoch when this pool last took its tenant's credentials.
+    epoch: Arc<AtomicU64>,
     last_used: Arc<AtomicU64>,
     /// Handles of this pool held by requests right now.
     leases: Arc<Leases>,
@@ -182,9 +182,10 @@ impl TenantPools {
         let broker = self.storage.broker();
         if let Some(hit) = self.tenants.get(&route.id).await {
             hit.last_used.store(self.now(), Ordering::Relaxed);
-            // The broker replaced the tenant's credentials: new connections use the new ones.
-            let current = broker.generation(route.slug().as_str());
-            if hit.generation.swap(current, Ordering::Relaxed) != current {
+            // Credentials changed somewhere since this pool last looked: take the tenant's
+            // current ones (from memory) for new connections.
+            let current = broker.epoch();
+            if hit.epoch.swap(current, Ordering::Relaxed) != current {
                 self.storage
                     .refresh_credentials(&route.location, &hit.db)
                     .await
@@ -195,7 +196,7 @@ impl TenantPools {
         let permit = self.permits(self.tenant_settings.max_connections).await?;
         let serial = self.budget.hold(permit);
         // Read before opening: a change while opening is caught by the next request.
-        let generation = Arc::new(AtomicU64::new(broker.generation(route.slug().as_str())));
+        let epoch = Arc::new(AtomicU64::new(broker.epoch()));
         let (location, storage) = (route.location.clone(), Arc::clone(&self.storage));
         let (settings, now) = (self.tenant_settings, self.now());
         let result = self
@@ -205,7 +206,7 @@ impl TenantPools {
                 Ok::<_, StoreError>(Cached {
                     db,
                     serial,
-                    generation,
+                    epoch,
                     last_used: Arc::new(AtomicU64::new(now)),
                     leases: Arc::new(Leases::default()),
                 })

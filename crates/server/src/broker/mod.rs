@@ -64,11 +64,13 @@ impl CredentialBroker {
         }
     }
 
-    /// Changes whenever the tenant's credentials do; pools compare it to reconnect.
-    pub fn generation(&self, slug: &str) -> u64 {
+    /// Grows whenever any tenant's credentials change (always 0 for static ones). Pools
+    /// compare it on each use, without a lock, and re-read their tenant's credentials
+    /// only when it moved.
+    pub fn epoch(&self) -> u64 {
         match self {
             CredentialBroker::Static => 0,
-            CredentialBroker::OpenBao(b) => b.generation(slug),
+            CredentialBroker::OpenBao(b) => b.epoch(),
         }
     }
 

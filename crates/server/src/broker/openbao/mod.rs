@@ -50,7 +50,6 @@ struct Held {
     born: Instant,
     expires: Instant,
     renew_at: Instant,
-    generation: u64,
 }
 
 /// Counters for `/metrics`.
@@ -83,6 +82,7 @@ struct Inner {
     leases: std::sync::Mutex<HashMap<String, Held>>,
     /// One lease fetched at a time, so two first requests do not lease twice.
     fetching: tokio::sync::Mutex<()>,
+    /// Counts credentials issued; pools compare it to know when to look again.
     generations: AtomicU64,
     renewals: AtomicU64,
     rotations: AtomicU64,
@@ -182,9 +182,9 @@ impl OpenBaoBroker {
         }
     }
 
-    /// Changes whenever the tenant's credentials change (0: none held).
-    pub fn generation(&self, slug: &str) -> u64 {
-        self.inner.lock().get(slug).map_or(0, |h| h.generation)
+    /// Grows whenever any tenant's credentials change: a lock-free check for pools.
+    pub fn epoch(&self) -> u64 {
+        self.inner.generations.load(Ordering::Relaxed)
     }
 
     /// Writes the tenant's OpenBAO role. Idempotent.
@@ -321,9 +321,9 @@ impl Inner {
             born: now,
             expires: now + lease.duration,
             renew_at: now + lease.duration * 2 / 3,
-            generation: self.generations.fetch_add(1, Ordering::Relaxed) + 1,
         };
         self.lock().insert(slug.to_owned(), held);
+        self.generations.fetch_add(1, Ordering::Relaxed);
         credentials
     }
 
