@@ -9,6 +9,7 @@ pub mod codes;
 mod enrollment;
 mod hosts;
 mod keys;
+mod migrations;
 mod problem;
 mod tenants;
 
@@ -21,6 +22,7 @@ pub use boot::{
 pub use enrollment::{CreateEnrollmentToken, EnrollmentToken, IssuedEnrollmentToken};
 pub use hosts::{CreateHost, Host, HostStatus, UpdateHost};
 pub use keys::{AddKey, AdminTokenRequest, IssuedToken, TrustedKey};
+pub use migrations::{ChainStatus, PendingMigration};
 pub use problem::Problem;
 pub use tenants::{
     AuditEvent, CreateDomain, CreateTenant, Domain, Instance, Isolation, ParseEnumError, Placement,

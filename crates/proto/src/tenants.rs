@@ -124,6 +124,10 @@ pub struct Tenant {
     /// While provisioning or deleting: the last lifecycle step finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle_step: Option<String>,
+    /// How many hosts its database holds; only with `?count_hosts=true`, and absent when
+    /// its database could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<u64>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

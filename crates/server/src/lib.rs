@@ -35,4 +35,5 @@ pub mod routing;
 pub mod scheduler;
 pub mod store;
 pub mod telemetry;
+pub mod ui;
 pub mod verify;

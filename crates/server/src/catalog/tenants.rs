@@ -87,14 +87,19 @@ impl Catalog {
     pub async fn tenants_page(
         &self,
         after: Option<&str>,
+        search: Option<&str>,
         limit: u32,
     ) -> Result<Vec<TenantRecord>, CatalogError> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "{SELECT_TENANT} WHERE t.slug > $1 ORDER BY t.slug LIMIT $2"
+            "{SELECT_TENANT} WHERE t.slug > $1 \
+             AND (lower(t.slug) LIKE $2 ESCAPE '\\' OR lower(t.display_name) LIKE $2 ESCAPE '\\') \
+             ORDER BY t.slug LIMIT $3"
         ));
+        let pattern = search.map_or_else(|| "%".to_owned(), contains_pattern);
         Ok(with_db!(&self.db, pool => {
             sqlx::query_as(sql)
                 .bind(after.unwrap_or(""))
+                .bind(&pattern)
                 .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await?
@@ -243,4 +248,19 @@ impl Catalog {
                 .await?
         }))
     }
+}
+
+/// A `LIKE … ESCAPE '\'` pattern matching any text that contains `needle`, lowercased;
+/// the needle's own `%`, `_` and `\` match only themselves.
+fn contains_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }

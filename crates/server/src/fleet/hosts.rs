@@ -370,6 +370,13 @@ pub async fn delete(db: &TenantDb, id: Uuid) -> Result<bool, sqlx::Error> {
     Ok(n > 0)
 }
 
+pub async fn count(db: &TenantDb) -> Result<i64, sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    Ok(with_conn!(&mut conn, c => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM hosts").fetch_one(&mut *c).await?
+    }))
+}
+
 /// Every host id (for routing verification).
 pub async fn ids(db: &TenantDb) -> Result<Vec<Uuid>, sqlx::Error> {
     let mut conn = db.acquire().await?;

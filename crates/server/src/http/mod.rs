@@ -12,6 +12,7 @@ mod hosts;
 mod instances;
 mod keys;
 mod metrics;
+mod migrations;
 mod pagination;
 pub mod request_id;
 mod state;
@@ -46,6 +47,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "hosts", description = "A tenant's hosts, stored in its own database"),
         (name = "keys", description = "The trust store of public keys for tenant tokens, and recovery tokens"),
         (name = "instances", description = "Database instances tenants are placed on"),
+        (name = "migrations", description = "Where every database stands on its migration chain"),
         (name = "audit", description = "Audit log"),
         (name = "health", description = "Liveness and readiness"),
     )
@@ -79,19 +81,24 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(v2::routes())
         .merge(hosts::routes())
         .merge(instances::routes())
+        .merge(migrations::routes())
         .merge(keys::routes())
         .merge(audit::routes())
 }
 
 pub fn router(state: AppState) -> Router {
     let (router, api) = api_routes().split_for_parts();
-    router
+    let api_router = router
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", api))
         .merge(metrics::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state.clone());
+    // The UI calls the API router in process, with the request id the outer layer gave.
+    api_router
+        .clone()
+        .merge(crate::ui::routes(state, api_router))
         .layer(axum::middleware::from_fn(request_id::middleware))
-        .with_state(state)
 }
 
 async fn not_found() -> ApiError {

@@ -4,6 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use futures_util::{StreamExt, stream};
+use serde::Deserialize;
 use tenantry_proto::{
     CreateTenant, Page, Placement, Problem, PurgeReport, ReconcileReport, Tenant, TenantStatus,
     UpdateTenant, codes,
@@ -13,9 +15,10 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery, ControlPlane};
-use super::pagination::{PageParams, invalid_cursor, page};
+use super::pagination::{check_limit, invalid_cursor, page};
 use super::state::AppState;
 use crate::catalog::TenantRecord;
+use crate::fleet::hosts;
 use crate::names::{DEFAULT_TENANT, Slug};
 use crate::provisioner::PlacementWish;
 use crate::scheduler::Constraint;
@@ -43,6 +46,7 @@ pub fn view(r: TenantRecord) -> Tenant {
         limits: r.limits.0,
         tenant_chain_version: r.tenant_chain_version,
         lifecycle_step: r.lifecycle_step,
+        hosts: None,
         created_at: r.created_at,
         updated_at: r.updated_at,
     }
@@ -81,28 +85,78 @@ fn check_display_name(name: &str) -> ApiResult<()> {
     Ok(())
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct TenantListParams {
+    /// Only tenants whose slug or display name contains this (case-insensitive).
+    q: Option<String>,
+    /// Also count each listed tenant's hosts (one query per tenant on the page).
+    #[serde(default)]
+    count_hosts: bool,
+    /// 1 to 500; default 50.
+    limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Hosts counted at once while listing, so a page of tenants on many instances stays quick
+/// without opening every pool at the same moment.
+const HOST_COUNT_CONCURRENCY: usize = 8;
+
 /// List tenants, ordered by slug.
-#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", params(PageParams),
+#[utoipa::path(get, path = "/api/v1/tenants", tag = "tenants", params(TenantListParams),
     security(("bearer" = [])),
-    responses((status = 200, body = Page<Tenant>), (status = 401, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = Page<Tenant>), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 409, body = Problem)))]
 async fn list_tenants(
     ControlPlane(_): ControlPlane,
     State(state): State<AppState>,
-    ApiQuery(params): ApiQuery<PageParams>,
+    ApiQuery(params): ApiQuery<TenantListParams>,
 ) -> ApiResult<Json<Page<Tenant>>> {
-    let limit = params.limit()?;
+    let limit = check_limit(params.limit)?;
     if let Some(cursor) = &params.cursor
         && Slug::parse(cursor).is_err()
     {
         return Err(invalid_cursor());
     }
+    let search = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if search.is_some_and(|q| q.chars().count() > 200 || q.chars().any(char::is_control)) {
+        return Err(ApiError::bad_query(
+            "q must be at most 200 characters, without control characters",
+        ));
+    }
     let rows = state
         .core
         .catalog
-        .tenants_page(params.cursor.as_deref(), limit + 1)
+        .tenants_page(params.cursor.as_deref(), search, limit + 1)
         .await?;
-    let rows: Vec<Tenant> = rows.into_iter().map(view).collect();
+    let mut rows: Vec<Tenant> = rows.into_iter().map(view).collect();
+    if params.count_hosts {
+        count_hosts(&state, &mut rows).await;
+    }
     Ok(Json(page(rows, limit, |t| t.slug.clone())))
+}
+
+/// Fills in `hosts` for every listed tenant whose database answers.
+async fn count_hosts(state: &AppState, tenants: &mut [Tenant]) {
+    let snapshot = state.routing.snapshot();
+    let routes: Vec<_> = tenants
+        .iter()
+        .map(|t| snapshot.tenant(&t.slug).cloned())
+        .collect();
+    let counts: Vec<Option<u64>> = stream::iter(routes)
+        .map(|route| async move {
+            let route = route?;
+            let db = state.pools.get(&route).await.ok()?;
+            let n = hosts::count(&db).await.ok()?;
+            u64::try_from(n).ok()
+        })
+        .buffered(HOST_COUNT_CONCURRENCY)
+        .collect()
+        .await;
+    for (tenant, n) in tenants.iter_mut().zip(counts) {
+        tenant.hosts = n;
+    }
 }
 
 /// Create a tenant: its storage is provisioned before this answers.
