@@ -2,7 +2,7 @@
 //! enrollment tokens), and the enrollment-token forms operators share with them.
 
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tenantry_proto::{
@@ -11,9 +11,7 @@ use tenantry_proto::{
 };
 
 use super::UiState;
-use super::frame::{
-    self, SignedIn, UiForm, chrome, done, failed, optional, parse_labels, refused, render,
-};
+use super::frame::{self, SignedIn, UiForm, chrome, done, optional, parse_labels, refused, render};
 use super::session::{Flash, Who};
 use super::views::{Rows, TenantHomePage};
 use crate::names::Slug;
@@ -41,11 +39,13 @@ pub async fn home(
         api.get::<Page<Session>>(&urls[2]),
         api.get::<Page<EnrollmentToken>>(&urls[3]),
     );
-    // The hosts read proves the credential still works; a dead one ends the session.
+    // The hosts read proves the credential and the tenant still exist; when either is
+    // gone, so is the session.
     if let Err(e) = &hosts
-        && e.status() == axum::http::StatusCode::UNAUTHORIZED
+        && matches!(e.status(), StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND)
     {
-        return failed(&ui, &headers, session, e);
+        ui.sessions.end(&headers);
+        return frame::to_login(Some("expired"));
     }
     let page = TenantHomePage {
         chrome: chrome(&mut session, tenant.clone(), "tenant"),

@@ -29,7 +29,7 @@ async fn token(server: &TestServer, tenant: &str, body: Value) -> (String, Strin
 }
 
 /// Writes an agent configuration; returns its path.
-fn agent_config(
+pub(crate) fn agent_config(
     dir: &Path,
     server_url: &str,
     token: Option<&str>,
@@ -70,7 +70,7 @@ async fn revoke(server: &TestServer, tenant: &str, id: &str) {
     assert!(status.is_success());
 }
 
-fn agent_once(config: &Path) -> std::process::Output {
+pub(crate) fn agent_once(config: &Path) -> std::process::Output {
     run(
         &["agent", "--config", &config.display().to_string(), "--once"],
         &[],

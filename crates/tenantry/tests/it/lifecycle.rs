@@ -172,6 +172,59 @@ async fn create_get_list_and_conflicts(mode: Mode) {
         "invalid_cursor",
     )
     .await;
+
+    // Search matches slug or display name, case-insensitively; LIKE wildcards are literal.
+    let slugs = |q: &str| {
+        let path = format!("/api/v1/tenants?q={q}");
+        let req = server.op(Method::GET, &path);
+        async move {
+            let (status, page) = call(req).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            page["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t["slug"].as_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(slugs("t-").await, ["t-b", "t-c", "t-d"]);
+    assert_eq!(slugs("CORP").await, ["acme-corp"]);
+    assert_eq!(slugs("%25").await, Vec::<String>::new());
+    assert_eq!(slugs("_").await, Vec::<String>::new());
+    assert_eq!(slugs("t-c").await, ["t-c"]);
+    expect_problem(
+        server.op(
+            Method::GET,
+            &format!("/api/v1/tenants?q={}", "x".repeat(201)),
+        ),
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
+
+    // Host counts come from each tenant's own database, and only when asked for.
+    server.create_host("t-b", "b1").await;
+    server.create_host("t-b", "b2").await;
+    server.create_host("t-c", "c1").await;
+    let (_, page) = call(server.op(Method::GET, "/api/v1/tenants?q=t-&count_hosts=true")).await;
+    let counts: Vec<(String, u64)> = page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            (
+                t["slug"].as_str().unwrap_or_default().to_owned(),
+                t["hosts"].as_u64().unwrap_or(u64::MAX),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [("t-b".into(), 2), ("t-c".into(), 1), ("t-d".into(), 0)]
+    );
+    let (_, page) = call(server.op(Method::GET, "/api/v1/tenants?q=t-b")).await;
+    assert!(page["items"][0].get("hosts").is_none(), "{page}");
 }
 
 async fn default_tenant_is_builtin_and_protected(mode: Mode) {

@@ -238,3 +238,65 @@ async fn selecting_chains_and_tenants() {
     assert_eq!(tenant_version(&data.join("tenants/beta.db")).await, extra());
     assert_eq!(tenant_version(&data.join("template.db")).await, extra());
 }
+
+#[tokio::test]
+async fn the_api_reports_each_database_and_its_pending_migrations() {
+    let server = TestServer::start();
+    server.create_tenant("acme").await;
+    let rows = migration_rows(&server).await;
+    let targets: Vec<&str> = rows.iter().filter_map(|r| r["target"].as_str()).collect();
+    for t in [
+        "registry",
+        "shared",
+        "template",
+        "tenant acme",
+        "tenant default",
+    ] {
+        assert!(targets.contains(&t), "{t} missing: {targets:?}");
+    }
+    for r in &rows {
+        assert_eq!(r["pending"], serde_json::json!([]), "{r}");
+        assert_eq!(r["current"], r["latest"], "{r}");
+    }
+    let acme = row(&rows, "tenant acme");
+    assert_eq!(acme["recorded"], true, "{acme}");
+
+    // The server now ships one more tenant migration: acme has it pending.
+    let data = server.stop();
+    let scratch = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+    let migrations = migrations_with_extra_tenant_migration(scratch.path());
+    let restarted = TestServer::builder()
+        .data_dir(&data)
+        .env(
+            "TENANTRY_MIGRATIONS__DIR",
+            &migrations.display().to_string(),
+        )
+        .start();
+    let rows = migration_rows(&restarted).await;
+    let acme = row(&rows, "tenant acme");
+    assert_eq!(acme["current"], shipped(), "{acme}");
+    assert_eq!(acme["latest"], extra(), "{acme}");
+    assert_eq!(acme["recorded"], false, "{acme}");
+    assert_eq!(
+        acme["pending"],
+        serde_json::json!([{ "version": extra(), "description": "host notes" }])
+    );
+    // Reading the status changed nothing.
+    assert_eq!(
+        tenant_version(&restarted.tenant_db("acme")).await,
+        shipped()
+    );
+}
+
+async fn migration_rows(server: &TestServer) -> Vec<serde_json::Value> {
+    let (status, body) =
+        crate::support::call(server.op(reqwest::Method::GET, "/api/v1/migrations")).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    body.as_array().cloned().unwrap_or_default()
+}
+
+fn row<'a>(rows: &'a [serde_json::Value], target: &str) -> &'a serde_json::Value {
+    rows.iter()
+        .find(|r| r["target"] == target)
+        .unwrap_or_else(|| panic!("no row for {target}: {rows:?}"))
+}

@@ -31,6 +31,7 @@ async fn openapi_lists_every_route() {
         ("/api/v1/hosts/{id}", &["get", "patch", "delete"]),
         ("/api/v1/audit", &["get"]),
         ("/api/v1/instances", &["get"]),
+        ("/api/v1/migrations", &["get"]),
         ("/api/v1/keys", &["get", "post"]),
         ("/api/v1/keys/{kid}", &["delete"]),
         ("/api/v1/tenants/{slug}/admin-token", &["post"]),

@@ -270,9 +270,11 @@ fn request(
             format!("/api/v1/tenants/acme/enrollment-tokens/{ghost}"),
             None,
         ),
-        ("/api/v1/instances" | "/api/v1/audit" | "/api/v1/keys", "GET", _) => {
-            (path.to_owned(), None)
-        }
+        (
+            "/api/v1/instances" | "/api/v1/migrations" | "/api/v1/audit" | "/api/v1/keys",
+            "GET",
+            _,
+        ) => (path.to_owned(), None),
         ("/api/v1/keys", "POST", true) => (
             path.to_owned(),
             Some(json!({ "public_key": world.spare_public_key })),
