@@ -26,5 +26,5 @@ mod reconcile;
 mod resolution;
 mod restart;
 mod slugs;
-mod ui;
+pub mod ui;
 mod verify;

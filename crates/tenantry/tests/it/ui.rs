@@ -237,17 +237,17 @@ async fn an_operator_and_a_tenant_admin_in_chromium() {
 const FORM: &str = "application/x-www-form-urlencoded";
 
 /// A browser without a browser: cookies by hand, redirects not followed.
-struct Visitor<'a> {
+pub(crate) struct Visitor<'a> {
     server: &'a TestServer,
     http: reqwest::Client,
     cookies: Vec<(String, String)>,
 }
 
-struct Answer {
-    status: StatusCode,
+pub(crate) struct Answer {
+    pub status: StatusCode,
     location: String,
     set_cookies: Vec<String>,
-    body: String,
+    pub body: String,
 }
 
 impl Answer {
@@ -263,7 +263,7 @@ impl Answer {
 }
 
 impl<'a> Visitor<'a> {
-    fn new(server: &'a TestServer) -> Visitor<'a> {
+    pub fn new(server: &'a TestServer) -> Visitor<'a> {
         Visitor {
             server,
             http: reqwest::Client::builder()
@@ -315,7 +315,7 @@ impl<'a> Visitor<'a> {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Answer {
+    pub async fn get(&mut self, path: &str) -> Answer {
         let req = self.http.get(format!("{}{path}", self.server.url));
         self.send(req).await
     }
@@ -329,7 +329,7 @@ impl<'a> Visitor<'a> {
         self.send(req).await
     }
 
-    async fn sign_in(&mut self, credential: &str) -> Answer {
+    pub async fn sign_in(&mut self, credential: &str) -> Answer {
         let form = self.get("/ui/login").await;
         let csrf = form.csrf();
         assert!(!csrf.is_empty());
