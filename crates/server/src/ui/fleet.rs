@@ -11,7 +11,7 @@ use tenantry_proto::{
 };
 
 use super::UiState;
-use super::frame::{self, SignedIn, UiForm, chrome, done, optional, parse_labels, refused, render};
+use super::frame::{self, SignedIn, UiForm, answer, chrome, done, optional, parse_labels, render};
 use super::session::{Flash, Who};
 use super::views::{Rows, TenantHomePage};
 use crate::names::Slug;
@@ -117,21 +117,13 @@ pub async fn issue_token(
             &body,
         )
         .await;
-    match result {
-        Ok(t) => done(
-            &ui,
-            &form.headers,
-            &back,
-            Flash::Secret {
-                label: format!(
-                    "Enrollment token for {slug}, valid until {}. Run `tenantry agent` with it on each host.",
-                    super::views::when(&t.info.expires_at)
-                ),
-                value: t.token,
-            },
+    answer(&ui, &form.headers, &back, result, |t| Flash::Secret {
+        label: format!(
+            "Enrollment token for {slug}, valid until {}. Run `tenantry agent` with it on each host.",
+            super::views::when(&t.info.expires_at)
         ),
-        Err(e) => refused(&ui, &form.headers, &back, &e),
-    }
+        value: t.token,
+    })
 }
 
 pub async fn revoke_token(
@@ -149,13 +141,7 @@ pub async fn revoke_token(
         .api(&form.session)
         .delete::<serde_json::Value>(&format!("/api/v1/tenants/{slug}/enrollment-tokens/{id}"))
         .await;
-    match result {
-        Ok(_) => done(
-            &ui,
-            &form.headers,
-            &back,
-            Flash::Notice("The token is revoked; agents can no longer enroll with it.".into()),
-        ),
-        Err(e) => refused(&ui, &form.headers, &back, &e),
-    }
+    answer(&ui, &form.headers, &back, result, |_| {
+        Flash::Notice("The token is revoked; agents can no longer enroll with it.".into())
+    })
 }

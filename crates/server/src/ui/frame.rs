@@ -239,6 +239,21 @@ pub fn done(ui: &UiState, headers: &HeaderMap, to: &str, flash: Flash) -> Respon
     Redirect::to(to).into_response()
 }
 
+/// After a form's API call: back to `to` with `ok`'s message for what the API answered,
+/// or with the API's refusal.
+pub fn answer<T>(
+    ui: &UiState,
+    headers: &HeaderMap,
+    to: &str,
+    result: Result<T, CallError>,
+    ok: impl FnOnce(T) -> Flash,
+) -> Response {
+    match result {
+        Ok(value) => done(ui, headers, to, ok(value)),
+        Err(e) => refused(ui, headers, to, &e),
+    }
+}
+
 /// After a form the API refused: back with its message, or out if the credential died.
 pub fn refused(ui: &UiState, headers: &HeaderMap, to: &str, e: &CallError) -> Response {
     if e.status() == StatusCode::UNAUTHORIZED {

@@ -14,8 +14,8 @@ use tenantry_proto::{
 
 use super::UiState;
 use super::frame::{
-    self, OperatorSession, UiForm, chrome, done, failed, optional, parse_labels, refused, render,
-    render_with, segment,
+    self, OperatorSession, UiForm, answer, chrome, done, failed, optional, parse_labels, refused,
+    render, render_with, segment,
 };
 use super::session::Flash;
 use super::views::{
@@ -284,15 +284,9 @@ pub async fn set_status(
             &json!({ "status": status }),
         )
         .await;
-    match result {
-        Ok(_) => done(
-            &ui,
-            &form.headers,
-            &back,
-            Flash::Notice(format!("{slug} is {verb}.")),
-        ),
-        Err(e) => refused(&ui, &form.headers, &back, &e),
-    }
+    answer(&ui, &form.headers, &back, result, |_| {
+        Flash::Notice(format!("{slug} is {verb}."))
+    })
 }
 
 #[derive(Deserialize)]
@@ -316,15 +310,9 @@ pub async fn add_domain(
         .api(&form.session)
         .post::<_, Domain>(&format!("/api/v1/tenants/{slug}/domains"), &body)
         .await;
-    match result {
-        Ok(d) => done(
-            &ui,
-            &form.headers,
-            &back,
-            Flash::Notice(format!("{} now routes to {slug}.", d.domain)),
-        ),
-        Err(e) => refused(&ui, &form.headers, &back, &e),
-    }
+    answer(&ui, &form.headers, &back, result, |d| {
+        Flash::Notice(format!("{} now routes to {slug}.", d.domain))
+    })
 }
 
 pub async fn remove_domain(
@@ -343,15 +331,9 @@ pub async fn remove_domain(
             segment(domain)
         ))
         .await;
-    match result {
-        Ok(_) => done(
-            &ui,
-            &form.headers,
-            &back,
-            Flash::Notice(format!("{domain} no longer routes to {slug}.")),
-        ),
-        Err(e) => refused(&ui, &form.headers, &back, &e),
-    }
+    answer(&ui, &form.headers, &back, result, |_| {
+        Flash::Notice(format!("{domain} no longer routes to {slug}."))
+    })
 }
 
 #[derive(Deserialize)]
@@ -375,21 +357,13 @@ pub async fn admin_token(
         .api(&form.session)
         .post::<_, IssuedToken>(&format!("/api/v1/tenants/{slug}/admin-token"), &body)
         .await;
-    match result {
-        Ok(t) => done(
-            &ui,
-            &form.headers,
-            &back,
-            Flash::Secret {
-                label: format!(
-                    "Tenant-admin token for {slug}, valid until {}.",
-                    super::views::when(&t.expires_at)
-                ),
-                value: t.token,
-            },
+    answer(&ui, &form.headers, &back, result, |t| Flash::Secret {
+        label: format!(
+            "Tenant-admin token for {slug}, valid until {}.",
+            super::views::when(&t.expires_at)
         ),
-        Err(e) => refused(&ui, &form.headers, &back, &e),
-    }
+        value: t.token,
+    })
 }
 
 #[derive(Deserialize)]

@@ -2,14 +2,14 @@
 //! `chromedriver` (scripts/test installs `chromium` and `chromium-driver`). The client is
 //! the dozen commands the UI tests use, over reqwest; nothing else is needed.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use base64::Engine;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use tenantry_testkit::pg::free_port;
+use tenantry_testkit::process::start_when_ready;
 
 /// The key WebDriver names elements by.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -25,34 +25,18 @@ impl Driver {
     pub fn start() -> Driver {
         for _ in 0..5 {
             let port = free_port();
-            let mut child = Command::new("chromedriver")
-                .arg(format!("--port={port}"))
-                .arg("--allowed-ips=127.0.0.1")
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| {
-                    panic!("starting chromedriver ({e}); run scripts/test, which installs chromium-driver")
-                });
-            let Some(stdout) = child.stdout.take() else {
-                panic!("no stdout from chromedriver");
-            };
-            let mut lines = BufReader::new(stdout).lines();
+            let mut cmd = Command::new("chromedriver");
+            cmd.arg(format!("--port={port}"))
+                .arg("--allowed-ips=127.0.0.1");
             // It says so once it listens; it exits if the port was taken meanwhile.
-            let ready = lines
-                .by_ref()
-                .map_while(Result::ok)
-                .any(|line| line.contains("started successfully"));
-            if ready {
-                std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+            let ready = |line: &str| line.contains("started successfully");
+            let hint = "starting chromedriver; run scripts/test, which installs chromium-driver";
+            if let Some(child) = start_when_ready(cmd, ready, hint) {
                 return Driver {
                     url: format!("http://127.0.0.1:{port}"),
                     child,
                 };
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!("chromedriver did not start");
     }
