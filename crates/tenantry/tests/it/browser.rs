@@ -239,6 +239,33 @@ impl Browser {
         Element { browser: self, id }.text().await
     }
 
+    /// Resizes the window (e.g. to a phone's width).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.cmd(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
+
+    /// Whether the page is wider than the window (a table or form that does not fit).
+    pub async fn scrolls_sideways(&self) -> bool {
+        self.script("return document.documentElement.scrollWidth > window.innerWidth;")
+            .await
+            == Value::Bool(true)
+    }
+
+    /// The elements wider than the window, outermost first (to say what overflows).
+    pub async fn widest(&self) -> Value {
+        self.script(
+            "return [...document.querySelectorAll('body *')]\
+               .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)\
+               .slice(0, 5).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right));",
+        )
+        .await
+    }
+
     /// Saves a PNG of the window to `target/ui-screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
         let data = self.cmd(reqwest::Method::GET, "/screenshot", None).await;

@@ -150,6 +150,18 @@ async fn an_operator_and_a_tenant_admin_in_chromium() {
     let admin_token = op.text(".message.secret code").await;
     assert!(!admin_token.is_empty());
 
+    // On a phone the page reflows: nothing but the tables' own scroll boxes is wider than
+    // the screen.
+    op.resize(390, 844).await;
+    op.goto(&ui("/ui/tenants/acme")).await;
+    op.screenshot("07b-tenant-on-a-phone").await;
+    let wide: serde_json::Value = op.widest().await;
+    assert!(
+        !op.scrolls_sideways().await,
+        "the tenant page overflows a phone screen: {wide}"
+    );
+    op.resize(1280, 1000).await;
+
     op.goto(&ui("/ui/instances")).await;
     assert!(op.text("#instances").await.contains("embedded"));
     op.screenshot("08-instances").await;
