@@ -2,7 +2,9 @@
 //! drives real load at it over loopback, prints a table, writes `bench/results/<UTC>.json`
 //! and refreshes `docs/benchmarks.md`. Everything it starts, it stops.
 
+mod load;
 mod provision;
+mod read;
 mod report;
 mod server;
 
@@ -13,7 +15,16 @@ use clap::{Parser, ValueEnum};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Suite {
     All,
+    /// Routed GET /api/v1/hosts vs pgbench, database and schema mode.
+    Read,
+    /// Agent check-ins over 1,000 tenants.
+    Write,
+    /// Create→ready latency (and the migrate timings).
     Provision,
+    /// `tenantry migrate` over current tenants and with one new migration (part of provision).
+    Migrate,
+    /// RSS and connections at 10,000 schema-mode tenants.
+    Memory,
 }
 
 #[derive(Parser)]
@@ -27,6 +38,21 @@ struct Args {
     /// Tenants in database mode (each one is a whole PostgreSQL database).
     #[arg(long, default_value_t = 300)]
     database_tenants: usize,
+    /// Tenant counts for the read suite in database mode.
+    #[arg(long, value_delimiter = ',', default_values_t = [10, 1000])]
+    read_database: Vec<usize>,
+    /// Tenant counts for the read suite in schema mode.
+    #[arg(long, value_delimiter = ',', default_values_t = [10, 10000])]
+    read_schema: Vec<usize>,
+    /// Tenants the write suite spreads check-ins over.
+    #[arg(long, default_value_t = 1000)]
+    write_tenants: usize,
+    /// Seconds of load before measuring.
+    #[arg(long, default_value_t = 5)]
+    warmup: u64,
+    /// Seconds of measured load.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
     /// Where the repository is (results and docs are written there).
     #[arg(long, default_value = ".")]
     repo: std::path::PathBuf,
@@ -55,7 +81,47 @@ fn main() -> ExitCode {
 
 async fn run(args: Args) -> anyhow::Result<()> {
     let mut report = report::Report::new();
-    if matches!(args.suite, Suite::All | Suite::Provision) {
+    let windows = read::Windows {
+        warmup: std::time::Duration::from_secs(args.warmup),
+        measure: std::time::Duration::from_secs(args.seconds),
+    };
+    let suite = args.suite;
+    let any = |of: &[Suite]| suite == Suite::All || of.contains(&suite);
+    if any(&[Suite::Read, Suite::Write]) {
+        // Database mode carries the write suite at its tenant count.
+        let mut counts = if any(&[Suite::Read]) {
+            args.read_database.clone()
+        } else {
+            Vec::new()
+        };
+        let write_at = any(&[Suite::Write]).then_some(args.write_tenants);
+        if let Some(n) = write_at
+            && !counts.contains(&n)
+        {
+            counts.push(n);
+            counts.sort_unstable();
+        }
+        let (reads, write) = read::run(
+            server::Mode::Database,
+            &counts,
+            windows,
+            any(&[Suite::Read]),
+            write_at,
+        )
+        .await?;
+        report.read.extend(reads);
+        report.write = write;
+    }
+    if any(&[Suite::Read, Suite::Memory]) {
+        let counts = if any(&[Suite::Read]) {
+            args.read_schema.clone()
+        } else {
+            vec![args.read_schema.iter().copied().max().unwrap_or(10_000)]
+        };
+        let (reads, _) = read::run(server::Mode::Schema, &counts, windows, true, None).await?;
+        report.read.extend(reads);
+    }
+    if any(&[Suite::Provision, Suite::Migrate]) {
         for (mode, n) in [
             (server::Mode::File, args.tenants),
             (server::Mode::Schema, args.tenants),

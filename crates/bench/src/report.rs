@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::provision::Provision;
+use crate::read::{Read, Write};
 
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Latency {
@@ -43,6 +44,8 @@ pub struct Report {
     pub at: String,
     pub machine: String,
     pub provision: Vec<Provision>,
+    pub read: Vec<Read>,
+    pub write: Option<Write>,
 }
 
 impl Report {
@@ -51,30 +54,78 @@ impl Report {
             at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             machine: machine(),
             provision: Vec::new(),
+            read: Vec::new(),
+            write: None,
         }
     }
 
-    fn table(&self) -> String {
-        let mut out = String::from(
-            "| mode | tenants | create p50 | create p99 | create mean | migrate, all current | migrate, one new migration |\n|---|---|---|---|---|---|---|\n",
-        );
-        for p in &self.provision {
-            out.push_str(&format!(
-                "| {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.2} s | {:.2} s |\n",
-                p.mode,
-                p.tenants,
-                p.create.p50_ms,
-                p.create.p99_ms,
-                p.create.mean_ms,
-                p.migrate_up_to_date_s,
-                p.migrate_one_new_s
+    /// The tables of the suites that ran, by the name of their block in docs/benchmarks.md.
+    fn tables(&self) -> Vec<(&'static str, String)> {
+        let mut tables = Vec::new();
+        if !self.read.is_empty() {
+            let mut t = String::from(
+                "| mode | tenants | routed req/s | p50 | p99 | errors | pgbench tps | pgbench latency | routed/direct | added p50 | peak PG connections / budget | RSS idle → after |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+            );
+            for r in &self.read {
+                t.push_str(&format!(
+                    "| {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {:.2} ms | {:.2} | {:.2} ms | {} / {} | {:.0} → {:.0} MB |\n",
+                    r.mode,
+                    r.tenants,
+                    r.routed.rps,
+                    r.routed.latency.p50_ms,
+                    r.routed.latency.p99_ms,
+                    r.routed.errors,
+                    r.direct_tps,
+                    r.direct_latency_ms,
+                    r.ratio,
+                    r.added_p50_ms,
+                    r.peak_pg_connections,
+                    r.connection_budget,
+                    r.rss_idle_mb,
+                    r.rss_after_mb,
+                ));
+            }
+            tables.push(("read", t));
+        }
+        if let Some(w) = &self.write {
+            tables.push((
+                "write",
+                format!(
+                    "| mode | tenants | check-ins/s | p50 | p99 | errors |\n|---|---|---|---|---|---|\n| {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} |\n",
+                    w.mode,
+                    w.tenants,
+                    w.checkins.rps,
+                    w.checkins.latency.p50_ms,
+                    w.checkins.latency.p99_ms,
+                    w.checkins.errors
+                ),
             ));
         }
-        out
+        if !self.provision.is_empty() {
+            let mut t = String::from(
+                "| mode | tenants | create p50 | create p99 | create mean | migrate, all current | migrate, one new migration |\n|---|---|---|---|---|---|---|\n",
+            );
+            for p in &self.provision {
+                t.push_str(&format!(
+                    "| {} | {} | {:.1} ms | {:.1} ms | {:.1} ms | {:.2} s | {:.2} s |\n",
+                    p.mode,
+                    p.tenants,
+                    p.create.p50_ms,
+                    p.create.p99_ms,
+                    p.create.mean_ms,
+                    p.migrate_up_to_date_s,
+                    p.migrate_one_new_s
+                ));
+            }
+            tables.push(("provision", t));
+        }
+        tables
     }
 
     pub fn print(&self) {
-        println!("{}", self.table());
+        for (name, table) in self.tables() {
+            println!("{name}\n{table}");
+        }
     }
 
     pub fn save(&self, repo: &Path) -> anyhow::Result<()> {
@@ -83,22 +134,23 @@ impl Report {
         let file = results.join(format!("{}.json", self.at.replace(':', "")));
         std::fs::write(&file, serde_json::to_string_pretty(self)?)?;
         let docs = repo.join("docs/benchmarks.md");
-        let current = std::fs::read_to_string(&docs).unwrap_or_default();
-        let begin = "<!-- latest:begin -->";
-        let end = "<!-- latest:end -->";
-        let latest = format!(
-            "{begin}\nLatest run: {} on {}.\n\n{}{end}",
-            self.at,
-            self.machine,
-            self.table()
-        );
-        let updated = match (current.find(begin), current.find(end)) {
-            (Some(b), Some(e)) if b < e => {
-                format!("{}{latest}{}", &current[..b], &current[e + end.len()..])
-            }
-            _ => format!("{current}\n{latest}\n"),
-        };
-        std::fs::write(&docs, updated)?;
+        let mut text = std::fs::read_to_string(&docs).unwrap_or_default();
+        // Each suite has its own block; a run replaces only the blocks of what it ran.
+        for (name, table) in self.tables() {
+            let begin = format!("<!-- latest:{name}:begin -->");
+            let end = format!("<!-- latest:{name}:end -->");
+            let block = format!(
+                "{begin}\nLatest run: {} on {}.\n\n{table}{end}",
+                self.at, self.machine
+            );
+            text = match (text.find(&begin), text.find(&end)) {
+                (Some(b), Some(e)) if b < e => {
+                    format!("{}{block}{}", &text[..b], &text[e + end.len()..])
+                }
+                _ => format!("{text}\n{block}\n"),
+            };
+        }
+        std::fs::write(&docs, text)?;
         eprintln!("wrote {} and {}", file.display(), docs.display());
         Ok(())
     }

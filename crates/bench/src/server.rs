@@ -78,6 +78,13 @@ impl Stack {
         yaml
     }
 
+    /// The instance cluster tenants are placed on.
+    pub fn instance(&self) -> anyhow::Result<&PgCluster> {
+        self.clusters
+            .get(1)
+            .context("this suite runs on PostgreSQL (schema or database mode)")
+    }
+
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("tenantry.yaml")
     }
@@ -148,6 +155,26 @@ pub struct Server {
 }
 
 impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A gauge or counter from `/metrics`.
+    pub async fn metric(&self, name: &str) -> anyhow::Result<u64> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await?
+            .text()
+            .await?;
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .map(|v| v as u64)
+            .with_context(|| format!("no {name} in /metrics"))
+    }
+
     pub fn stop(mut self) {
         let _ = Command::new("kill")
             .arg("-TERM")

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use tempfile::TempDir;
 
 /// Debian keeps the binaries in a versioned directory, not on PATH.
-fn bindir() -> PathBuf {
+pub fn bindir() -> PathBuf {
     let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()

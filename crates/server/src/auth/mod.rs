@@ -6,7 +6,8 @@ pub mod policy;
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 
-use crate::identity::token::{self, Role, TokenError};
+use crate::identity::VerifiedTokens;
+use crate::identity::token::{Role, TokenError};
 use crate::routing::RoutingSnapshot;
 
 /// The caller of a request.
@@ -96,16 +97,18 @@ pub fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
 }
 
 /// Authenticates the request: an operator key, a host credential (signed by the server's
-/// key, `server_kid`), or a token signed by a trusted key.
+/// key, `server_kid`), or a token signed by a trusted key. `tokens` remembers signatures
+/// already checked.
 pub fn authenticate(
     headers: &HeaderMap,
     snapshot: &RoutingSnapshot,
+    tokens: &VerifiedTokens,
     audience: Option<&str>,
     server_kid: &str,
 ) -> Result<Principal, AuthError> {
     let credential = bearer(headers)?;
     if let Some(jwt) = credential.strip_prefix(HOST_CREDENTIAL_PREFIX) {
-        let claims = token::verify_host(jwt, |kid| snapshot.trusted_key(kid), server_kid)?;
+        let claims = tokens.verify_host(jwt, |kid| snapshot.trusted_key(kid), server_kid)?;
         let host_id = uuid::Uuid::parse_str(&claims.sub)
             .map_err(|_| TokenError::BadClaims("`sub` is not a host id".into()))?;
         return Ok(Principal::Host {
@@ -123,7 +126,7 @@ pub fn authenticate(
         }
         return Err(AuthError::InvalidApiKey);
     }
-    let verified = token::verify(credential, |kid| snapshot.trusted_key(kid), audience)?;
+    let verified = tokens.verify(credential, |kid| snapshot.trusted_key(kid), audience)?;
     Ok(Principal::Tenant {
         tenant: verified.claims.tenant,
         role: verified.claims.role,

@@ -112,6 +112,7 @@ fn principal(
     let principal = authenticate(
         &parts.headers,
         &snapshot,
+        &state.tokens,
         audience,
         &state.signer.public.kid,
     )?;

@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use crate::catalog::{CatalogError, NewAuditEvent};
 use crate::core::Core;
-use crate::identity::PrivateKey;
+use crate::identity::{PrivateKey, VerifiedTokens};
 use crate::pools::TenantPools;
 use crate::provisioner::Actor;
 use crate::provisioner::Provisioner;
@@ -19,6 +19,8 @@ pub struct AppState {
     pub provisioner: Arc<Provisioner>,
     /// The server's own signing key.
     pub signer: Arc<PrivateKey>,
+    /// Token signatures already checked.
+    pub tokens: Arc<VerifiedTokens>,
 }
 
 impl AppState {
@@ -35,6 +37,7 @@ impl AppState {
             pools,
             provisioner,
             signer,
+            tokens: Arc::new(VerifiedTokens::default()),
         }
     }
 

@@ -5,6 +5,8 @@
 pub mod keys;
 pub mod server_key;
 pub mod token;
+pub mod verified;
 
 pub use keys::{KeyAlg, KeyError, PrivateKey, PublicKey};
 pub use token::{Claims, Role, TokenError, TrustedKey, VerifiedToken};
+pub use verified::VerifiedTokens;

@@ -260,7 +260,7 @@ fn verify_as<'k, C: serde::de::DeserializeOwned + ForTenant>(
         });
     }
     let mut validation = Validation::new(key.alg.jwt());
-    validation.leeway = 30;
+    validation.leeway = LEEWAY;
     validation.validate_nbf = true;
     match audience {
         // A token without `aud` must not pass where an audience is required.
@@ -301,6 +301,9 @@ fn verify_as<'k, C: serde::de::DeserializeOwned + ForTenant>(
     }
     Ok((data.claims, kid))
 }
+
+/// Seconds of clock skew allowed on `exp` and `nbf`.
+pub const LEEWAY: u64 = 30;
 
 /// Signs claims with a private key; the header names the key's kid.
 pub fn mint(

@@ -200,6 +200,7 @@ fn check(ui: &UiState, credential: &str) -> Option<Principal> {
     authenticate(
         &headers,
         &app.routing.snapshot(),
+        &app.tokens,
         app.core.config.auth.audience.as_deref(),
         &app.signer.public.kid,
     )

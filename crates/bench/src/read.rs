@@ -1,0 +1,425 @@
+//! `read` (and `write`, `memory`): the router next to the physical limit.
+//!
+//! For each isolation mode it grows one stack through the tenant counts asked for (e.g.
+//! 10, then 1,000), seeds every tenant with hosts, gives each tenant its own token, and
+//! runs `GET /api/v1/hosts?limit=20` at 32 connections, a tenant chosen at random per
+//! request. Then, with the server stopped, `pgbench` runs the same SELECT straight against
+//! the same PostgreSQL with the same concurrency and prepared statements, spread over the
+//! same tenants. It also samples the server's RSS and the open PostgreSQL connections.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::{StreamExt, stream};
+use reqwest::Method;
+use reqwest::header::HeaderValue;
+use serde::Serialize;
+
+use crate::load::{self, Load, Target};
+use crate::server::{Mode, Server, Stack};
+
+/// Concurrency of both the routed load and pgbench.
+pub const CONNECTIONS: usize = 32;
+const HOSTS_PER_TENANT: usize = 20;
+/// The SELECT `GET /api/v1/hosts?limit=20` runs (crates/server/src/fleet/hosts.rs), with
+/// the unused filters' parameters as the NULLs the server binds.
+const HOSTS_QUERY: &str = "SELECT id, hostname, os, labels, facts, online_until, created_at, last_seen_at FROM hosts \
+    WHERE (NULL::text IS NULL OR lower(hostname) LIKE NULL::text ESCAPE '\\') \
+    AND (NULL::text IS NULL OR labels ->> NULL::text = NULL::text) \
+    AND (NULL::text IS NULL OR (NULL::text = 'online' AND online_until > now()) \
+         OR (NULL::text = 'offline' AND (online_until IS NULL OR online_until <= now()))) \
+    AND (NULL::uuid IS NULL OR id > NULL::uuid) AND (NULL::text IS NULL OR hostname > NULL::text) \
+    ORDER BY id LIMIT 20";
+
+#[derive(Debug, Clone, Copy)]
+pub struct Windows {
+    pub warmup: Duration,
+    pub measure: Duration,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Read {
+    pub mode: &'static str,
+    pub tenants: usize,
+    pub routed: Load,
+    pub direct_tps: f64,
+    pub direct_latency_ms: f64,
+    /// routed requests/s ÷ direct transactions/s.
+    pub ratio: f64,
+    /// Routed p50 minus pgbench's mean latency.
+    pub added_p50_ms: f64,
+    pub peak_pg_connections: u64,
+    pub connection_budget: u64,
+    pub rss_idle_mb: f64,
+    pub rss_after_mb: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Write {
+    pub mode: &'static str,
+    pub tenants: usize,
+    pub checkins: Load,
+}
+
+/// Tenant slugs `b1 … bN`: schema `t_b<n>`, so pgbench can name one from a number.
+fn slug(n: usize) -> String {
+    format!("b{n}")
+}
+
+/// Grows one stack through `counts` tenants; measures reads at each count (when `reads`)
+/// and check-ins at `write_at`.
+pub async fn run(
+    mode: Mode,
+    counts: &[usize],
+    windows: Windows,
+    reads_too: bool,
+    write_at: Option<usize>,
+) -> anyhow::Result<(Vec<Read>, Option<Write>)> {
+    let stack = Stack::new(mode)?;
+    let mut server = stack.serve()?;
+    let mut tokens: Vec<HeaderValue> = Vec::new();
+    let mut reads = Vec::new();
+    let mut write = None;
+    for &n in counts {
+        let have = tokens.len();
+        eprintln!("read/{}: creating tenants {}..={n}", mode.name(), have + 1);
+        create_tenants(&server, have + 1..=n).await?;
+        seed_hosts(&stack, mode, have + 1..=n)?;
+        tokens.extend(tenant_tokens(&server, have + 1..=n).await?);
+        if write_at == Some(n) {
+            eprintln!("write/{}: {n} tenants, agent check-ins", mode.name());
+            write = Some(Write {
+                mode: mode.name(),
+                tenants: n,
+                checkins: checkins(&server, n, windows).await?,
+            });
+        }
+        if !reads_too {
+            continue;
+        }
+        let rss_idle = rss_mb(server.pid());
+        eprintln!("read/{}: {n} tenants, routed load", mode.name());
+        let sampler = ConnectionSampler::start(stack.instance()?.url("postgres"));
+        let target = Target {
+            method: Method::GET,
+            url: format!("{}/api/v1/hosts?limit=20", server.url),
+            credentials: tokens.clone(),
+            json_body: None,
+        };
+        let routed = load::run(target, CONNECTIONS, windows.warmup, windows.measure).await?;
+        let peak = sampler.stop().await;
+        let rss_after = rss_mb(server.pid());
+        let budget = server.metric("tenantry_tenant_connection_budget").await?;
+        if routed.errors > 0 {
+            eprintln!(
+                "warning: {} of {} requests failed",
+                routed.errors, routed.requests
+            );
+        }
+        // The physical limit, measured without the server competing for the CPU.
+        server.stop();
+        eprintln!("read/{}: {n} tenants, pgbench", mode.name());
+        let (direct_tps, direct_latency_ms) = pgbench(&stack, mode, n, windows)?;
+        reads.push(Read {
+            mode: mode.name(),
+            tenants: n,
+            ratio: routed.rps / direct_tps.max(f64::MIN_POSITIVE),
+            added_p50_ms: routed.latency.p50_ms - direct_latency_ms,
+            routed,
+            direct_tps,
+            direct_latency_ms,
+            peak_pg_connections: peak,
+            connection_budget: budget,
+            rss_idle_mb: rss_idle,
+            rss_after_mb: rss_after,
+        });
+        server = stack.serve()?;
+    }
+    server.stop();
+    Ok((reads, write))
+}
+
+async fn create_tenants(
+    server: &Server,
+    range: std::ops::RangeInclusive<usize>,
+) -> anyhow::Result<()> {
+    let results: Vec<anyhow::Result<()>> = stream::iter(range)
+        .map(|i| async move {
+            let response = server
+                .http
+                .post(format!("{}/api/v1/tenants", server.url))
+                .bearer_auth(&server.key)
+                .json(&serde_json::json!({ "slug": slug(i) }))
+                .send()
+                .await?;
+            if response.status() != reqwest::StatusCode::CREATED {
+                bail!(
+                    "creating {}: {}",
+                    slug(i),
+                    response.text().await.unwrap_or_default()
+                );
+            }
+            Ok(())
+        })
+        .buffer_unordered(4)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// Hosts written straight into each tenant's table (an API call per host would take
+/// minutes at 10,000 tenants and measures nothing the read does not).
+fn seed_hosts(
+    stack: &Stack,
+    mode: Mode,
+    range: std::ops::RangeInclusive<usize>,
+) -> anyhow::Result<()> {
+    let insert = |table: &str| {
+        format!(
+            "INSERT INTO {table} (id, hostname, os, labels, created_at) \
+             SELECT gen_random_uuid(), 'host-' || g, 'debian 12', '{{}}', now() \
+             FROM generate_series(1, {HOSTS_PER_TENANT}) g;\n"
+        )
+    };
+    let mut script = String::new();
+    for i in range {
+        let physical = format!("t_{}", slug(i));
+        match mode {
+            Mode::Schema => script.push_str(&insert(&format!("{physical}.hosts"))),
+            Mode::Database => {
+                script.push_str(&format!("\\connect {physical}\n"));
+                script.push_str(&insert("hosts"));
+            }
+            Mode::File => bail!("read runs on PostgreSQL"),
+        }
+    }
+    let db = match mode {
+        Mode::Schema => "tenantry_pool",
+        _ => "postgres",
+    };
+    psql(&stack.instance()?.url(db), &script)
+}
+
+fn psql(url: &str, script: &str) -> anyhow::Result<()> {
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), script)?;
+    let out = Command::new(tenantry_testkit::pg::bindir().join("psql"))
+        .args(["-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f"])
+        .arg(file.path())
+        .output()?;
+    if !out.status.success() {
+        bail!("psql: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// One tenant-admin token per tenant, minted by the server.
+async fn tenant_tokens(
+    server: &Server,
+    range: std::ops::RangeInclusive<usize>,
+) -> anyhow::Result<Vec<HeaderValue>> {
+    let tokens: Vec<anyhow::Result<HeaderValue>> = stream::iter(range)
+        .map(|i| async move {
+            let issued: serde_json::Value = server
+                .http
+                .post(format!(
+                    "{}/api/v1/tenants/{}/admin-token",
+                    server.url,
+                    slug(i)
+                ))
+                .bearer_auth(&server.key)
+                .json(&serde_json::json!({}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let token = issued["token"].as_str().context("no token")?;
+            Ok(HeaderValue::from_str(&format!("Bearer {token}"))?)
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    tokens.into_iter().collect()
+}
+
+/// Agent check-ins: one enrolled host per tenant, a host chosen at random per request.
+async fn checkins(server: &Server, tenants: usize, windows: Windows) -> anyhow::Result<Load> {
+    let credentials: Vec<anyhow::Result<HeaderValue>> = stream::iter(1..=tenants)
+        .map(|i| async move {
+            let issued: serde_json::Value = server
+                .http
+                .post(format!(
+                    "{}/api/v1/tenants/{}/enrollment-tokens",
+                    server.url,
+                    slug(i)
+                ))
+                .bearer_auth(&server.key)
+                .json(&serde_json::json!({}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let token = issued["token"].as_str().context("no token")?.to_owned();
+            let enrolled: serde_json::Value = server
+                .http
+                .post(format!("{}/api/v1/agent/enroll", server.url))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({
+                    "machine_id": format!("bench-machine-{i}"),
+                    "facts": { "hostname": format!("agent-{i}") },
+                }))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let credential = enrolled["credential"].as_str().context("no credential")?;
+            Ok(HeaderValue::from_str(&format!("Bearer {credential}"))?)
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let target = Target {
+        method: Method::POST,
+        url: format!("{}/api/v1/agent/checkin", server.url),
+        credentials: credentials.into_iter().collect::<anyhow::Result<_>>()?,
+        json_body: Some(b"{}".to_vec()),
+    };
+    load::run(target, CONNECTIONS, windows.warmup, windows.measure).await
+}
+
+/// `pgbench` with the same SELECT, concurrency and prepared statements, spread over the
+/// same tenants. Schema mode: one database; each transaction picks a tenant at random and
+/// points `search_path` at it (as the server does per request) with `set_config`, which —
+/// unlike `SET` — can be a prepared statement. Database mode: a connection is bound to one
+/// database, so the 32 connections are spread evenly over up to 32 tenant databases, one
+/// pgbench per database, all at once. Returns (tps, mean latency in ms).
+fn pgbench(
+    stack: &Stack,
+    mode: Mode,
+    tenants: usize,
+    windows: Windows,
+) -> anyhow::Result<(f64, f64)> {
+    let dir = tempfile::TempDir::new()?;
+    let script = dir.path().join("read.sql");
+    let mut runs: Vec<(String, usize)> = Vec::new();
+    match mode {
+        Mode::Schema => {
+            std::fs::write(
+                &script,
+                format!(
+                    "\\set n random(1, {tenants})\nSELECT set_config('search_path', 't_b' || :n, false);\n{HOSTS_QUERY};\n"
+                ),
+            )?;
+            runs.push((stack.instance()?.url("tenantry_pool"), CONNECTIONS));
+        }
+        Mode::Database => {
+            std::fs::write(&script, format!("{HOSTS_QUERY};\n"))?;
+            let dbs = tenants.min(CONNECTIONS);
+            for d in 0..dbs {
+                let clients = CONNECTIONS / dbs + usize::from(d < CONNECTIONS % dbs);
+                runs.push((
+                    stack.instance()?.url(&format!("t_{}", slug(d + 1))),
+                    clients,
+                ));
+            }
+        }
+        Mode::File => bail!("pgbench runs on PostgreSQL"),
+    }
+    let seconds = (windows.warmup + windows.measure).as_secs().max(1);
+    let children: Vec<std::process::Child> = runs
+        .iter()
+        .map(|(url, clients)| {
+            Command::new(tenantry_testkit::pg::bindir().join("pgbench"))
+                .args(["-n", "-M", "prepared", "-j", "1"])
+                .arg(format!("-c{clients}"))
+                .arg(format!("-T{seconds}"))
+                .arg("-f")
+                .arg(&script)
+                .arg(url)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .context("starting pgbench")
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut tps = 0.0;
+    let mut latency_sum = 0.0;
+    let mut weights = 0.0;
+    for child in children {
+        let out = child.wait_with_output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            bail!("pgbench: {}{}", text, String::from_utf8_lossy(&out.stderr));
+        }
+        let t = number_after(&text, "tps = ").context("no tps in pgbench output")?;
+        let l = number_after(&text, "latency average = ").unwrap_or(0.0);
+        tps += t;
+        latency_sum += l * t;
+        weights += t;
+    }
+    Ok((tps, latency_sum / weights.max(f64::MIN_POSITIVE)))
+}
+
+fn number_after(text: &str, marker: &str) -> Option<f64> {
+    let rest = &text[text.find(marker)? + marker.len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// Resident memory of a process, in MB.
+fn rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Samples the instance's client connections (its own excluded) until stopped.
+struct ConnectionSampler {
+    running: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ConnectionSampler {
+    fn start(url: String) -> ConnectionSampler {
+        let running = Arc::new(AtomicBool::new(true));
+        let peak = Arc::new(AtomicU64::new(0));
+        let (r, p) = (Arc::clone(&running), Arc::clone(&peak));
+        let task = tokio::task::spawn_blocking(move || {
+            let sql = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()";
+            while r.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                if let Ok(out) = Command::new(tenantry_testkit::pg::bindir().join("psql"))
+                    .args(["-At", "-d", &url, "-c", sql])
+                    .output()
+                    && let Ok(n) = String::from_utf8_lossy(&out.stdout).trim().parse::<u64>()
+                {
+                    p.fetch_max(n, Ordering::Relaxed);
+                }
+                // A bench, not a test: a fixed sampling period is the point here.
+                std::thread::sleep(Duration::from_millis(200).saturating_sub(started.elapsed()));
+            }
+        });
+        ConnectionSampler {
+            running,
+            peak,
+            task,
+        }
+    }
+
+    async fn stop(self) -> u64 {
+        self.running.store(false, Ordering::Relaxed);
+        let _ = self.task.await;
+        self.peak.load(Ordering::Relaxed)
+    }
+}
