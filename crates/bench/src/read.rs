@@ -55,6 +55,10 @@ pub struct Read {
     pub connection_budget: u64,
     pub rss_idle_mb: f64,
     pub rss_after_mb: f64,
+    /// CPU the server process spent per routed request (user + system), in µs.
+    pub server_cpu_us_per_request: f64,
+    /// CPU the load generator (this process) spent per request, in µs.
+    pub generator_cpu_us_per_request: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -109,7 +113,12 @@ pub async fn run(
             credentials: tokens.clone(),
             json_body: None,
         };
+        let cpu_before = (cpu_ms(server.pid()), cpu_ms(std::process::id()));
         let routed = load::run(target, CONNECTIONS, windows.warmup, windows.measure).await?;
+        let cpu_after = (cpu_ms(server.pid()), cpu_ms(std::process::id()));
+        // The CPU figures cover the warm-up too; so does this count of requests.
+        let total = routed.rps * (windows.warmup + windows.measure).as_secs_f64();
+        let per_request = |before: f64, after: f64| (after - before) * 1e3 / total.max(1.0);
         let peak = sampler.stop().await;
         let rss_after = rss_mb(server.pid());
         let budget = server.metric("tenantry_tenant_connection_budget").await?;
@@ -135,6 +144,8 @@ pub async fn run(
             connection_budget: budget,
             rss_idle_mb: rss_idle,
             rss_after_mb: rss_after,
+            server_cpu_us_per_request: per_request(cpu_before.0, cpu_after.0),
+            generator_cpu_us_per_request: per_request(cpu_before.1, cpu_after.1),
         });
         server = stack.serve()?;
     }
@@ -369,6 +380,22 @@ fn pgbench(
 fn number_after(text: &str, marker: &str) -> Option<f64> {
     let rest = &text[text.find(marker)? + marker.len()..];
     rest.split_whitespace().next()?.parse().ok()
+}
+
+/// CPU time (user + system) a process has used so far, in ms.
+fn cpu_ms(pid: u32) -> f64 {
+    let ticks_per_s = 100.0; // USER_HZ on Linux
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses and may hold spaces.
+            let rest = &s[s.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) * 1e3 / ticks_per_s)
+        })
+        .unwrap_or(0.0)
 }
 
 /// Resident memory of a process, in MB.

@@ -64,11 +64,11 @@ impl Report {
         let mut tables = Vec::new();
         if !self.read.is_empty() {
             let mut t = String::from(
-                "| mode | tenants | routed req/s | p50 | p99 | errors | pgbench tps | pgbench latency | routed/direct | added p50 | peak PG connections / budget | RSS idle → after |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+                "| mode | tenants | routed req/s | p50 | p99 | errors | pgbench tps | pgbench latency | routed/direct | added p50 | peak PG connections / budget | RSS idle → after | server CPU/req | generator CPU/req |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
             );
             for r in &self.read {
                 t.push_str(&format!(
-                    "| {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {:.2} ms | {:.2} | {:.2} ms | {} / {} | {:.0} → {:.0} MB |\n",
+                    "| {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {:.2} ms | {:.2} | {:.2} ms | {} / {} | {:.0} → {:.0} MB | {:.0} µs | {:.0} µs |\n",
                     r.mode,
                     r.tenants,
                     r.routed.rps,
@@ -83,6 +83,8 @@ impl Report {
                     r.connection_budget,
                     r.rss_idle_mb,
                     r.rss_after_mb,
+                    r.server_cpu_us_per_request,
+                    r.generator_cpu_us_per_request,
                 ));
             }
             tables.push(("read", t));

@@ -242,10 +242,15 @@ impl TenantDb {
 
 /// Whether a driver error means the database server could not be reached at all.
 pub fn is_unreachable(e: &sqlx::Error) -> bool {
-    matches!(
-        e,
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)
-    )
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
+        // The server is shutting down or starting up (SQLSTATE 57P01–57P03): a pooled
+        // connection learns this on its next query, not at connect.
+        sqlx::Error::Database(db) => {
+            matches!(db.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
+        }
+        _ => false,
+    }
 }
 
 /// Whether an error is a unique-constraint violation (a duplicate key).
