@@ -410,7 +410,7 @@ fn rss_mb(pid: u32) -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// Samples the instance's client connections (its own excluded) until stopped.
+/// Samples the instance's connections to tenant storage until stopped.
 struct ConnectionSampler {
     running: Arc<AtomicBool>,
     peak: Arc<AtomicU64>,
@@ -423,7 +423,10 @@ impl ConnectionSampler {
         let peak = Arc::new(AtomicU64::new(0));
         let (r, p) = (Arc::clone(&running), Arc::clone(&peak));
         let task = tokio::task::spawn_blocking(move || {
-            let sql = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()";
+            // What the budget bounds: connections to tenant storage (each tenant's database,
+            // or the shared schema-mode database), not the provisioner's admin connections.
+            let sql = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' \
+                       AND (datname LIKE 't\\_%' OR datname = 'tenantry_pool') AND pid <> pg_backend_pid()";
             while r.load(Ordering::Relaxed) {
                 let started = Instant::now();
                 if let Ok(out) = Command::new(tenantry_testkit::pg::bindir().join("psql"))
