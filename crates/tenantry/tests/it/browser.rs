@@ -2,6 +2,7 @@
 //! `chromedriver` (scripts/test installs `chromium` and `chromium-driver`). The client is
 //! the dozen commands the UI tests use, over reqwest; nothing else is needed.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
@@ -27,7 +28,10 @@ impl Driver {
             let port = free_port();
             let mut cmd = Command::new("chromedriver");
             cmd.arg(format!("--port={port}"))
-                .arg("--allowed-ips=127.0.0.1");
+                .arg("--allowed-ips=127.0.0.1")
+                // Its own process group, so dropping the driver takes every browser
+                // process it started with it (some outlive a closed session).
+                .process_group(0);
             // It says so once it listens; it exits if the port was taken meanwhile.
             let ready = |line: &str| line.contains("started successfully");
             let hint = "starting chromedriver; run scripts/test, which installs chromium-driver";
@@ -82,7 +86,8 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
     }
 }
