@@ -87,39 +87,36 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let suite = args.suite;
     let any = |of: &[Suite]| suite == Suite::All || of.contains(&suite);
-    if any(&[Suite::Read, Suite::Write]) {
-        // Database mode carries the write suite at its tenant count.
-        let mut counts = if any(&[Suite::Read]) {
-            args.read_database.clone()
+    // Each PostgreSQL mode grows one stack through the tenant counts its suites need:
+    // reads at every count, check-ins at the write count, memory at the largest.
+    let memory = any(&[Suite::Memory]);
+    let writes = any(&[Suite::Write]);
+    let reads = any(&[Suite::Read]);
+    for (mode, read_counts) in [
+        (server::Mode::Database, &args.read_database),
+        (server::Mode::Schema, &args.read_schema),
+    ] {
+        let mut counts = if reads {
+            read_counts.clone()
         } else {
             Vec::new()
         };
-        let write_at = any(&[Suite::Write]).then_some(args.write_tenants);
-        if let Some(n) = write_at
-            && !counts.contains(&n)
-        {
-            counts.push(n);
-            counts.sort_unstable();
+        if memory && mode == server::Mode::Schema {
+            counts.push(read_counts.iter().copied().max().unwrap_or(10_000));
         }
-        let (reads, write) = read::run(
-            server::Mode::Database,
-            &counts,
-            windows,
-            any(&[Suite::Read]),
-            write_at,
-        )
-        .await?;
-        report.read.extend(reads);
-        report.write = write;
-    }
-    if any(&[Suite::Read, Suite::Memory]) {
-        let counts = if any(&[Suite::Read]) {
-            args.read_schema.clone()
-        } else {
-            vec![args.read_schema.iter().copied().max().unwrap_or(10_000)]
-        };
-        let (reads, _) = read::run(server::Mode::Schema, &counts, windows, true, None).await?;
-        report.read.extend(reads);
+        if writes {
+            counts.push(args.write_tenants);
+        }
+        counts.sort_unstable();
+        counts.dedup();
+        if counts.is_empty() {
+            continue;
+        }
+        let reads_too = reads || (memory && mode == server::Mode::Schema);
+        let write_at = writes.then_some(args.write_tenants);
+        let (found, write) = read::run(mode, &counts, windows, reads_too, write_at).await?;
+        report.read.extend(found);
+        report.write.extend(write);
     }
     if any(&[Suite::Provision, Suite::Migrate]) {
         for (mode, n) in [

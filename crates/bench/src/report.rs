@@ -45,7 +45,7 @@ pub struct Report {
     pub machine: String,
     pub provision: Vec<Provision>,
     pub read: Vec<Read>,
-    pub write: Option<Write>,
+    pub write: Vec<Write>,
 }
 
 impl Report {
@@ -55,7 +55,7 @@ impl Report {
             machine: machine(),
             provision: Vec::new(),
             read: Vec::new(),
-            write: None,
+            write: Vec::new(),
         }
     }
 
@@ -89,19 +89,22 @@ impl Report {
             }
             tables.push(("read", t));
         }
-        if let Some(w) = &self.write {
-            tables.push((
-                "write",
-                format!(
-                    "| mode | tenants | check-ins/s | p50 | p99 | errors |\n|---|---|---|---|---|---|\n| {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} |\n",
+        if !self.write.is_empty() {
+            let mut t = String::from(
+                "| mode | tenants | check-ins/s | p50 | p99 | errors |\n|---|---|---|---|---|---|\n",
+            );
+            for w in &self.write {
+                t.push_str(&format!(
+                    "| {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} |\n",
                     w.mode,
                     w.tenants,
                     w.checkins.rps,
                     w.checkins.latency.p50_ms,
                     w.checkins.latency.p99_ms,
                     w.checkins.errors
-                ),
-            ));
+                ));
+            }
+            tables.push(("write", t));
         }
         if !self.provision.is_empty() {
             let mut t = String::from(
