@@ -17,6 +17,7 @@ use futures_util::{StreamExt, stream};
 use reqwest::Method;
 use reqwest::header::HeaderValue;
 use serde::Serialize;
+use serde_json::json;
 
 use crate::load::{self, Load, Target};
 use crate::server::{Mode, Server, Stack};
@@ -159,20 +160,10 @@ async fn create_tenants(
 ) -> anyhow::Result<()> {
     let results: Vec<anyhow::Result<()>> = stream::iter(range)
         .map(|i| async move {
-            let response = server
-                .http
-                .post(format!("{}/api/v1/tenants", server.url))
-                .bearer_auth(&server.key)
-                .json(&serde_json::json!({ "slug": slug(i) }))
-                .send()
+            let body = json!({ "slug": slug(i) });
+            server
+                .post_json("/api/v1/tenants", &server.key, &body)
                 .await?;
-            if response.status() != reqwest::StatusCode::CREATED {
-                bail!(
-                    "creating {}: {}",
-                    slug(i),
-                    response.text().await.unwrap_or_default()
-                );
-            }
             Ok(())
         })
         .buffer_unordered(4)
@@ -234,20 +225,8 @@ async fn tenant_tokens(
 ) -> anyhow::Result<Vec<HeaderValue>> {
     let tokens: Vec<anyhow::Result<HeaderValue>> = stream::iter(range)
         .map(|i| async move {
-            let issued: serde_json::Value = server
-                .http
-                .post(format!(
-                    "{}/api/v1/tenants/{}/admin-token",
-                    server.url,
-                    slug(i)
-                ))
-                .bearer_auth(&server.key)
-                .json(&serde_json::json!({}))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
+            let path = format!("/api/v1/tenants/{}/admin-token", slug(i));
+            let issued = server.post_json(&path, &server.key, &json!({})).await?;
             let token = issued["token"].as_str().context("no token")?;
             Ok(HeaderValue::from_str(&format!("Bearer {token}"))?)
         })
@@ -261,33 +240,15 @@ async fn tenant_tokens(
 async fn checkins(server: &Server, tenants: usize, windows: Windows) -> anyhow::Result<Load> {
     let credentials: Vec<anyhow::Result<HeaderValue>> = stream::iter(1..=tenants)
         .map(|i| async move {
-            let issued: serde_json::Value = server
-                .http
-                .post(format!(
-                    "{}/api/v1/tenants/{}/enrollment-tokens",
-                    server.url,
-                    slug(i)
-                ))
-                .bearer_auth(&server.key)
-                .json(&serde_json::json!({}))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
+            let path = format!("/api/v1/tenants/{}/enrollment-tokens", slug(i));
+            let issued = server.post_json(&path, &server.key, &json!({})).await?;
             let token = issued["token"].as_str().context("no token")?.to_owned();
-            let enrolled: serde_json::Value = server
-                .http
-                .post(format!("{}/api/v1/agent/enroll", server.url))
-                .bearer_auth(&token)
-                .json(&serde_json::json!({
-                    "machine_id": format!("bench-machine-{i}"),
-                    "facts": { "hostname": format!("agent-{i}") },
-                }))
-                .send()
-                .await?
-                .error_for_status()?
-                .json()
+            let body = json!({
+                "machine_id": format!("bench-machine-{i}"),
+                "facts": { "hostname": format!("agent-{i}") },
+            });
+            let enrolled = server
+                .post_json("/api/v1/agent/enroll", &token, &body)
                 .await?;
             let credential = enrolled["credential"].as_str().context("no credential")?;
             Ok(HeaderValue::from_str(&format!("Bearer {credential}"))?)

@@ -159,6 +159,30 @@ impl Server {
         self.child.id()
     }
 
+    /// POSTs JSON with a bearer credential; the answer's JSON, or the refusal as an error.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        bearer: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(bearer)
+            .json(body)
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            bail!(
+                "POST {path}: {status} {}",
+                response.text().await.unwrap_or_default()
+            );
+        }
+        Ok(response.json().await?)
+    }
+
     /// A gauge or counter from `/metrics`.
     pub async fn metric(&self, name: &str) -> anyhow::Result<u64> {
         let text = self
