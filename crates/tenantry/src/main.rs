@@ -50,6 +50,11 @@ enum Command {
     Domains(commands::domains::Command),
 }
 
+/// mimalloc: a request allocates and frees many small buffers; glibc's malloc was ~13 % of
+/// the server's CPU samples on the read path (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
