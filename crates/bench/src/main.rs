@@ -53,6 +53,10 @@ struct Args {
     /// Seconds of measured load.
     #[arg(long, default_value_t = 20)]
     seconds: u64,
+    /// Run with per-tenant credentials from a throwaway OpenBAO (`provision-bootstrap`, no
+    /// superuser in the server) instead of shared instance credentials.
+    #[arg(long)]
+    openbao: bool,
     /// Where the repository is (results and docs are written there).
     #[arg(long, default_value = ".")]
     repo: std::path::PathBuf,
@@ -80,7 +84,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let mut report = report::Report::new();
+    let mut report = report::Report::new(args.openbao);
     let windows = read::Windows {
         warmup: std::time::Duration::from_secs(args.warmup),
         measure: std::time::Duration::from_secs(args.seconds),
@@ -114,7 +118,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         let reads_too = reads || (memory && mode == server::Mode::Schema);
         let write_at = writes.then_some(args.write_tenants);
-        let (found, write) = read::run(mode, &counts, windows, reads_too, write_at).await?;
+        let (found, write) =
+            read::run(mode, &counts, windows, reads_too, write_at, args.openbao).await?;
         report.read.extend(found);
         report.write.extend(write);
     }
@@ -124,8 +129,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
             (server::Mode::Schema, args.tenants),
             (server::Mode::Database, args.database_tenants),
         ] {
+            if args.openbao && mode == server::Mode::File {
+                continue;
+            }
             eprintln!("provision: {n} tenants in {} mode", mode.name());
-            report.provision.push(provision::run(mode, n).await?);
+            report
+                .provision
+                .push(provision::run(mode, n, args.openbao).await?);
         }
     }
     report.print();

@@ -12,7 +12,7 @@ use crate::server::{Mode, Stack};
 
 #[derive(Debug, Serialize)]
 pub struct Provision {
-    pub mode: &'static str,
+    pub mode: String,
     pub tenants: usize,
     /// POST /api/v1/tenants until the 201 (the tenant is ready then).
     pub create: Latency,
@@ -22,8 +22,8 @@ pub struct Provision {
     pub migrate_one_new_s: f64,
 }
 
-pub async fn run(mode: Mode, tenants: usize) -> anyhow::Result<Provision> {
-    let stack = Stack::new(mode)?;
+pub async fn run(mode: Mode, tenants: usize, openbao: bool) -> anyhow::Result<Provision> {
+    let stack = Stack::new(mode, openbao)?;
     let server = stack.serve()?;
     let mut samples = Vec::with_capacity(tenants);
     for i in 0..tenants {
@@ -57,7 +57,7 @@ pub async fn run(mode: Mode, tenants: usize) -> anyhow::Result<Provision> {
         )
     })?;
     Ok(Provision {
-        mode: mode.name(),
+        mode: stack.label(),
         tenants,
         create: Latency::of(&mut samples),
         migrate_up_to_date_s: up_to_date.as_secs_f64(),

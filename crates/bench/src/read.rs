@@ -43,7 +43,7 @@ pub struct Windows {
 
 #[derive(Debug, Serialize)]
 pub struct Read {
-    pub mode: &'static str,
+    pub mode: String,
     pub tenants: usize,
     pub routed: Load,
     pub direct_tps: f64,
@@ -64,7 +64,7 @@ pub struct Read {
 
 #[derive(Debug, Serialize)]
 pub struct Write {
-    pub mode: &'static str,
+    pub mode: String,
     pub tenants: usize,
     pub checkins: Load,
 }
@@ -82,22 +82,24 @@ pub async fn run(
     windows: Windows,
     reads_too: bool,
     write_at: Option<usize>,
+    openbao: bool,
 ) -> anyhow::Result<(Vec<Read>, Option<Write>)> {
-    let stack = Stack::new(mode)?;
+    let stack = Stack::new(mode, openbao)?;
+    let label = stack.label();
     let mut server = stack.serve()?;
     let mut tokens: Vec<HeaderValue> = Vec::new();
     let mut reads = Vec::new();
     let mut write = None;
     for &n in counts {
         let have = tokens.len();
-        eprintln!("read/{}: creating tenants {}..={n}", mode.name(), have + 1);
+        eprintln!("read/{}: creating tenants {}..={n}", label, have + 1);
         create_tenants(&server, have + 1..=n).await?;
         seed_hosts(&stack, mode, have + 1..=n)?;
         tokens.extend(tenant_tokens(&server, have + 1..=n).await?);
         if write_at == Some(n) {
-            eprintln!("write/{}: {n} tenants, agent check-ins", mode.name());
+            eprintln!("write/{label}: {n} tenants, agent check-ins");
             write = Some(Write {
-                mode: mode.name(),
+                mode: label.clone(),
                 tenants: n,
                 checkins: checkins(&server, n, windows).await?,
             });
@@ -106,7 +108,7 @@ pub async fn run(
             continue;
         }
         let rss_idle = rss_mb(server.pid());
-        eprintln!("read/{}: {n} tenants, routed load", mode.name());
+        eprintln!("read/{label}: {n} tenants, routed load");
         let sampler = ConnectionSampler::start(stack.instance()?.url("postgres"));
         let target = Target {
             method: Method::GET,
@@ -131,10 +133,10 @@ pub async fn run(
         }
         // The physical limit, measured without the server competing for the CPU.
         server.stop();
-        eprintln!("read/{}: {n} tenants, pgbench", mode.name());
+        eprintln!("read/{label}: {n} tenants, pgbench");
         let (direct_tps, direct_latency_ms) = pgbench(&stack, mode, n, windows)?;
         reads.push(Read {
-            mode: mode.name(),
+            mode: label.clone(),
             tenants: n,
             ratio: routed.rps / direct_tps.max(f64::MIN_POSITIVE),
             added_p50_ms: routed.latency.p50_ms - direct_latency_ms,

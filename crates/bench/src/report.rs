@@ -46,16 +46,19 @@ pub struct Report {
     pub provision: Vec<Provision>,
     pub read: Vec<Read>,
     pub write: Vec<Write>,
+    /// Credentials from OpenBAO: the results go to blocks of their own.
+    pub openbao: bool,
 }
 
 impl Report {
-    pub fn new() -> Report {
+    pub fn new(openbao: bool) -> Report {
         Report {
             at: chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
             machine: machine(),
             provision: Vec::new(),
             read: Vec::new(),
             write: Vec::new(),
+            openbao,
         }
     }
 
@@ -142,6 +145,11 @@ impl Report {
         let mut text = std::fs::read_to_string(&docs).unwrap_or_default();
         // Each suite has its own block; a run replaces only the blocks of what it ran.
         for (name, table) in self.tables() {
+            let name = if self.openbao {
+                format!("{name}-openbao")
+            } else {
+                name.to_owned()
+            };
             let begin = format!("<!-- latest:{name}:begin -->");
             let end = format!("<!-- latest:{name}:end -->");
             let block = format!(

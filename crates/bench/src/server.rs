@@ -6,6 +6,7 @@ use std::process::{Child, Command, Output, Stdio};
 
 use anyhow::{Context, bail};
 use tempfile::TempDir;
+use tenantry_testkit::bao::BaoServer;
 use tenantry_testkit::pg::PgCluster;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,27 +42,77 @@ pub struct Stack {
     pub dir: TempDir,
     pub clusters: Vec<PgCluster>,
     pub key: String,
+    /// With `--openbao`: the server gets per-tenant credentials from this OpenBAO, set up by
+    /// `tenantry provision-bootstrap`, and holds no superuser (the production shape).
+    bao: Option<(BaoServer, String, String)>,
 }
 
 impl Stack {
-    pub fn new(mode: Mode) -> anyhow::Result<Stack> {
+    pub fn new(mode: Mode, openbao: bool) -> anyhow::Result<Stack> {
         let clusters = match mode {
             Mode::File => Vec::new(),
             // A registry and one instance, as the tests' harness does.
             Mode::Database | Mode::Schema => vec![PgCluster::start(), PgCluster::start()],
         };
+        if openbao && mode == Mode::File {
+            bail!("OpenBAO brokers PostgreSQL credentials; file mode has none");
+        }
         let dir = TempDir::new()?;
-        let stack = Stack {
+        let mut stack = Stack {
             mode,
             dir,
             clusters,
             key: format!("tnt_bench{}", "0123456789abcdef".repeat(3)),
+            bao: None,
         };
-        std::fs::write(stack.config_path(), stack.config())?;
+        if openbao {
+            stack.bootstrap_openbao()?;
+        }
+        std::fs::write(stack.config_path(), stack.config(true))?;
         Ok(stack)
     }
 
-    fn config(&self) -> String {
+    /// How results name this stack: the mode, and the credentials' source.
+    pub fn label(&self) -> String {
+        match self.bao {
+            Some(_) => format!("{} + OpenBAO", self.mode.name()),
+            None => self.mode.name().to_owned(),
+        }
+    }
+
+    fn bootstrap_openbao(&mut self) -> anyhow::Result<()> {
+        let bao = BaoServer::start();
+        self.bao = Some((bao, String::new(), String::new()));
+        let config = self.dir.path().join("bootstrap.yaml");
+        std::fs::write(&config, self.config(false))?;
+        let approle = self.dir.path().join("approle.json");
+        let instance = self.instance()?.url("postgres");
+        let out = Command::new(tenantry_bin()?)
+            .arg("provision-bootstrap")
+            .arg("--config")
+            .arg(&config)
+            .arg("--approle-file")
+            .arg(&approle)
+            .arg("--superuser")
+            .arg(format!("main={instance}"))
+            .env("BAO_TOKEN", tenantry_testkit::bao::ROOT_TOKEN)
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "provision-bootstrap: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let login: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&approle)?)?;
+        if let Some((_, role_id, secret_id)) = &mut self.bao {
+            *role_id = login["role_id"].as_str().unwrap_or_default().to_owned();
+            *secret_id = login["secret_id"].as_str().unwrap_or_default().to_owned();
+        }
+        Ok(())
+    }
+
+    /// The server's configuration; `login` adds the AppRole login (not in the bootstrap's).
+    fn config(&self, login: bool) -> String {
         let mut yaml = format!(
             "data_dir: {}\nadmin:\n  api_key: {}\nlog:\n  level: warn\n",
             self.data_dir().display(),
@@ -69,11 +120,27 @@ impl Stack {
         );
         if let [registry, instance] = self.clusters.as_slice() {
             yaml.push_str(&format!(
-                "registry:\n  url: {}\nallow_shared_credentials: true\nisolation:\n  default: {}\ninstances:\n  main:\n    url: {}\n",
+                "registry:\n  url: {}\nisolation:\n  default: {}\n",
                 registry.url("tenantry_registry"),
                 self.mode.name(),
-                instance.url("postgres")
             ));
+            let instance_url = match &self.bao {
+                None => {
+                    yaml.push_str("allow_shared_credentials: true\n");
+                    instance.url("postgres")
+                }
+                Some((bao, role_id, secret_id)) => {
+                    yaml.push_str(&format!("vault:\n  url: {}\n  auth: approle\n", bao.url()));
+                    if login {
+                        yaml.push_str(&format!("  role_id: {role_id}\n  secret_id: {secret_id}\n"));
+                    }
+                    format!(
+                        "postgres://tenantry_provisioner@127.0.0.1:{}/postgres",
+                        instance.port
+                    )
+                }
+            };
+            yaml.push_str(&format!("instances:\n  main:\n    url: {instance_url}\n"));
         }
         yaml
     }
