@@ -100,8 +100,13 @@ pub async fn create_database(
     }
     match sqlx::query(AssertSqlSafe(sql)).execute(admin).await {
         Ok(_) => Ok(true),
-        // Another process created it between our check and our statement.
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => Ok(false),
+        // Another process created it between our check and our statement (42P04), or at
+        // the same moment: then ours waits for theirs and hits the unique name index.
+        Err(sqlx::Error::Database(e))
+            if e.code().as_deref() == Some("42P04") || e.is_unique_violation() =>
+        {
+            Ok(false)
+        }
         Err(e) => Err(e),
     }
 }

@@ -303,6 +303,25 @@ impl TenantStorage {
                         .execute(&mut *conn)
                         .await?;
                 }
+                if let Some(group) = &group {
+                    // Concurrent GRANTs on one database update the same catalog row and
+                    // fail ("tuple concurrently updated"): one at a time, briefly.
+                    let mut grant_tx = conn.begin().await?;
+                    sqlx::query(
+                        "SELECT pg_advisory_xact_lock(hashtext('tenantry:grant-pool-database'))",
+                    )
+                    .execute(&mut *grant_tx)
+                    .await?;
+                    let grant = format!(
+                        "GRANT CONNECT ON DATABASE {} TO {}",
+                        quote_ident(POOL_DATABASE),
+                        quote_ident(group)
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(grant))
+                        .execute(&mut *grant_tx)
+                        .await?;
+                    grant_tx.commit().await?;
+                }
                 // Schema, tables and version table appear together or not at all.
                 let mut tx = conn.begin().await?;
                 let mut create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
@@ -313,18 +332,10 @@ impl TenantStorage {
                     .execute(&mut *tx)
                     .await?;
                 if let Some(group) = &group {
-                    for sql in [
-                        format!("ALTER SCHEMA {schema} OWNER TO {}", quote_ident(group)),
-                        format!(
-                            "GRANT CONNECT ON DATABASE {} TO {}",
-                            quote_ident(POOL_DATABASE),
-                            quote_ident(group)
-                        ),
-                    ] {
-                        sqlx::query(sqlx::AssertSqlSafe(sql))
-                            .execute(&mut *tx)
-                            .await?;
-                    }
+                    let owner = format!("ALTER SCHEMA {schema} OWNER TO {}", quote_ident(group));
+                    sqlx::query(sqlx::AssertSqlSafe(owner))
+                        .execute(&mut *tx)
+                        .await?;
                     // The tables belong to the group role, like the schema.
                     postgres::set_local_role(&mut tx, group).await?;
                 }

@@ -469,3 +469,34 @@ async fn shared_credentials_are_warned_about_at_every_start() {
         .any(|l| l["level"] == "WARN" && l.to_string().contains("allow_shared_credentials: true"));
     assert!(warned, "no warning about shared credentials");
 }
+
+#[tokio::test]
+async fn tenants_created_at_once_all_get_their_own_roles() {
+    // Found by `scripts/bench --openbao`: concurrent schema-mode creations granted CONNECT
+    // on the shared database at the same moment and failed ("tuple concurrently updated").
+    for mode in [Mode::PgSchema, Mode::PgDatabase] {
+        let pg = PgEnv::start_with_openbao();
+        let server = start(&pg, mode, &[]);
+        let slugs: Vec<String> = (0..6).map(|i| format!("burst-{i}")).collect();
+        let creates = slugs.iter().map(|slug| {
+            let req = server
+                .op(Method::POST, "/api/v1/tenants")
+                .json(&serde_json::json!({ "slug": slug }));
+            async move { call(req).await }
+        });
+        for (status, body) in futures_util::future::join_all(creates).await {
+            if status != StatusCode::CREATED {
+                let errors: Vec<_> = server
+                    .log_lines()
+                    .into_iter()
+                    .filter(|l| l["level"] == "ERROR")
+                    .collect();
+                panic!("{mode:?}: {body}\n{errors:#?}");
+            }
+        }
+        for slug in &slugs {
+            server.create_host(slug, &format!("{slug}-host")).await;
+            assert_eq!(server.hostnames(slug).await, [format!("{slug}-host")]);
+        }
+    }
+}
