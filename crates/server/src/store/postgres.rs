@@ -77,7 +77,10 @@ pub fn is_missing_database(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(e) if e.code().as_deref() == Some(INVALID_CATALOG_NAME))
 }
 
-pub async fn database_exists(admin: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
+pub async fn database_exists<'c>(
+    admin: impl sqlx::PgExecutor<'c>,
+    name: &str,
+) -> Result<bool, sqlx::Error> {
     let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
         .bind(name)
         .fetch_optional(admin)
@@ -124,7 +127,9 @@ pub async fn create_database_from_template(
         .execute(&mut *conn)
         .await?;
     let result = async {
-        if database_exists(admin, name).await? {
+        // On the connection holding the lock: another from the same small admin pool could
+        // be held by a request waiting for this lock (a deadlock at 4 concurrent creations).
+        if database_exists(&mut *conn, name).await? {
             return Ok(false);
         }
         terminate_connections(&mut conn, template).await?;

@@ -473,11 +473,13 @@ async fn shared_credentials_are_warned_about_at_every_start() {
 #[tokio::test]
 async fn tenants_created_at_once_all_get_their_own_roles() {
     // Found by `scripts/bench --openbao`: concurrent schema-mode creations granted CONNECT
-    // on the shared database at the same moment and failed ("tuple concurrently updated").
+    // on the shared database at the same moment and failed ("tuple concurrently updated"),
+    // and creations waiting for the template lock could hold every admin connection.
     for mode in [Mode::PgSchema, Mode::PgDatabase] {
         let pg = PgEnv::start_with_openbao();
         let server = start(&pg, mode, &[]);
-        let slugs: Vec<String> = (0..6).map(|i| format!("burst-{i}")).collect();
+        // More than the 4 admin connections per instance: creations wait for each other.
+        let slugs: Vec<String> = (0..8).map(|i| format!("burst-{i}")).collect();
         let creates = slugs.iter().map(|slug| {
             let req = server
                 .op(Method::POST, "/api/v1/tenants")
