@@ -70,6 +70,19 @@ async fn revoke(server: &TestServer, tenant: &str, id: &str) {
     assert!(status.is_success());
 }
 
+/// A check-in with this host credential is refused: the host no longer exists.
+async fn assert_host_unknown(server: &TestServer, credential: &str) {
+    expect_problem(
+        server
+            .anon(Method::POST, "/api/v1/agent/checkin")
+            .bearer_auth(credential)
+            .json(&json!({})),
+        StatusCode::UNAUTHORIZED,
+        "host_unknown",
+    )
+    .await;
+}
+
 pub(crate) fn agent_once(config: &Path) -> std::process::Output {
     run(
         &["agent", "--config", &config.display().to_string(), "--once"],
@@ -286,15 +299,7 @@ async fn a_deleted_host_is_unknown_and_re_enrolls_only_with_a_valid_token() {
     let (status, _) =
         call(server.as_tenant("acme", Method::DELETE, &format!("/api/v1/hosts/{old_host}"))).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    expect_problem(
-        server
-            .anon(Method::POST, "/api/v1/agent/checkin")
-            .bearer_auth(&credential)
-            .json(&json!({})),
-        StatusCode::UNAUTHORIZED,
-        "host_unknown",
-    )
-    .await;
+    assert_host_unknown(&server, &credential).await;
 
     // With a working token, the agent enrolls the machine again (a new host).
     let out = agent_once(&config);
@@ -427,13 +432,5 @@ async fn host_limits_agent_credentials_and_bad_input() {
     let (status, report) = call(server.op(Method::DELETE, "/api/v1/tenants/acme")).await;
     assert_eq!(status, StatusCode::OK, "{report}");
     assert_eq!(report["verified"], true);
-    expect_problem(
-        server
-            .anon(Method::POST, "/api/v1/agent/checkin")
-            .bearer_auth(&credential)
-            .json(&json!({})),
-        StatusCode::UNAUTHORIZED,
-        "host_unknown",
-    )
-    .await;
+    assert_host_unknown(&server, &credential).await;
 }

@@ -5,7 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::on_every_backend;
-use crate::support::{Mode, TestServer, call, expect_problem};
+use crate::support::{Mode, TestServer, call, expect_problem, item_strings};
 
 on_every_backend!(hosts_filter_sort_page_and_relabel);
 
@@ -17,15 +17,7 @@ async fn names(server: &TestServer, query: &str) -> Vec<String> {
 }
 
 fn hostnames_of(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|h| h["hostname"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+    item_strings(page, "hostname")
 }
 
 /// Follows `next_cursor` to the end, two at a time.

@@ -4,7 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::on_every_backend;
-use crate::support::{Mode, TestServer, call, expect_problem};
+use crate::support::{Mode, TestServer, call, expect_problem, item_strings};
 
 on_every_backend!(
     delete_purges_everything_and_recreate_is_empty,
@@ -147,13 +147,9 @@ async fn create_get_list_and_conflicts(mode: Mode) {
         };
         let (status, page) = call(server.op(Method::GET, &path)).await;
         assert_eq!(status, StatusCode::OK);
-        let items = page["items"].as_array().cloned().unwrap_or_default();
-        assert!(items.len() <= 2);
-        seen.extend(
-            items
-                .iter()
-                .filter_map(|t| t["slug"].as_str().map(str::to_owned)),
-        );
+        let slugs = item_strings(&page, "slug");
+        assert!(slugs.len() <= 2);
+        seen.extend(slugs);
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
             None => break,
@@ -180,12 +176,7 @@ async fn create_get_list_and_conflicts(mode: Mode) {
         async move {
             let (status, page) = call(req).await;
             assert_eq!(status, StatusCode::OK, "{page}");
-            page["items"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|t| t["slug"].as_str().map(str::to_owned))
-                .collect::<Vec<_>>()
+            item_strings(&page, "slug")
         }
     };
     assert_eq!(slugs("t-").await, ["t-b", "t-c", "t-d"]);

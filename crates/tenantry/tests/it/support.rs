@@ -662,15 +662,7 @@ impl TestServer {
         let (status, body) =
             call(self.as_tenant(tenant, Method::GET, "/api/v1/hosts?limit=500")).await;
         assert_eq!(status, StatusCode::OK, "listing hosts of {tenant}: {body}");
-        let mut names: Vec<String> = body["items"]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|h| h["hostname"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut names = item_strings(&body, "hostname");
         names.sort();
         names
     }
@@ -746,6 +738,16 @@ impl Drop for TestServer {
 }
 
 /// Sends a request; returns the status and the JSON body (`Null` when empty).
+/// The `field` of every item of a listing page (`{"items": [...]}`), as strings.
+pub fn item_strings(page: &Value, field: &str) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| item[field].as_str().map(str::to_owned))
+        .collect()
+}
+
 pub async fn call(req: RequestBuilder) -> (StatusCode, Value) {
     let response = req
         .send()

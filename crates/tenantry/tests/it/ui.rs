@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::agent::{agent_config, agent_once};
 use crate::browser::Driver;
 use crate::identity::{token, trusted_keypair};
-use crate::support::{TestServer, call, text};
+use crate::support::{TestServer, call, item_strings, text};
 
 /// The slug validation message of the API, for comparison with what the form shows.
 async fn api_slug_error(server: &TestServer, slug: &str) -> String {
@@ -352,12 +352,7 @@ impl<'a> Visitor<'a> {
 
 async fn tenant_slugs(server: &TestServer) -> Vec<String> {
     let (_, page) = call(server.op(Method::GET, "/api/v1/tenants")).await;
-    page["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|t| t["slug"].as_str().map(str::to_owned))
-        .collect()
+    item_strings(&page, "slug")
 }
 
 #[tokio::test]
