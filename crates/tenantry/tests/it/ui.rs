@@ -412,6 +412,22 @@ async fn sessions_cookies_and_csrf() {
     let page = v.get("/ui/tenants/fine").await;
     assert!(page.body.contains("is ready"));
 
+    // Suspended: the page still shows, with the API's refusal where the tenant's data was.
+    let suspend = v
+        .post(
+            "/ui/tenants/fine/status",
+            &[("csrf", &csrf), ("status", "suspended")],
+        )
+        .await;
+    assert_eq!(suspend.status, StatusCode::SEE_OTHER);
+    let page = v.get("/ui/tenants/fine").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("fine is suspended."), "the notice");
+    assert!(
+        page.body.contains("tenant fine is suspended"),
+        "the API's refusal, in place"
+    );
+
     // Behind a TLS-terminating proxy the cookie is Secure.
     let mut tls = Visitor::new(&server);
     let form = tls.get("/ui/login").await;
