@@ -31,6 +31,17 @@ pub const PROVISIONER_ROLE: &str = "tenantry_provisioner";
 /// tenant's group role with `REASSIGN OWNED`, which touches no other database.
 pub const TEMPLATE_OWNER: &str = "tenantry_owner";
 
+/// The NOLOGIN, NOINHERIT role on each instance that is a member of every schema tenant's
+/// group role. The schema pool's logins join it: they may `SET ROLE` to one tenant per
+/// checkout, yet hold no tenant's privileges before they do (decision 0008).
+pub const ROUTER_ROLE: &str = "tenantry_router";
+
+/// The OpenBAO database role issuing an instance's schema-pool logins (members of
+/// [`ROUTER_ROLE`]). Instance names are validated by the configuration (a-z, 0-9, -).
+pub fn router_bao_role(instance: &str) -> String {
+    format!("router-{instance}")
+}
+
 /// The slug of the built-in tenant that exists from the first start and cannot be deleted.
 pub const DEFAULT_TENANT: &str = "default";
 

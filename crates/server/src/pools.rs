@@ -2,7 +2,8 @@
 //!
 //! - File and database tenants get a pool each, keyed by tenant id (a re-created tenant of
 //!   the same slug never inherits an old pool). Least recently used and idle pools close.
-//! - Schema tenants share one pool per instance; every checkout pins `search_path`.
+//! - Schema tenants share one pool per instance; every checkout pins `search_path` (and,
+//!   under OpenBAO, `SET ROLE`s to the tenant's group role: decision 0008).
 //! - A global budget bounds the connections open to tenant storage: every pool holds as
 //!   many permits as it may open connections, and gives them back only once it is fully
 //!   closed — so the bound holds even while evicted pools are still closing.
@@ -97,10 +98,20 @@ impl Budget {
     }
 }
 
+/// An instance's schema-mode pool, kept for the server's life.
+struct InstancePool {
+    pool: sqlx::PgPool,
+    serial: u64,
+    /// The broker's credential epoch when this pool last took the router's credentials.
+    epoch: AtomicU64,
+}
+
 pub struct TenantPools {
     tenants: Cache<Uuid, Cached>,
-    /// Schema-mode pools, one per instance, kept for the server's life.
-    instances: tokio::sync::Mutex<HashMap<String, (sqlx::PgPool, u64)>>,
+    /// Schema-mode pools by instance: read on every schema request, written once each.
+    instances: std::sync::RwLock<HashMap<String, Arc<InstancePool>>>,
+    /// Held while an instance's pool is being opened, so it is opened once.
+    opening: tokio::sync::Mutex<()>,
     storage: Arc<TenantStorage>,
     budget: Arc<Budget>,
     tenant_settings: PoolSettings,
@@ -143,7 +154,8 @@ impl TenantPools {
             .build();
         TenantPools {
             tenants,
-            instances: tokio::sync::Mutex::new(HashMap::new()),
+            instances: std::sync::RwLock::new(HashMap::new()),
+            opening: tokio::sync::Mutex::new(()),
             storage,
             budget,
             tenant_settings,
@@ -161,11 +173,11 @@ impl TenantPools {
                 .open(&route.location, None)
                 .await
                 .map_err(Arc::new)?),
-            Isolation::Schema if self.storage.shares_schema_pools() => {
+            Isolation::Schema => {
                 let pool = self.instance_pool(&route.location.instance).await?;
-                Ok(TenantDb::schema(pool, &route.location.slug.physical_name()))
+                Ok(self.storage.schema_db(pool, &route.location))
             }
-            Isolation::File | Isolation::Database | Isolation::Schema => {
+            Isolation::File | Isolation::Database => {
                 // A cached pool may be closing (evicted a moment ago); it is out of the cache
                 // by then, so the next round opens a fresh one.
                 for _ in 0..3 {
@@ -236,19 +248,47 @@ impl TenantPools {
     }
 
     async fn instance_pool(&self, instance: &str) -> Result<sqlx::PgPool, PoolError> {
-        let mut pools = self.instances.lock().await;
-        if let Some((pool, _)) = pools.get(instance) {
-            return Ok(pool.clone());
+        if let Some(open) = self.open_instance_pool(instance) {
+            // The router's credentials changed somewhere: take its current ones.
+            let current = self.storage.broker().epoch();
+            if open.epoch.swap(current, Ordering::Relaxed) != current {
+                self.storage
+                    .refresh_router_credentials(instance, &open.pool)
+                    .await
+                    .map_err(Arc::new)?;
+            }
+            return Ok(open.pool.clone());
+        }
+        let _opening = self.opening.lock().await;
+        if let Some(open) = self.open_instance_pool(instance) {
+            return Ok(open.pool.clone());
         }
         let permit = self.permits(self.instance_settings.max_connections).await?;
+        let epoch = AtomicU64::new(self.storage.broker().epoch());
         let pool = self
             .storage
             .open_schema_pool(instance, self.instance_settings)
             .await
             .map_err(Arc::new)?;
         let serial = self.budget.hold(permit);
-        pools.insert(instance.to_owned(), (pool.clone(), serial));
+        let open = Arc::new(InstancePool {
+            pool: pool.clone(),
+            serial,
+            epoch,
+        });
+        self.instances
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(instance.to_owned(), open);
         Ok(pool)
+    }
+
+    fn open_instance_pool(&self, instance: &str) -> Option<Arc<InstancePool>> {
+        self.instances
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(instance)
+            .cloned()
     }
 
     /// Takes budget for a new pool. When the budget is spent, the least recently used
@@ -310,12 +350,12 @@ impl TenantPools {
             .iter()
             .map(|(_, c)| u64::from(c.db.db().size()))
             .sum();
-        let (instance_pools, instance_conns) = match self.instances.try_lock() {
-            Ok(map) => (
+        let (instance_pools, instance_conns) = {
+            let map = self.instances.read().unwrap_or_else(|p| p.into_inner());
+            (
                 map.len() as u64,
-                map.values().map(|(p, _)| u64::from(p.size())).sum(),
-            ),
-            Err(_) => (0, 0),
+                map.values().map(|p| u64::from(p.pool.size())).sum::<u64>(),
+            )
         };
         PoolStats {
             open_pools: self.tenants.entry_count() + instance_pools,
@@ -332,8 +372,17 @@ impl TenantPools {
         for cached in all {
             self.budget.close(cached.db.db(), cached.serial).await;
         }
-        for (_, (pool, serial)) in self.instances.lock().await.drain() {
-            self.budget.close(&Db::Postgres(pool), serial).await;
+        let instances: Vec<Arc<InstancePool>> = self
+            .instances
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain()
+            .map(|(_, p)| p)
+            .collect();
+        for open in instances {
+            self.budget
+                .close(&Db::Postgres(open.pool.clone()), open.serial)
+                .await;
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The credential broker: where tenant pools get the credentials they connect with.
 //!
 //! `Static` hands out the instance's configured credentials (the embedded backend needs
-//! none; `allow_shared_credentials: true` on PostgreSQL). `OpenBao` leases a short-lived
-//! login per tenant from OpenBAO's database secrets engine (see [`openbao`]).
+//! none; `allow_shared_credentials: true` on PostgreSQL). `OpenBao` leases short-lived
+//! logins from OpenBAO's database secrets engine (see [`openbao`]): one per database
+//! tenant, and one per instance for the schema tenants' shared pool.
 
 pub mod openbao;
 
@@ -57,10 +58,26 @@ impl CredentialBroker {
         }
     }
 
+    /// Credentials for an instance's schema pool, whose logins act as one schema tenant
+    /// per checkout (`SET ROLE`).
+    pub async fn router_credentials(&self, instance: &str) -> Result<Credentials, BrokerError> {
+        match self {
+            CredentialBroker::Static => Ok(Credentials::default()),
+            CredentialBroker::OpenBao(b) => b.router_credentials(instance).await,
+        }
+    }
+
     /// The tenant's credentials were refused: forget them.
     pub fn invalidate(&self, loc: &TenantLocation) {
         if let CredentialBroker::OpenBao(b) = self {
             b.invalidate(loc);
+        }
+    }
+
+    /// The schema pool's credentials were refused: forget them.
+    pub fn invalidate_router(&self, instance: &str) {
+        if let CredentialBroker::OpenBao(b) = self {
+            b.invalidate_router(instance);
         }
     }
 

@@ -16,7 +16,7 @@ use sqlx::{Connection, PgConnection};
 use crate::broker::openbao::client::{BaoAuth, BaoClient, BaoError};
 use crate::broker::openbao::instance_secret_path;
 use crate::config::{Config, Secret, VaultConfig};
-use crate::names::PROVISIONER_ROLE;
+use crate::names::{PROVISIONER_ROLE, router_bao_role};
 use crate::store::postgres;
 use crate::store::sql::{quote_ident, quote_literal};
 
@@ -224,13 +224,14 @@ impl Bootstrap<'_> {
         password_changed: bool,
     ) -> Result<bool, BootstrapError> {
         let path = format!("{}/config/{instance}", vault.mount);
-        let allowed = "tenant-*";
+        // Database tenants' roles, and this instance's router role for its schema tenants.
+        let allowed = json!(["tenant-*", router_bao_role(instance)]);
         let current = bao.read(&path).await?;
         let same = current.as_ref().is_some_and(|c| {
             let details = c.get("connection_details");
             details.and_then(|d| d.get("connection_url")) == Some(&json!(url))
                 && details.and_then(|d| d.get("username")) == Some(&json!(PROVISIONER_ROLE))
-                && c.get("allowed_roles") == Some(&json!([allowed]))
+                && c.get("allowed_roles") == Some(&allowed)
         });
         if same && !password_changed {
             return Ok(false);
@@ -384,6 +385,12 @@ path "{db}/roles/tenant-*" {{
   capabilities = ["create", "read", "update", "delete"]
 }}
 path "{db}/creds/tenant-*" {{
+  capabilities = ["read"]
+}}
+path "{db}/roles/router-*" {{
+  capabilities = ["create", "read", "update"]
+}}
+path "{db}/creds/router-*" {{
   capabilities = ["read"]
 }}
 path "sys/leases/renew" {{

@@ -8,6 +8,7 @@ pub mod bootstrap;
 mod locks;
 pub mod steps;
 
+use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
 
@@ -491,7 +492,45 @@ impl Provisioner {
                 Err(e) => report.failed.push((record.slug.clone(), e.to_string())),
             }
         }
+        self.admit_schema_tenants().await?;
         Ok(report)
+    }
+
+    /// Schema tenants from before decision 0008 are not yet reachable through their
+    /// instance's router login: admit them (a membership each; nothing else changes).
+    async fn admit_schema_tenants(&self) -> Result<(), ProvisionError> {
+        if !self.storage.broker().per_tenant_roles() {
+            return Ok(());
+        }
+        let mut by_instance: BTreeMap<String, Vec<TenantLocation>> = BTreeMap::new();
+        for record in self.catalog.all_tenants().await? {
+            if record.isolation == Isolation::Schema
+                && matches!(
+                    record.status,
+                    TenantStatus::Active | TenantStatus::Suspended
+                )
+            {
+                let loc = location(&record)?;
+                by_instance
+                    .entry(loc.instance.clone())
+                    .or_default()
+                    .push(loc);
+            }
+        }
+        for (instance, tenants) in &by_instance {
+            match self.storage.admit_to_router(instance, tenants).await {
+                Ok(admitted) => {
+                    for loc in admitted {
+                        tracing::info!(tenant = %loc.slug, "schema tenant admitted to its instance's router role");
+                    }
+                }
+                // Their requests fail until the next reconcile; the rest of the start goes on.
+                Err(e) => {
+                    tracing::error!(%instance, tenants = tenants.len(), error = %e, "could not admit schema tenants to the router role")
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Records a finished step, then passes its crash point.

@@ -118,13 +118,16 @@ impl Db {
 }
 
 /// How one tenant's data is reached. In schema mode every checkout first pins
-/// `search_path` to the tenant's schema, so a connection that served another tenant
-/// before can never see that tenant's tables.
+/// `search_path` to the tenant's schema — and, with per-tenant roles, `SET ROLE`s to the
+/// tenant's group role — so a connection that served another tenant before can never
+/// see that tenant's tables.
 #[derive(Clone, Debug)]
 pub struct TenantDb {
     db: Db,
     /// The quoted schema name, in schema mode.
     schema: Option<String>,
+    /// What every checkout runs first, in schema mode.
+    pin: Option<String>,
     /// Held while a request uses a cached pool, so the pool is not closed under it.
     _lease: Option<Arc<Lease>>,
 }
@@ -201,6 +204,7 @@ impl TenantDb {
         TenantDb {
             db,
             schema: None,
+            pin: None,
             _lease: None,
         }
     }
@@ -211,11 +215,21 @@ impl TenantDb {
         self
     }
 
-    /// A tenant that is one schema in a shared pool database.
-    pub fn schema(pool: sqlx::PgPool, schema: &str) -> Self {
+    /// A tenant that is one schema in a shared pool database; `role` is the tenant's
+    /// group role when the pool's login must act as it (see [`crate::names::ROUTER_ROLE`]).
+    pub fn schema(pool: sqlx::PgPool, schema: &str, role: Option<&str>) -> Self {
+        let schema = sql::quote_ident(schema);
+        let pin = match role {
+            Some(role) => format!(
+                "SET ROLE {}; SET search_path TO {schema}",
+                sql::quote_ident(role)
+            ),
+            None => format!("SET search_path TO {schema}"),
+        };
         TenantDb {
             db: Db::Postgres(pool),
-            schema: Some(sql::quote_ident(schema)),
+            schema: Some(schema),
+            pin: Some(pin),
             _lease: None,
         }
     }
@@ -223,9 +237,19 @@ impl TenantDb {
     /// A connection that sees this tenant's tables and no one else's.
     pub async fn acquire(&self) -> Result<Conn, sqlx::Error> {
         let mut conn = self.db.acquire().await?;
-        if let Some(schema) = &self.schema {
-            let set = format!("SET search_path TO {schema}");
-            with_conn!(&mut conn, c => sqlx::query(sqlx::AssertSqlSafe(set)).execute(&mut *c).await?.rows_affected());
+        if let (Some(pin), Conn::Postgres(c)) = (&self.pin, &mut conn) {
+            // One simple query: one round trip, both settings or neither (an implicit
+            // transaction), and no per-tenant prepared statement crowding the
+            // connection's statement cache (with 10,000 tenants every checkout would
+            // otherwise be a Parse plus a Close).
+            if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(pin.as_str()))
+                .execute(&mut **c)
+                .await
+            {
+                // Its role and path are whatever a previous checkout left: never reuse it.
+                c.close_on_drop();
+                return Err(e);
+            }
         }
         Ok(conn)
     }

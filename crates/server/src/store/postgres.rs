@@ -224,7 +224,10 @@ pub fn is_auth_failure(err: &sqlx::Error) -> bool {
         if matches!(e.code().as_deref(), Some("28P01") | Some("28000")))
 }
 
-pub async fn role_exists(admin: &PgPool, role: &str) -> Result<bool, sqlx::Error> {
+pub async fn role_exists<'c>(
+    admin: impl sqlx::PgExecutor<'c>,
+    role: &str,
+) -> Result<bool, sqlx::Error> {
     let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_roles WHERE rolname = $1")
         .bind(role)
         .fetch_optional(admin)
@@ -256,6 +259,51 @@ pub async fn ensure_group_role(admin: &PgPool, role: &str) -> Result<(), sqlx::E
         sqlx::query(AssertSqlSafe(grant)).execute(admin).await?;
     }
     Ok(())
+}
+
+/// Makes `router` a member of each of `groups`. The first time, it creates the role
+/// (NOLOGIN NOINHERIT) and makes it the only one, besides the owner, that may connect to
+/// `database`. Run on a connection to that database, by its owner. Granting a membership
+/// that exists changes nothing.
+pub async fn admit_to_router(
+    conn: &mut sqlx::PgConnection,
+    router: &str,
+    database: &str,
+    groups: &[String],
+) -> Result<(), sqlx::Error> {
+    // Concurrent statements on one catalog row (the database's ACL, the router's
+    // memberships) fail with "tuple concurrently updated": one at a time, briefly.
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry:router-role'))")
+        .execute(&mut *tx)
+        .await?;
+    let mut statements = Vec::new();
+    if !role_exists(&mut *tx, router).await? {
+        statements.push(format!(
+            "CREATE ROLE {} NOLOGIN NOINHERIT",
+            quote_ident(router)
+        ));
+        statements.push(format!(
+            "REVOKE ALL ON DATABASE {} FROM PUBLIC",
+            quote_ident(database)
+        ));
+        statements.push(format!(
+            "GRANT CONNECT ON DATABASE {} TO {}",
+            quote_ident(database),
+            quote_ident(router)
+        ));
+    }
+    for group in groups {
+        statements.push(format!(
+            "GRANT {} TO {}",
+            quote_ident(group),
+            quote_ident(router)
+        ));
+    }
+    for sql in statements {
+        sqlx::query(AssertSqlSafe(sql)).execute(&mut *tx).await?;
+    }
+    tx.commit().await
 }
 
 /// Drops a group role after revoking what it holds in the connected database.

@@ -13,9 +13,9 @@ use tenantry_proto::Isolation;
 use super::instances::Instance;
 use super::sql::quote_ident;
 use super::{Db, PoolSettings, TenantDb, postgres, sqlite};
-use crate::broker::{BrokerError, CredentialBroker};
+use crate::broker::{BrokerError, CredentialBroker, Credentials};
 use crate::migrator::{self, Chain, Chains, MigrateFailure};
-use crate::names::{DataLayout, POOL_DATABASE, TEMPLATE_DATABASE, TEMPLATE_OWNER};
+use crate::names::{DataLayout, POOL_DATABASE, ROUTER_ROLE, TEMPLATE_DATABASE, TEMPLATE_OWNER};
 use crate::routing::TenantLocation;
 
 #[derive(Debug, thiserror::Error)]
@@ -114,14 +114,7 @@ impl TenantStorage {
         database: &str,
     ) -> Result<PgConnectOptions, StoreError> {
         let credentials = self.broker.credentials(loc).await?;
-        let mut options = instance.database(database);
-        if let Some(user) = &credentials.username {
-            options = options.username(user);
-        }
-        if let Some(password) = &credentials.password {
-            options = options.password(password.expose());
-        }
-        Ok(options)
+        Ok(with_credentials(instance.database(database), &credentials))
     }
 
     /// The database a tenant's connections go to on its instance.
@@ -130,11 +123,6 @@ impl TenantStorage {
             Isolation::Schema => POOL_DATABASE.to_owned(),
             _ => loc.slug.physical_name(),
         }
-    }
-
-    /// Whether schema tenants share one pool per instance (one login for all of them).
-    pub fn shares_schema_pools(&self) -> bool {
-        !self.broker.per_tenant_roles()
     }
 
     /// Opens a pool on the tenant's storage. A collapsed tenant gets the registry pool
@@ -156,19 +144,11 @@ impl TenantStorage {
                 let _credentials = self.broker.credentials(loc).await?;
                 Ok(TenantDb::whole(sqlite::open(&path, settings, false).await?))
             }
-            Isolation::Schema if self.shares_schema_pools() => {
+            Isolation::Schema => {
                 let pool = self.open_schema_pool(&loc.instance, settings).await?;
-                Ok(TenantDb::schema(pool, &loc.slug.physical_name()))
+                Ok(self.schema_db(pool, loc))
             }
-            Isolation::Database | Isolation::Schema => {
-                let db = self.open_own_pool(loc, settings).await?;
-                Ok(match (loc.isolation, db) {
-                    (Isolation::Schema, Db::Postgres(pool)) => {
-                        TenantDb::schema(pool, &loc.slug.physical_name())
-                    }
-                    (_, db) => TenantDb::whole(db),
-                })
-            }
+            Isolation::Database => Ok(TenantDb::whole(self.open_own_pool(loc, settings).await?)),
         }
     }
 
@@ -217,20 +197,63 @@ impl TenantStorage {
         Ok(())
     }
 
-    /// A pool on an instance's schema-mode database, shared by its schema tenants.
+    /// A pool on an instance's schema-mode database, shared by its schema tenants: with
+    /// the instance's credentials, or the broker's router login (decision 0008). A
+    /// refused login is leased anew once.
     pub async fn open_schema_pool(
         &self,
         instance: &str,
         settings: PoolSettings,
     ) -> Result<sqlx::PgPool, StoreError> {
         let instance = self.instance(instance)?;
-        let options = instance.database(POOL_DATABASE);
-        match postgres::open(options, settings).await {
-            Ok(Db::Postgres(pool)) => Ok(pool),
-            Ok(Db::Sqlite(_)) => Err(StoreError::Unsupported(Isolation::Schema)),
-            Err(e) if postgres::is_missing_database(&e) => Err(StoreError::Missing),
-            Err(e) => Err(Self::unavailable(instance)(e)),
+        let settings = PoolSettings {
+            max_lifetime: self.broker.connection_lifetime().or(settings.max_lifetime),
+            ..settings
+        };
+        let mut retried = false;
+        loop {
+            let options = self.router_options(instance).await?;
+            match postgres::open(options, settings).await {
+                Ok(Db::Postgres(pool)) => return Ok(pool),
+                Ok(Db::Sqlite(_)) => return Err(StoreError::Unsupported(Isolation::Schema)),
+                Err(e) if postgres::is_missing_database(&e) => return Err(StoreError::Missing),
+                Err(e) if postgres::is_auth_failure(&e) && !retried => {
+                    self.broker.invalidate_router(&instance.name);
+                    retried = true;
+                }
+                Err(e) => return Err(Self::unavailable(instance)(e)),
+            }
         }
+    }
+
+    /// Points an instance's schema pool at the router's current credentials.
+    pub async fn refresh_router_credentials(
+        &self,
+        instance: &str,
+        pool: &sqlx::PgPool,
+    ) -> Result<(), StoreError> {
+        if self.broker.per_tenant_roles() {
+            let instance = self.instance(instance)?;
+            pool.set_connect_options(self.router_options(instance).await?);
+        }
+        Ok(())
+    }
+
+    async fn router_options(&self, instance: &Instance) -> Result<PgConnectOptions, StoreError> {
+        let credentials = self.broker.router_credentials(&instance.name).await?;
+        Ok(with_credentials(
+            instance.database(POOL_DATABASE),
+            &credentials,
+        ))
+    }
+
+    /// A schema tenant's handle on a pool of its instance's schema database.
+    pub fn schema_db(&self, pool: sqlx::PgPool, loc: &TenantLocation) -> TenantDb {
+        let role = self
+            .broker
+            .per_tenant_roles()
+            .then(|| loc.slug.group_role());
+        TenantDb::schema(pool, &loc.slug.physical_name(), role.as_deref())
     }
 
     /// Closes a handle from [`Self::open`] unless it is the shared registry pool.
@@ -284,7 +307,7 @@ impl TenantStorage {
             Isolation::Schema => {
                 let instance = self.instance(&loc.instance)?;
                 let group = self.group_role(loc, instance).await?;
-                let fresh_pool = postgres::create_database(instance.admin(), POOL_DATABASE, None)
+                postgres::create_database(instance.admin(), POOL_DATABASE, None)
                     .await
                     .map_err(Self::unavailable(instance))?;
                 let schema = quote_ident(&loc.slug.physical_name());
@@ -293,34 +316,16 @@ impl TenantStorage {
                     .acquire()
                     .await
                     .map_err(Self::unavailable(instance))?;
-                if fresh_pool && group.is_some() {
-                    // Only the schema tenants' own logins connect here.
-                    let revoke = format!(
-                        "REVOKE ALL ON DATABASE {} FROM PUBLIC",
-                        quote_ident(POOL_DATABASE)
-                    );
-                    sqlx::query(sqlx::AssertSqlSafe(revoke))
-                        .execute(&mut *conn)
-                        .await?;
-                }
                 if let Some(group) = &group {
-                    // Concurrent GRANTs on one database update the same catalog row and
-                    // fail ("tuple concurrently updated"): one at a time, briefly.
-                    let mut grant_tx = conn.begin().await?;
-                    sqlx::query(
-                        "SELECT pg_advisory_xact_lock(hashtext('tenantry:grant-pool-database'))",
+                    // Only the router's logins connect here, and act as this tenant only
+                    // after `SET ROLE`.
+                    postgres::admit_to_router(
+                        &mut conn,
+                        ROUTER_ROLE,
+                        POOL_DATABASE,
+                        std::slice::from_ref(group),
                     )
-                    .execute(&mut *grant_tx)
                     .await?;
-                    let grant = format!(
-                        "GRANT CONNECT ON DATABASE {} TO {}",
-                        quote_ident(POOL_DATABASE),
-                        quote_ident(group)
-                    );
-                    sqlx::query(sqlx::AssertSqlSafe(grant))
-                        .execute(&mut *grant_tx)
-                        .await?;
-                    grant_tx.commit().await?;
                 }
                 // Schema, tables and version table appear together or not at all.
                 let mut tx = conn.begin().await?;
@@ -387,6 +392,46 @@ impl TenantStorage {
         let adopted = postgres::adopt_template_objects(&mut conn, group).await;
         conn.close().await?;
         Ok(adopted?)
+    }
+
+    /// Lets the instance's router act as these schema tenants where it cannot yet (tenants
+    /// created before decision 0008). Returns the tenants it admitted.
+    pub async fn admit_to_router<'a>(
+        &self,
+        instance: &str,
+        tenants: impl IntoIterator<Item = &'a TenantLocation>,
+    ) -> Result<Vec<&'a TenantLocation>, StoreError> {
+        if !self.broker.per_tenant_roles() {
+            return Ok(Vec::new());
+        }
+        let instance = self.instance(instance)?;
+        let Some(mut conn) = self.pool_admin(instance).await? else {
+            return Ok(Vec::new());
+        };
+        let admitted: std::collections::HashSet<String> = sqlx::query_scalar(
+            "SELECT r.rolname::text FROM pg_auth_members m \
+             JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member \
+             WHERE u.rolname = $1",
+        )
+        .bind(ROUTER_ROLE)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(Self::unavailable(instance))?
+        .into_iter()
+        .collect();
+        let missing: Vec<&TenantLocation> = tenants
+            .into_iter()
+            .filter(|loc| {
+                loc.isolation == Isolation::Schema && !admitted.contains(&loc.slug.group_role())
+            })
+            .collect();
+        if !missing.is_empty() {
+            let groups: Vec<String> = missing.iter().map(|l| l.slug.group_role()).collect();
+            postgres::admit_to_router(&mut conn, ROUTER_ROLE, POOL_DATABASE, &groups)
+                .await
+                .map_err(Self::unavailable(instance))?;
+        }
+        Ok(missing)
     }
 
     /// Whether the tenant's group role is still on its instance.
@@ -650,6 +695,17 @@ impl TenantStorage {
         };
         Ok(sqlite::open(&self.layout.template_db(), one, true).await?)
     }
+}
+
+/// Options with the broker's credentials, where it gives any.
+fn with_credentials(mut options: PgConnectOptions, credentials: &Credentials) -> PgConnectOptions {
+    if let Some(user) = &credentials.username {
+        options = options.username(user);
+    }
+    if let Some(password) = &credentials.password {
+        options = options.password(password.expose());
+    }
+    options
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {

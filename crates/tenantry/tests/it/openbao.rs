@@ -1,5 +1,6 @@
 //! OpenBAO as the credential broker, against a real `bao server -dev` and real clusters:
-//! provision-bootstrap, per-tenant logins that reach only their own tenant, no OpenBAO call
+//! provision-bootstrap, per-tenant logins that reach only their own tenant, schema-pool
+//! logins that act as one tenant per checkout, no OpenBAO call
 //! on the request path, renewal and replacement of leases, OpenBAO going away, and the
 //! purge leaving nothing behind in PostgreSQL or OpenBAO.
 
@@ -9,7 +10,7 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use sqlx::Connection;
 
-use crate::support::{Mode, PgEnv, TestServer, call, expect_problem, pg_count, text};
+use crate::support::{Mode, PgEnv, TestServer, call, expect_problem, pg_count, pg_exec, text};
 
 fn start(pg: &Arc<PgEnv>, mode: Mode, env: &[(&str, &str)]) -> TestServer {
     let mut builder = TestServer::builder().mode(mode).pg(pg);
@@ -58,6 +59,15 @@ async fn hostnames(conn: &mut sqlx::PgConnection, table: &str) -> Result<Vec<Str
         .await
 }
 
+async fn hosts_owner(conn: &mut sqlx::PgConnection) -> String {
+    sqlx::query_scalar(
+        "SELECT tableowner::text FROM pg_tables WHERE tablename = 'hosts' AND schemaname = current_schema()",
+    )
+    .fetch_one(conn)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 fn code(e: &sqlx::Error) -> String {
     match e {
         sqlx::Error::Database(d) => d.code().map(|c| c.into_owned()).unwrap_or_default(),
@@ -104,69 +114,164 @@ async fn bootstrap_is_least_privileged_and_idempotent() {
 /// The server holds no superuser: instance URLs name the provisioner without a password.
 #[tokio::test]
 async fn tenant_logins_reach_only_their_own_tenant() {
-    for mode in [Mode::PgDatabase, Mode::PgSchema] {
-        let pg = PgEnv::start_with_openbao();
-        let server = start(&pg, mode, &[]);
-        for slug in ["alpha", "bravo"] {
-            let created = server.create_tenant(slug).await;
-            assert_eq!(created["status"], "active", "{created}");
-            server.create_host(slug, &format!("{slug}-1")).await;
-        }
-        // Both tenants live on one instance for the cross-tenant attempts.
-        let (instance, _) = server.placement("alpha").await;
-        let (other, _) = server.placement("bravo").await;
-        let cluster = pg.instance(&instance);
-        let alpha = issued_login(&pg, "alpha").await;
-        let (own_db, own_table, foreign_db, foreign_table) = match mode {
-            Mode::PgDatabase => ("t_alpha", "hosts", "t_bravo", "hosts"),
-            _ => (
-                "tenantry_pool",
-                "t_alpha.hosts",
-                "tenantry_pool",
-                "t_bravo.hosts",
-            ),
-        };
-        let mut conn = connect_as(cluster.port, own_db, &alpha)
-            .await
-            .unwrap_or_else(|e| panic!("{mode:?}: alpha's login on its own storage: {e}"));
-        assert_eq!(
-            hostnames(&mut conn, own_table).await.ok(),
-            Some(vec!["alpha-1".to_owned()])
-        );
-        // Objects belong to the group role, never to a login that will be dropped.
-        let owner: String = sqlx::query_scalar(
-            "SELECT tableowner::text FROM pg_tables WHERE tablename = 'hosts' AND schemaname = current_schema()",
-        )
-        .fetch_one(&mut conn)
+    let pg = PgEnv::start_with_openbao();
+    let server = start(&pg, Mode::PgDatabase, &[]);
+    let instance = pg.instances[0].0;
+    for slug in ["alpha", "bravo"] {
+        server.create_tenant_on(slug, "database", instance).await;
+        server.create_host(slug, &format!("{slug}-1")).await;
+    }
+    let cluster = pg.instance(instance);
+    let alpha = issued_login(&pg, "alpha").await;
+    let mut conn = connect_as(cluster.port, "t_alpha", &alpha)
         .await
-        .unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(owner, "t_alpha_rw");
-        if instance == other {
-            match mode {
-                Mode::PgDatabase => {
-                    let refused = connect_as(cluster.port, foreign_db, &alpha).await;
-                    let e = refused
-                        .err()
-                        .unwrap_or_else(|| panic!("alpha's login connected to t_bravo"));
-                    assert_eq!(code(&e), "42501", "{e}");
-                }
-                _ => {
-                    let e = hostnames(&mut conn, foreign_table)
-                        .await
-                        .err()
-                        .unwrap_or_else(|| panic!("alpha's login read bravo's schema"));
-                    assert_eq!(code(&e), "42501", "{e}");
-                }
-            }
+        .unwrap_or_else(|e| panic!("alpha's login on its own database: {e}"));
+    assert_eq!(
+        hostnames(&mut conn, "hosts").await.ok(),
+        Some(vec!["alpha-1".to_owned()])
+    );
+    // Objects belong to the group role, never to a login that will be dropped.
+    assert_eq!(hosts_owner(&mut conn).await, "t_alpha_rw");
+    // Not bravo's database, nor the template, nor the schema-mode database.
+    for foreign in ["t_bravo", "tenantry_template", "tenantry_pool"] {
+        let refused = connect_as(cluster.port, foreign, &alpha).await;
+        match refused {
+            Err(e) => assert!(
+                ["42501", "3D000"].contains(&code(&e).as_str()),
+                "{foreign}: {e}"
+            ),
+            Ok(_) => panic!("alpha's login connected to {foreign}"),
         }
-        // Nor the template, nor (in database mode) the schema-mode database.
-        let e = connect_as(cluster.port, "tenantry_template", &alpha)
+    }
+    let _ = conn.close().await;
+}
+
+/// Schema tenants share one pool per instance (decision 0008): its logins hold no
+/// tenant's privileges until a checkout sets one tenant's role, and can take no other
+/// role than a tenant's.
+#[tokio::test]
+async fn schema_pool_logins_act_as_exactly_one_tenant_per_checkout() {
+    let pg = PgEnv::start_with_openbao();
+    // One connection for every schema tenant of the instance: each request reuses the
+    // connection the other tenant's request just used.
+    let server = start(
+        &pg,
+        Mode::PgSchema,
+        &[("TENANTRY_POOLS__PER_INSTANCE", "1")],
+    );
+    let instance = pg.instances[0].0;
+    for slug in ["alpha", "bravo"] {
+        server.create_tenant_on(slug, "schema", instance).await;
+        server.create_host(slug, &format!("{slug}-1")).await;
+    }
+    for round in 0..6 {
+        let slug = ["alpha", "bravo"][round % 2];
+        assert_eq!(server.hostnames(slug).await, vec![format!("{slug}-1")]);
+    }
+    // The server's connections to the schema database are router logins, not superusers
+    // and not the provisioner.
+    let cluster = pg.instance(instance);
+    let server_logins = pg_count(
+        &cluster.url("postgres"),
+        "SELECT count(*) FROM pg_stat_activity a JOIN pg_roles r ON r.rolname = a.usename \
+         WHERE a.datname = 'tenantry_pool' AND a.usename <> 'tenantry_provisioner' \
+         AND pg_has_role(r.oid, $1, 'MEMBER') AND NOT r.rolsuper",
+        "tenantry_router",
+    )
+    .await;
+    assert_eq!(server_logins, 1, "the shared pool's one connection");
+    assert_eq!(server.metric("tenantry_openbao_leases").await, 1);
+
+    let (status, body) = pg
+        .bao_call("GET", &format!("database/creds/router-{instance}"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let login = (
+        body["data"]["username"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        body["data"]["password"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    );
+    let mut conn = connect_as(cluster.port, "tenantry_pool", &login)
+        .await
+        .unwrap_or_else(|e| panic!("the router login on the schema database: {e}"));
+    // Before a SET ROLE it reads no tenant.
+    for table in ["t_alpha.hosts", "t_bravo.hosts"] {
+        let e = hostnames(&mut conn, table)
             .await
             .err()
-            .unwrap_or_else(|| panic!("alpha's login connected to the template"));
-        assert_eq!(code(&e), "42501", "{e}");
-        let _ = conn.close().await;
+            .unwrap_or_else(|| panic!("the bare router login read {table}"));
+        assert_eq!(code(&e), "42501", "{table}: {e}");
     }
+    // As alpha it reads alpha's schema only.
+    sqlx::raw_sql("SET ROLE t_alpha_rw; SET search_path TO t_alpha")
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        hostnames(&mut conn, "hosts").await.ok(),
+        Some(vec!["alpha-1".to_owned()])
+    );
+    assert_eq!(hosts_owner(&mut conn).await, "t_alpha_rw");
+    let e = hostnames(&mut conn, "t_bravo.hosts")
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("acting as alpha, the router login read bravo's schema"));
+    assert_eq!(code(&e), "42501", "{e}");
+    // No role but a tenant's: not the provisioner, the template owner or a superuser.
+    for role in ["tenantry_provisioner", "tenantry_owner", "postgres"] {
+        let e = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("SET ROLE {role}")))
+            .execute(&mut conn)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("the router login became {role}"));
+        assert_eq!(code(&e), "42501", "{role}: {e}");
+    }
+    let _ = conn.close().await;
+    // Nor can it connect anywhere else that is Tenantry's.
+    for database in ["tenantry_template"] {
+        let e = connect_as(cluster.port, database, &login)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("the router login connected to {database}"));
+        assert_eq!(code(&e), "42501", "{database}: {e}");
+    }
+}
+
+/// A schema tenant from before decision 0008 (its group role not yet granted to the
+/// router) is admitted by the reconcile at the next start.
+#[tokio::test]
+async fn schema_tenants_from_before_the_router_are_admitted_at_start() {
+    let pg = PgEnv::start_with_openbao();
+    let instance = pg.instances[0].0;
+    let server = start(&pg, Mode::PgSchema, &[]);
+    server.create_tenant_on("alpha", "schema", instance).await;
+    server.create_host("alpha", "alpha-1").await;
+    let data = server.stop();
+    let postgres = pg.instance(instance).url("postgres");
+    pg_exec(&postgres, "REVOKE t_alpha_rw FROM tenantry_router").await;
+    let router_is_member = "SELECT count(*) FROM pg_auth_members m \
+         JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member \
+         WHERE r.rolname = 't_alpha_rw' AND u.rolname = $1";
+    assert_eq!(
+        pg_count(&postgres, router_is_member, "tenantry_router").await,
+        0
+    );
+
+    let server = TestServer::builder()
+        .mode(Mode::PgSchema)
+        .pg(&pg)
+        .data_dir(&data)
+        .start();
+    assert_eq!(
+        pg_count(&postgres, router_is_member, "tenantry_router").await,
+        1
+    );
+    assert_eq!(server.hostnames("alpha").await, vec!["alpha-1".to_owned()]);
 }
 
 #[tokio::test]
@@ -225,7 +330,8 @@ async fn leases_are_renewed_and_replaced_without_failing_requests() {
             "after {requests} requests: {renewed} renewals, {rotated} rotations"
         );
     }
-    // Replaced logins end with their leases: OpenBAO's revocation drops them.
+    // Replaced logins end with their leases: OpenBAO's revocation drops them. (A schema
+    // tenant's logins are its instance's router logins.)
     let cluster = pg.instance(&server.placement("alpha").await.0);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -233,7 +339,7 @@ async fn leases_are_renewed_and_replaced_without_failing_requests() {
             &cluster.url("postgres"),
             "SELECT count(*) FROM pg_roles r JOIN pg_auth_members m ON m.member = r.oid \
              JOIN pg_roles g ON g.oid = m.roleid WHERE g.rolname = $1 AND r.rolcanlogin",
-            "t_alpha_rw",
+            "tenantry_router",
         )
         .await;
         if logins <= 2 {
@@ -241,7 +347,7 @@ async fn leases_are_renewed_and_replaced_without_failing_requests() {
         }
         assert!(
             Instant::now() < deadline,
-            "{logins} logins of alpha still exist"
+            "{logins} router logins still exist"
         );
         assert_eq!(server.hostnames("alpha").await, vec!["alpha-1".to_owned()]);
     }
@@ -318,8 +424,12 @@ async fn purge_leaves_nothing_in_postgres_or_openbao() {
         server.create_host("bravo", "bravo-1").await;
         let (instance, _) = server.placement("alpha").await;
         let url = pg.instance(&instance).url("postgres");
-        // A login issued outside the server is revoked too.
-        let outside = issued_login(&pg, "alpha").await;
+        // A login issued outside the server is revoked too (database mode: schema tenants
+        // have no logins of their own, decision 0008).
+        let outside = match mode {
+            Mode::PgDatabase => Some(issued_login(&pg, "alpha").await),
+            _ => None,
+        };
         // Registry rows that belong to the tenant.
         server.add_domain("alpha", "alpha.example.com").await;
         let (status, token) = call(
@@ -377,15 +487,17 @@ async fn purge_leaves_nothing_in_postgres_or_openbao() {
             0,
             "{mode:?}: logins of alpha are left"
         );
-        assert_eq!(
-            pg_count(
-                &url,
-                "SELECT count(*) FROM pg_roles WHERE rolname = $1",
-                &outside.0
-            )
-            .await,
-            0
-        );
+        if let Some((outside, _)) = &outside {
+            assert_eq!(
+                pg_count(
+                    &url,
+                    "SELECT count(*) FROM pg_roles WHERE rolname = $1",
+                    outside
+                )
+                .await,
+                0
+            );
+        }
         if mode == Mode::PgSchema {
             let pool = pg.instance(&instance).url("tenantry_pool");
             assert_eq!(
@@ -414,8 +526,15 @@ async fn purge_leaves_nothing_in_postgres_or_openbao() {
         );
         // The other tenant is untouched and still served.
         assert_eq!(server.hostnames("bravo").await, vec!["bravo-1".to_owned()]);
-        let (status, _) = pg.bao_call("GET", "database/roles/tenant-bravo").await;
-        assert_eq!(status, StatusCode::OK);
+        let bravo_role = match mode {
+            Mode::PgDatabase => "database/roles/tenant-bravo".to_owned(),
+            _ => format!(
+                "database/roles/router-{}",
+                server.placement("bravo").await.0
+            ),
+        };
+        let (status, _) = pg.bao_call("GET", &bravo_role).await;
+        assert_eq!(status, StatusCode::OK, "{mode:?}: {bravo_role}");
 
         // The same slug again is a new, empty tenant with working credentials.
         let again = server.create_tenant("alpha").await;

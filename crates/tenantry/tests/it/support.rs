@@ -630,6 +630,16 @@ impl TestServer {
         body
     }
 
+    /// Creates a tenant with this isolation on this instance.
+    pub async fn create_tenant_on(&self, slug: &str, isolation: &str, instance: &str) -> Value {
+        let (status, body) = call(self.op(Method::POST, "/api/v1/tenants").json(
+            &serde_json::json!({ "slug": slug, "isolation": isolation, "instance": instance }),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "creating {slug}: {body}");
+        body
+    }
+
     pub async fn create_host(&self, tenant: &str, hostname: &str) -> Value {
         let (status, body) = call(
             self.as_tenant(tenant, Method::POST, "/api/v1/hosts")
@@ -859,6 +869,17 @@ async fn pg_strings(url: &str, sql: &'static str) -> Vec<String> {
 }
 
 /// One number from a query with one text argument.
+/// Runs one statement on `url` (a superuser's).
+pub async fn pg_exec(url: &str, sql: &'static str) {
+    use sqlx::Connection;
+    let mut conn = pg_connect(url).await;
+    sqlx::raw_sql(sql)
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let _ = conn.close().await;
+}
+
 pub async fn pg_count(url: &str, sql: &'static str, arg: &str) -> i64 {
     pg_scalar(url, sql, arg).await
 }

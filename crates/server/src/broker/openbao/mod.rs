@@ -1,8 +1,12 @@
-//! The OpenBAO broker: one short-lived PostgreSQL login per tenant from the database
-//! secrets engine, held in memory and renewed in the background.
+//! The OpenBAO broker: short-lived PostgreSQL logins from the database secrets engine,
+//! held in memory and renewed in the background.
 //!
-//! - Each tenant has an OpenBAO role `tenant-<slug>` whose generated login roles only join
-//!   the tenant's NOLOGIN group role `t_<slug>_rw` (which owns its objects) and act as it.
+//! - Each database tenant has an OpenBAO role `tenant-<slug>` whose generated login roles
+//!   only join the tenant's NOLOGIN group role `t_<slug>_rw` (which owns its objects) and
+//!   act as it.
+//! - Each instance has an OpenBAO role `router-<instance>` for its schema tenants' shared
+//!   pool: its logins join `tenantry_router` and `SET ROLE` to one tenant's group role per
+//!   checkout (decision 0008).
 //! - The request path only reads the in-memory lease; OpenBAO is called when a tenant is
 //!   first opened, by the renewal task, and on an authentication failure (once).
 //! - A lease is renewed at about two thirds of its TTL. When renewing can no longer give a
@@ -23,6 +27,7 @@ use tenantry_proto::Isolation;
 use self::client::{BaoAuth, BaoClient, BaoError, DbLease};
 use super::{BrokerError, Credentials};
 use crate::config::{VaultAuth, VaultConfig};
+use crate::names::{ROUTER_ROLE, router_bao_role};
 use crate::routing::TenantLocation;
 use crate::store::sql::{quote_ident, quote_literal};
 
@@ -41,10 +46,8 @@ impl From<BaoError> for BrokerError {
     }
 }
 
-/// A lease the broker holds for one tenant.
+/// A lease the broker holds, under the OpenBAO role it came from.
 struct Held {
-    /// The OpenBAO role it came from (`tenant-<slug>`).
-    role: String,
     lease_id: String,
     credentials: Credentials,
     born: Instant,
@@ -79,7 +82,11 @@ struct Inner {
     kv_mount: String,
     ttl: Duration,
     max_ttl: Duration,
+    /// By OpenBAO role (`tenant-<slug>`, `router-<instance>`).
     leases: std::sync::Mutex<HashMap<String, Held>>,
+    /// Instances whose router role this process has written.
+    routers: std::sync::Mutex<std::collections::HashSet<String>>,
+    writing_router: tokio::sync::Mutex<()>,
     /// One lease fetched at a time, so two first requests do not lease twice.
     fetching: tokio::sync::Mutex<()>,
     /// Counts credentials issued; pools compare it to know when to look again.
@@ -118,6 +125,8 @@ impl OpenBaoBroker {
                 ttl: config.lease_ttl.as_duration(),
                 max_ttl: config.lease_max_ttl.as_duration(),
                 leases: std::sync::Mutex::new(HashMap::new()),
+                routers: std::sync::Mutex::new(std::collections::HashSet::new()),
+                writing_router: tokio::sync::Mutex::new(()),
                 fetching: tokio::sync::Mutex::new(()),
                 generations: AtomicU64::new(0),
                 renewals: AtomicU64::new(0),
@@ -161,25 +170,22 @@ impl OpenBaoBroker {
 
     /// The tenant's credentials: the held lease, or a new one.
     pub async fn credentials(&self, loc: &TenantLocation) -> Result<Credentials, BrokerError> {
-        let inner = &self.inner;
-        if let Some(c) = inner.live(loc.slug.as_str()) {
-            return Ok(c);
-        }
-        let _one = inner.fetching.lock().await;
-        if let Some(c) = inner.live(loc.slug.as_str()) {
-            return Ok(c);
-        }
-        let role = loc.slug.bao_role();
-        let lease = inner.client.db_creds(&inner.mount, &role).await?;
-        Ok(inner.hold(loc.slug.as_str(), role, lease))
+        self.inner.lease(&loc.slug.bao_role()).await
+    }
+
+    /// Credentials for the instance's schema pool (see [`ROUTER_ROLE`]).
+    pub async fn router_credentials(&self, instance: &str) -> Result<Credentials, BrokerError> {
+        self.inner.lease(&router_bao_role(instance)).await
     }
 
     /// Forgets the held lease (its login was refused), so the next call leases anew.
     pub fn invalidate(&self, loc: &TenantLocation) {
-        let gone = self.inner.lock().remove(loc.slug.as_str());
-        if let Some(gone) = gone {
-            tracing::warn!(tenant = %loc.slug, lease = %gone.lease_id, "tenant credential refused; leasing a new one");
-        }
+        self.inner.forget(&loc.slug.bao_role());
+    }
+
+    /// As [`Self::invalidate`], for the instance's schema pool.
+    pub fn invalidate_router(&self, instance: &str) {
+        self.inner.forget(&router_bao_role(instance));
     }
 
     /// Grows whenever any tenant's credentials change: a lock-free check for pools.
@@ -187,42 +193,55 @@ impl OpenBaoBroker {
         self.inner.generations.load(Ordering::Relaxed)
     }
 
-    /// Writes the tenant's OpenBAO role. Idempotent.
+    /// Writes the OpenBAO role the tenant's logins come from: its own in database mode,
+    /// its instance's router role in schema mode. Idempotent.
     pub async fn provision(&self, loc: &TenantLocation) -> Result<(), BrokerError> {
         let inner = &self.inner;
+        if loc.isolation == Isolation::Schema {
+            if inner.routers_lock().contains(&loc.instance) {
+                return Ok(());
+            }
+            // Tenants created at once would all write it, and OpenBAO fails concurrent
+            // writes of one path ("transaction commit failed").
+            let _one = inner.writing_router.lock().await;
+            if inner.routers_lock().contains(&loc.instance) {
+                return Ok(());
+            }
+            // INHERIT (the default) towards the router, which holds only CONNECT on the
+            // pool database; the router is NOINHERIT, so no tenant's privileges reach
+            // the login until it sets a tenant's role.
+            let creation = format!(
+                "CREATE ROLE \"{{{{name}}}}\" LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE {};",
+                quote_ident(ROUTER_ROLE),
+            );
+            let role = router_bao_role(&loc.instance);
+            if let Err(e) = inner.write_role(&loc.instance, &role, creation).await {
+                // Another replica may have written it at the same moment.
+                let path = format!("{}/roles/{role}", inner.mount);
+                if !matches!(inner.client.read(&path).await, Ok(Some(_))) {
+                    return Err(e);
+                }
+            }
+            inner.routers_lock().insert(loc.instance.clone());
+            return Ok(());
+        }
         let group = loc.slug.group_role();
-        let mut creation = format!(
+        let creation = format!(
             "CREATE ROLE \"{{{{name}}}}\" LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE {}; \
              ALTER ROLE \"{{{{name}}}}\" SET role = {};",
             quote_ident(&group),
             quote_literal(&group),
         );
-        if loc.isolation == Isolation::Schema {
-            creation.push_str(&format!(
-                " ALTER ROLE \"{{{{name}}}}\" SET search_path = {};",
-                quote_ident(&loc.slug.physical_name())
-            ));
-        }
-        let body = json!({
-            "db_name": loc.instance,
-            "creation_statements": [creation],
-            // Objects belong to the group role, so the login owns nothing to reassign.
-            "revocation_statements": ["DROP ROLE IF EXISTS \"{{name}}\";"],
-            "default_ttl": inner.ttl.as_secs(),
-            "max_ttl": inner.max_ttl.as_secs(),
-        });
         inner
-            .client
-            .write(&inner.role_path(loc), &body)
+            .write_role(&loc.instance, &loc.slug.bao_role(), creation)
             .await
-            .map(|_| ())
-            .map_err(Into::into)
     }
 
-    /// Revokes every lease of the tenant and deletes its OpenBAO role. Idempotent.
+    /// Revokes every lease of the tenant and deletes its OpenBAO role (schema tenants
+    /// created before decision 0008 have one too). Idempotent.
     pub async fn revoke(&self, loc: &TenantLocation) -> Result<(), BrokerError> {
         let inner = &self.inner;
-        inner.lock().remove(loc.slug.as_str());
+        inner.lock().remove(&loc.slug.bao_role());
         inner.client.revoke_prefix(&inner.creds_path(loc)).await?;
         inner.client.delete(&inner.role_path(loc)).await?;
         Ok(())
@@ -291,6 +310,51 @@ impl Inner {
         self.leases.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn routers_lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.routers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The held lease of an OpenBAO role, or a new one.
+    async fn lease(&self, role: &str) -> Result<Credentials, BrokerError> {
+        if let Some(c) = self.live(role) {
+            return Ok(c);
+        }
+        let _one = self.fetching.lock().await;
+        if let Some(c) = self.live(role) {
+            return Ok(c);
+        }
+        let lease = self.client.db_creds(&self.mount, role).await?;
+        Ok(self.hold(role, lease))
+    }
+
+    fn forget(&self, role: &str) {
+        let gone = self.lock().remove(role);
+        if let Some(gone) = gone {
+            tracing::warn!(%role, lease = %gone.lease_id, "credential refused; leasing a new one");
+        }
+    }
+
+    async fn write_role(
+        &self,
+        instance: &str,
+        role: &str,
+        creation: String,
+    ) -> Result<(), BrokerError> {
+        let body = json!({
+            "db_name": instance,
+            "creation_statements": [creation],
+            // Objects belong to group roles, so a login owns nothing to reassign.
+            "revocation_statements": ["DROP ROLE IF EXISTS \"{{name}}\";"],
+            "default_ttl": self.ttl.as_secs(),
+            "max_ttl": self.max_ttl.as_secs(),
+        });
+        self.client
+            .write(&format!("{}/roles/{role}", self.mount), &body)
+            .await
+            .map(|_| ())
+            .map_err(Into::into)
+    }
+
     fn role_path(&self, loc: &TenantLocation) -> String {
         format!("{}/roles/{}", self.mount, loc.slug.bao_role())
     }
@@ -300,29 +364,28 @@ impl Inner {
     }
 
     /// The held credentials while they have at least a moment left.
-    fn live(&self, slug: &str) -> Option<Credentials> {
+    fn live(&self, role: &str) -> Option<Credentials> {
         let margin = (self.ttl / 10).min(Duration::from_secs(5));
         self.lock()
-            .get(slug)
+            .get(role)
             .filter(|h| h.expires > Instant::now() + margin)
             .map(|h| h.credentials.clone())
     }
 
-    fn hold(&self, slug: &str, role: String, lease: DbLease) -> Credentials {
+    fn hold(&self, role: &str, lease: DbLease) -> Credentials {
         let now = Instant::now();
         let credentials = Credentials {
             username: Some(lease.username),
             password: Some(lease.password),
         };
         let held = Held {
-            role,
             lease_id: lease.lease_id,
             credentials: credentials.clone(),
             born: now,
             expires: now + lease.duration,
             renew_at: now + lease.duration * 2 / 3,
         };
-        self.lock().insert(slug.to_owned(), held);
+        self.lock().insert(role.to_owned(), held);
         self.generations.fetch_add(1, Ordering::Relaxed);
         credentials
     }
@@ -360,13 +423,13 @@ impl Inner {
 
     async fn renew_due(&self, retry_in: Duration) {
         let now = Instant::now();
-        let due: Vec<(String, String, String, Instant)> = self
+        let due: Vec<(String, String, Instant)> = self
             .lock()
             .iter()
             .filter(|(_, h)| h.renew_at <= now)
-            .map(|(slug, h)| (slug.clone(), h.role.clone(), h.lease_id.clone(), h.born))
+            .map(|(role, h)| (role.clone(), h.lease_id.clone(), h.born))
             .collect();
-        for (slug, role, lease_id, born) in due {
+        for (role, lease_id, born) in due {
             // Near its maximum a lease cannot get a full TTL again: replace it now, while
             // it still has at least a third of a TTL left for connections to move over.
             let renewed = if now + self.ttl >= born + self.max_ttl {
@@ -383,38 +446,38 @@ impl Inner {
             match renewed {
                 Some(Ok(granted)) => {
                     self.renewals.fetch_add(1, Ordering::Relaxed);
-                    if let Some(h) = self.lock().get_mut(&slug) {
+                    if let Some(h) = self.lock().get_mut(&role) {
                         let now = Instant::now();
                         h.expires = now + granted;
                         h.renew_at = now + granted * 2 / 3;
                     }
                 }
                 Some(Err(e)) => {
-                    tracing::warn!(tenant = %slug, error = %e, "lease renewal failed; the current credential stays in use until it expires");
-                    if let Some(h) = self.lock().get_mut(&slug) {
+                    tracing::warn!(%role, error = %e, "lease renewal failed; the current credential stays in use until it expires");
+                    if let Some(h) = self.lock().get_mut(&role) {
                         h.renew_at = Instant::now() + retry_in;
                     }
                 }
-                None => self.rotate(&slug, role, retry_in).await,
+                None => self.rotate(&role, retry_in).await,
             }
         }
     }
 
-    async fn rotate(&self, slug: &str, role: String, retry_in: Duration) {
+    async fn rotate(&self, role: &str, retry_in: Duration) {
         let _one = self.fetching.lock().await;
-        match self.client.db_creds(&self.mount, &role).await {
+        match self.client.db_creds(&self.mount, role).await {
             Ok(lease) => {
                 // The tenant may have been purged meanwhile.
-                if self.lock().contains_key(slug) {
-                    self.hold(slug, role, lease);
+                if self.lock().contains_key(role) {
+                    self.hold(role, lease);
                     self.rotations.fetch_add(1, Ordering::Relaxed);
                 } else if let Err(e) = self.client.revoke_lease(&lease.lease_id).await {
-                    tracing::warn!(tenant = %slug, error = %e, "could not revoke an unneeded lease");
+                    tracing::warn!(%role, error = %e, "could not revoke an unneeded lease");
                 }
             }
             Err(e) => {
-                tracing::warn!(tenant = %slug, error = %e, "could not replace an expiring credential; retrying");
-                if let Some(h) = self.lock().get_mut(slug) {
+                tracing::warn!(%role, error = %e, "could not replace an expiring credential; retrying");
+                if let Some(h) = self.lock().get_mut(role) {
                     h.renew_at = Instant::now() + retry_in;
                 }
             }
