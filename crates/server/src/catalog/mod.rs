@@ -34,6 +34,8 @@ pub enum CatalogError {
 #[derive(Clone, Debug)]
 pub struct Catalog {
     db: Db,
+    /// Sent with this process's change announcements, so it can tell them from others'.
+    origin: std::sync::Arc<str>,
 }
 
 /// The channel on which catalog changes are announced to other server processes.
@@ -43,8 +45,9 @@ impl Catalog {
     /// Tells other processes on this registry that the routing tables changed.
     pub async fn notify_routing_changed(&self) -> Result<(), CatalogError> {
         if let Db::Postgres(pool) = &self.db {
-            sqlx::query("SELECT pg_notify($1, '')")
+            sqlx::query("SELECT pg_notify($1, $2)")
                 .bind(ROUTING_CHANNEL)
+                .bind(&*self.origin)
                 .execute(pool)
                 .await?;
         }
@@ -52,7 +55,15 @@ impl Catalog {
     }
 
     pub fn new(db: Db) -> Self {
-        Catalog { db }
+        Catalog {
+            db,
+            origin: uuid::Uuid::now_v7().to_string().into(),
+        }
+    }
+
+    /// The payload of this process's change announcements.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     pub fn db(&self) -> &Db {

@@ -60,6 +60,12 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Routing snapshots published by this process.",
         snapshot.generation,
     );
+    metric(
+        "tenantry_routing_full_reloads_total",
+        "counter",
+        "Full re-reads of the catalog: at start, the periodic safety net, and after other server processes announced changes.",
+        state.routing.full_reloads(),
+    );
     if let Some(broker) = state.core.storage.broker().stats() {
         metric(
             "tenantry_openbao_requests_total",

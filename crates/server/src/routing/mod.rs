@@ -142,6 +142,8 @@ pub struct Routing {
     /// The hash of `admin.api_key`, if configured; held only in memory.
     configured_key: Option<String>,
     generation: AtomicU64,
+    /// Full re-reads of the catalog, for `/metrics`.
+    full_reloads: AtomicU64,
     /// Serialises reloads so a slower, older read never replaces a newer snapshot.
     reload: tokio::sync::Mutex<()>,
 }
@@ -156,10 +158,21 @@ impl Routing {
             catalog,
             configured_key,
             generation: AtomicU64::new(0),
+            full_reloads: AtomicU64::new(0),
             reload: tokio::sync::Mutex::new(()),
         };
         routing.reload().await?;
         Ok(routing)
+    }
+
+    /// Full re-reads of the catalog so far (start, safety net, other processes' changes).
+    pub fn full_reloads(&self) -> u64 {
+        self.full_reloads.load(Ordering::Relaxed)
+    }
+
+    /// What this process's change announcements carry (see [`notify`]).
+    pub fn origin(&self) -> &str {
+        self.catalog.origin()
     }
 
     /// The current snapshot; cheap, lock-free.
@@ -170,6 +183,7 @@ impl Routing {
     /// Reads the catalog and publishes a new snapshot.
     pub async fn reload(&self) -> Result<(), CatalogError> {
         let _serial = self.reload.lock().await;
+        self.full_reloads.fetch_add(1, Ordering::Relaxed);
         let tenants = self.catalog.all_tenants().await?;
         let domains = self.catalog.all_domains().await?;
         let trusted_keys = self.catalog.trusted_keys().await?;

@@ -324,6 +324,7 @@ async fn a_change_made_through_one_server_reaches_the_other_within_a_second() {
         .mode(Mode::PgDatabase)
         .pg(&pg)
         .api_key(&key)
+        .env("TENANTRY_ROUTING__RELOAD_INTERVAL", "1h")
         .start();
     // B's safety-net reload is an hour away: only the notification can explain a change.
     let b = TestServer::builder()
@@ -339,6 +340,8 @@ async fn a_change_made_through_one_server_reaches_the_other_within_a_second() {
     )
     .await;
 
+    let a_reloads = a.metric("tenantry_routing_full_reloads_total").await;
+    let b_reloads = b.metric("tenantry_routing_full_reloads_total").await;
     create(&a, json!({ "slug": "acme" })).await;
     let seen = within(std::time::Duration::from_secs(1), async || {
         b.as_tenant("acme", Method::GET, "/api/v1/hosts")
@@ -366,6 +369,14 @@ async fn a_change_made_through_one_server_reaches_the_other_within_a_second() {
     assert!(
         refused.is_some(),
         "server B still served the deleted tenant after 1 s"
+    );
+    // B re-read the catalog for A's announcements; A did not re-read it for its own (it
+    // published each change to its snapshot before announcing it).
+    assert!(b.metric("tenantry_routing_full_reloads_total").await > b_reloads);
+    assert_eq!(
+        a.metric("tenantry_routing_full_reloads_total").await,
+        a_reloads,
+        "server A re-read the whole catalog for its own announcements"
     );
 }
 
