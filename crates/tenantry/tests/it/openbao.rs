@@ -20,10 +20,11 @@ fn start(pg: &Arc<PgEnv>, mode: Mode, env: &[(&str, &str)]) -> TestServer {
     builder.start()
 }
 
-/// A fresh login for the tenant straight from OpenBAO (as an attacker holding one would).
-async fn issued_login(pg: &PgEnv, slug: &str) -> (String, String) {
+/// A fresh login from an OpenBAO role (`tenant-<slug>`, `router-<instance>`), straight from
+/// OpenBAO, as an attacker holding one would have it.
+async fn issued_login(pg: &PgEnv, bao_role: &str) -> (String, String) {
     let (status, body) = pg
-        .bao_call("GET", &format!("database/creds/tenant-{slug}"))
+        .bao_call("GET", &format!("database/creds/{bao_role}"))
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     (
@@ -59,13 +60,20 @@ async fn hostnames(conn: &mut sqlx::PgConnection, table: &str) -> Result<Vec<Str
         .await
 }
 
-async fn hosts_owner(conn: &mut sqlx::PgConnection) -> String {
-    sqlx::query_scalar(
+/// `conn` reads alpha's hosts, whose table belongs to alpha's group role (never to a login
+/// that will be dropped).
+async fn assert_sees_alpha(conn: &mut sqlx::PgConnection) {
+    assert_eq!(
+        hostnames(conn, "hosts").await.ok(),
+        Some(vec!["alpha-1".to_owned()])
+    );
+    let owner: String = sqlx::query_scalar(
         "SELECT tableowner::text FROM pg_tables WHERE tablename = 'hosts' AND schemaname = current_schema()",
     )
     .fetch_one(conn)
     .await
-    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(owner, "t_alpha_rw");
 }
 
 fn code(e: &sqlx::Error) -> String {
@@ -122,16 +130,11 @@ async fn tenant_logins_reach_only_their_own_tenant() {
         server.create_host(slug, &format!("{slug}-1")).await;
     }
     let cluster = pg.instance(instance);
-    let alpha = issued_login(&pg, "alpha").await;
+    let alpha = issued_login(&pg, "tenant-alpha").await;
     let mut conn = connect_as(cluster.port, "t_alpha", &alpha)
         .await
         .unwrap_or_else(|e| panic!("alpha's login on its own database: {e}"));
-    assert_eq!(
-        hostnames(&mut conn, "hosts").await.ok(),
-        Some(vec!["alpha-1".to_owned()])
-    );
-    // Objects belong to the group role, never to a login that will be dropped.
-    assert_eq!(hosts_owner(&mut conn).await, "t_alpha_rw");
+    assert_sees_alpha(&mut conn).await;
     // Not bravo's database, nor the template, nor the schema-mode database.
     for foreign in ["t_bravo", "tenantry_template", "tenantry_pool"] {
         let refused = connect_as(cluster.port, foreign, &alpha).await;
@@ -182,20 +185,7 @@ async fn schema_pool_logins_act_as_exactly_one_tenant_per_checkout() {
     assert_eq!(server_logins, 1, "the shared pool's one connection");
     assert_eq!(server.metric("tenantry_openbao_leases").await, 1);
 
-    let (status, body) = pg
-        .bao_call("GET", &format!("database/creds/router-{instance}"))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let login = (
-        body["data"]["username"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        body["data"]["password"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-    );
+    let login = issued_login(&pg, &format!("router-{instance}")).await;
     let mut conn = connect_as(cluster.port, "tenantry_pool", &login)
         .await
         .unwrap_or_else(|e| panic!("the router login on the schema database: {e}"));
@@ -212,11 +202,7 @@ async fn schema_pool_logins_act_as_exactly_one_tenant_per_checkout() {
         .execute(&mut conn)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        hostnames(&mut conn, "hosts").await.ok(),
-        Some(vec!["alpha-1".to_owned()])
-    );
-    assert_eq!(hosts_owner(&mut conn).await, "t_alpha_rw");
+    assert_sees_alpha(&mut conn).await;
     let e = hostnames(&mut conn, "t_bravo.hosts")
         .await
         .err()
@@ -427,7 +413,7 @@ async fn purge_leaves_nothing_in_postgres_or_openbao() {
         // A login issued outside the server is revoked too (database mode: schema tenants
         // have no logins of their own, decision 0008).
         let outside = match mode {
-            Mode::PgDatabase => Some(issued_login(&pg, "alpha").await),
+            Mode::PgDatabase => Some(issued_login(&pg, "tenant-alpha").await),
             _ => None,
         };
         // Registry rows that belong to the tenant.
