@@ -24,6 +24,9 @@ use crate::server::{Mode, Server, Stack};
 
 /// Concurrency of both the routed load and pgbench.
 pub const CONNECTIONS: usize = 32;
+/// One client, one request at a time: the latency the router adds when nothing queues
+/// (at 32 connections the p50 is mostly queueing, 32 ÷ throughput).
+const SINGLE: usize = 1;
 const HOSTS_PER_TENANT: usize = 20;
 /// The SELECT `GET /api/v1/hosts?limit=20` runs (crates/server/src/fleet/hosts.rs), with
 /// the unused filters' parameters as the NULLs the server binds.
@@ -52,6 +55,11 @@ pub struct Read {
     pub ratio: f64,
     /// Routed p50 minus pgbench's mean latency.
     pub added_p50_ms: f64,
+    /// With one client: routed p50, and pgbench's mean latency.
+    pub single_client_p50_ms: f64,
+    pub single_client_direct_ms: f64,
+    /// `single_client_p50_ms - single_client_direct_ms`: what the router adds per request.
+    pub single_client_added_ms: f64,
     pub peak_pg_connections: u64,
     pub connection_budget: u64,
     pub rss_idle_mb: f64,
@@ -119,6 +127,18 @@ pub async fn run(
         let cpu_before = (cpu_ms(server.pid()), cpu_ms(std::process::id()));
         let routed = load::run(target, CONNECTIONS, windows.warmup, windows.measure).await?;
         let cpu_after = (cpu_ms(server.pid()), cpu_ms(std::process::id()));
+        let single = load::run(
+            Target {
+                method: Method::GET,
+                url: format!("{}/api/v1/hosts?limit=20", server.url),
+                credentials: tokens.clone(),
+                json_body: None,
+            },
+            SINGLE,
+            Duration::from_secs(1),
+            windows.measure.min(Duration::from_secs(5)),
+        )
+        .await?;
         // The CPU figures cover the warm-up too; so does this count of requests.
         let total = routed.rps * (windows.warmup + windows.measure).as_secs_f64();
         let per_request = |before: f64, after: f64| (after - before) * 1e3 / total.max(1.0);
@@ -134,12 +154,20 @@ pub async fn run(
         // The physical limit, measured without the server competing for the CPU.
         server.stop();
         eprintln!("read/{label}: {n} tenants, pgbench");
-        let (direct_tps, direct_latency_ms) = pgbench(&stack, mode, n, windows)?;
+        let (direct_tps, direct_latency_ms) = pgbench(&stack, mode, n, windows, CONNECTIONS)?;
+        let single_windows = Windows {
+            warmup: Duration::from_secs(1),
+            measure: windows.measure.min(Duration::from_secs(5)),
+        };
+        let (_, single_direct_ms) = pgbench(&stack, mode, n, single_windows, SINGLE)?;
         reads.push(Read {
             mode: label.clone(),
             tenants: n,
             ratio: routed.rps / direct_tps.max(f64::MIN_POSITIVE),
             added_p50_ms: routed.latency.p50_ms - direct_latency_ms,
+            single_client_p50_ms: single.latency.p50_ms,
+            single_client_direct_ms: single_direct_ms,
+            single_client_added_ms: single.latency.p50_ms - single_direct_ms,
             routed,
             direct_tps,
             direct_latency_ms,
@@ -278,6 +306,7 @@ fn pgbench(
     mode: Mode,
     tenants: usize,
     windows: Windows,
+    clients: usize,
 ) -> anyhow::Result<(f64, f64)> {
     let dir = tempfile::TempDir::new()?;
     let script = dir.path().join("read.sql");
@@ -290,17 +319,14 @@ fn pgbench(
                     "\\set n random(1, {tenants})\nSELECT set_config('search_path', 't_b' || :n, false);\n{HOSTS_QUERY};\n"
                 ),
             )?;
-            runs.push((stack.instance()?.url("tenantry_pool"), CONNECTIONS));
+            runs.push((stack.instance()?.url("tenantry_pool"), clients));
         }
         Mode::Database => {
             std::fs::write(&script, format!("{HOSTS_QUERY};\n"))?;
-            let dbs = tenants.min(CONNECTIONS);
+            let dbs = tenants.min(clients);
             for d in 0..dbs {
-                let clients = CONNECTIONS / dbs + usize::from(d < CONNECTIONS % dbs);
-                runs.push((
-                    stack.instance()?.url(&format!("t_{}", slug(d + 1))),
-                    clients,
-                ));
+                let share = clients / dbs + usize::from(d < clients % dbs);
+                runs.push((stack.instance()?.url(&format!("t_{}", slug(d + 1))), share));
             }
         }
         Mode::File => bail!("pgbench runs on PostgreSQL"),

@@ -67,11 +67,11 @@ impl Report {
         let mut tables = Vec::new();
         if !self.read.is_empty() {
             let mut t = String::from(
-                "| mode | tenants | routed req/s | p50 | p99 | errors | pgbench tps | pgbench latency | routed/direct | added p50 | peak PG connections / budget | RSS idle → after | server CPU/req | generator CPU/req |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+                "| mode | tenants | routed req/s | p50 | p99 | errors | pgbench tps | pgbench latency | routed/direct | added p50 | added p50, 1 client | peak PG connections / budget | RSS idle → after | server CPU/req | generator CPU/req |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
             );
             for r in &self.read {
                 t.push_str(&format!(
-                    "| {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {:.2} ms | {:.2} | {:.2} ms | {} / {} | {:.0} → {:.0} MB | {:.0} µs | {:.0} µs |\n",
+                    "| {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {:.2} ms | {:.2} | {:.2} ms | {:.2} ms ({:.2} − {:.2}) | {} / {} | {:.0} → {:.0} MB | {:.0} µs | {:.0} µs |\n",
                     r.mode,
                     r.tenants,
                     r.routed.rps,
@@ -82,6 +82,9 @@ impl Report {
                     r.direct_latency_ms,
                     r.ratio,
                     r.added_p50_ms,
+                    r.single_client_added_ms,
+                    r.single_client_p50_ms,
+                    r.single_client_direct_ms,
                     r.peak_pg_connections,
                     r.connection_budget,
                     r.rss_idle_mb,
