@@ -473,17 +473,18 @@ impl Provisioner {
     /// Finishes every lifecycle transition a crash left half done.
     pub async fn reconcile(&self) -> Result<ReconcileReport, ProvisionError> {
         let mut report = ReconcileReport::default();
-        for record in self.catalog.all_tenants().await? {
+        let records = self.catalog.all_tenants().await?;
+        for record in &records {
             let outcome = match record.status {
                 TenantStatus::Provisioning => {
                     let _lock = self.locks.lock(&record.slug).await;
-                    self.finish_provisioning(&record)
+                    self.finish_provisioning(record)
                         .await
                         .map(|_| &mut report.provisioned)
                 }
                 TenantStatus::Deleting => {
                     let _lock = self.locks.lock(&record.slug).await;
-                    self.purge(&record).await.map(|_| &mut report.purged)
+                    self.purge(record).await.map(|_| &mut report.purged)
                 }
                 TenantStatus::Active | TenantStatus::Suspended => continue,
             };
@@ -492,25 +493,27 @@ impl Provisioner {
                 Err(e) => report.failed.push((record.slug.clone(), e.to_string())),
             }
         }
-        self.admit_schema_tenants().await?;
+        self.admit_schema_tenants(&records).await?;
         Ok(report)
     }
 
     /// Schema tenants from before decision 0008 are not yet reachable through their
     /// instance's router login: admit them (a membership each; nothing else changes).
-    async fn admit_schema_tenants(&self) -> Result<(), ProvisionError> {
+    /// `records` as reconcile read them: tenants it finished provisioning were admitted
+    /// when their schema was created.
+    async fn admit_schema_tenants(&self, records: &[TenantRecord]) -> Result<(), ProvisionError> {
         if !self.storage.broker().per_tenant_roles() {
             return Ok(());
         }
         let mut by_instance: BTreeMap<String, Vec<TenantLocation>> = BTreeMap::new();
-        for record in self.catalog.all_tenants().await? {
+        for record in records {
             if record.isolation == Isolation::Schema
                 && matches!(
                     record.status,
                     TenantStatus::Active | TenantStatus::Suspended
                 )
             {
-                let loc = location(&record)?;
+                let loc = location(record)?;
                 by_instance
                     .entry(loc.instance.clone())
                     .or_default()

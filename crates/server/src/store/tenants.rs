@@ -106,17 +106,6 @@ impl TenantStorage {
         }
     }
 
-    /// Options for a tenant's own database, with the broker's credentials.
-    async fn tenant_options(
-        &self,
-        loc: &TenantLocation,
-        instance: &Instance,
-        database: &str,
-    ) -> Result<PgConnectOptions, StoreError> {
-        let credentials = self.broker.credentials(loc).await?;
-        Ok(with_credentials(instance.database(database), &credentials))
-    }
-
     /// The database a tenant's connections go to on its instance.
     fn tenant_database(loc: &TenantLocation) -> String {
         match loc.isolation {
@@ -152,32 +141,15 @@ impl TenantStorage {
         }
     }
 
-    /// A pool of the tenant's own logins. A refused login (a revoked or expired lease)
-    /// is leased anew once.
+    /// A pool of the tenant's own logins.
     async fn open_own_pool(
         &self,
         loc: &TenantLocation,
         settings: PoolSettings,
     ) -> Result<Db, StoreError> {
         let instance = self.instance(&loc.instance)?;
-        let settings = PoolSettings {
-            max_lifetime: self.broker.connection_lifetime().or(settings.max_lifetime),
-            ..settings
-        };
-        let database = Self::tenant_database(loc);
-        let mut retried = false;
-        loop {
-            let options = self.tenant_options(loc, instance, &database).await?;
-            match postgres::open(options, settings).await {
-                Ok(db) => return Ok(db),
-                Err(e) if postgres::is_missing_database(&e) => return Err(StoreError::Missing),
-                Err(e) if postgres::is_auth_failure(&e) && !retried => {
-                    self.broker.invalidate(loc);
-                    retried = true;
-                }
-                Err(e) => return Err(Self::unavailable(instance)(e)),
-            }
-        }
+        self.open_leased(instance, Login::Tenant(loc), settings)
+            .await
     }
 
     /// Points an open pool of the tenant's at its current credentials (after the broker
@@ -187,38 +159,60 @@ impl TenantStorage {
         loc: &TenantLocation,
         db: &TenantDb,
     ) -> Result<(), StoreError> {
-        if let (Db::Postgres(pool), true) = (db.db(), self.broker.per_tenant_roles()) {
+        if let Db::Postgres(pool) = db.db() {
             let instance = self.instance(&loc.instance)?;
-            let options = self
-                .tenant_options(loc, instance, &Self::tenant_database(loc))
-                .await?;
-            pool.set_connect_options(options);
+            self.refresh(instance, Login::Tenant(loc), pool).await?;
         }
         Ok(())
     }
 
     /// A pool on an instance's schema-mode database, shared by its schema tenants: with
-    /// the instance's credentials, or the broker's router login (decision 0008). A
-    /// refused login is leased anew once.
+    /// the instance's credentials, or the broker's router login (decision 0008).
     pub async fn open_schema_pool(
         &self,
         instance: &str,
         settings: PoolSettings,
     ) -> Result<sqlx::PgPool, StoreError> {
         let instance = self.instance(instance)?;
+        match self.open_leased(instance, Login::Router, settings).await? {
+            Db::Postgres(pool) => Ok(pool),
+            Db::Sqlite(_) => Err(StoreError::Unsupported(Isolation::Schema)),
+        }
+    }
+
+    /// As [`Self::refresh_credentials`], for an instance's schema pool.
+    pub async fn refresh_router_credentials(
+        &self,
+        instance: &str,
+        pool: &sqlx::PgPool,
+    ) -> Result<(), StoreError> {
+        let instance = self.instance(instance)?;
+        self.refresh(instance, Login::Router, pool).await
+    }
+
+    /// Opens a pool with the broker's credentials for `login`. A refused login (a revoked
+    /// or expired lease) is leased anew once.
+    async fn open_leased(
+        &self,
+        instance: &Instance,
+        login: Login<'_>,
+        settings: PoolSettings,
+    ) -> Result<Db, StoreError> {
         let settings = PoolSettings {
             max_lifetime: self.broker.connection_lifetime().or(settings.max_lifetime),
             ..settings
         };
         let mut retried = false;
         loop {
-            let options = self.router_options(instance).await?;
+            let options = self.login_options(instance, login).await?;
             match postgres::open(options, settings).await {
-                Ok(Db::Postgres(pool)) => return Ok(pool),
-                Ok(Db::Sqlite(_)) => return Err(StoreError::Unsupported(Isolation::Schema)),
+                Ok(db) => return Ok(db),
                 Err(e) if postgres::is_missing_database(&e) => return Err(StoreError::Missing),
                 Err(e) if postgres::is_auth_failure(&e) && !retried => {
-                    self.broker.invalidate_router(&instance.name);
+                    match login {
+                        Login::Tenant(loc) => self.broker.invalidate(loc),
+                        Login::Router => self.broker.invalidate_router(&instance.name),
+                    }
                     retried = true;
                 }
                 Err(e) => return Err(Self::unavailable(instance)(e)),
@@ -226,25 +220,37 @@ impl TenantStorage {
         }
     }
 
-    /// Points an instance's schema pool at the router's current credentials.
-    pub async fn refresh_router_credentials(
+    /// Gives new connections of `pool` the broker's current credentials for `login`
+    /// (nothing to do with static credentials).
+    async fn refresh(
         &self,
-        instance: &str,
+        instance: &Instance,
+        login: Login<'_>,
         pool: &sqlx::PgPool,
     ) -> Result<(), StoreError> {
         if self.broker.per_tenant_roles() {
-            let instance = self.instance(instance)?;
-            pool.set_connect_options(self.router_options(instance).await?);
+            pool.set_connect_options(self.login_options(instance, login).await?);
         }
         Ok(())
     }
 
-    async fn router_options(&self, instance: &Instance) -> Result<PgConnectOptions, StoreError> {
-        let credentials = self.broker.router_credentials(&instance.name).await?;
-        Ok(with_credentials(
-            instance.database(POOL_DATABASE),
-            &credentials,
-        ))
+    /// Where `login` connects, with the broker's credentials for it.
+    async fn login_options(
+        &self,
+        instance: &Instance,
+        login: Login<'_>,
+    ) -> Result<PgConnectOptions, StoreError> {
+        let (database, credentials) = match login {
+            Login::Tenant(loc) => (
+                Self::tenant_database(loc),
+                self.broker.credentials(loc).await?,
+            ),
+            Login::Router => (
+                POOL_DATABASE.to_owned(),
+                self.broker.router_credentials(&instance.name).await?,
+            ),
+        };
+        Ok(with_credentials(instance.database(&database), &credentials))
     }
 
     /// A schema tenant's handle on a pool of its instance's schema database.
@@ -695,6 +701,14 @@ impl TenantStorage {
         };
         Ok(sqlite::open(&self.layout.template_db(), one, true).await?)
     }
+}
+
+/// Whose credentials a pool connects with: a tenant's own login, or its instance's router
+/// login (schema mode, decision 0008).
+#[derive(Clone, Copy)]
+enum Login<'a> {
+    Tenant(&'a TenantLocation),
+    Router,
 }
 
 /// Options with the broker's credentials, where it gives any.

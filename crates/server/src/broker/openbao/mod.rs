@@ -217,8 +217,10 @@ impl OpenBaoBroker {
             let role = router_bao_role(&loc.instance);
             if let Err(e) = inner.write_role(&loc.instance, &role, creation).await {
                 // Another replica may have written it at the same moment.
-                let path = format!("{}/roles/{role}", inner.mount);
-                if !matches!(inner.client.read(&path).await, Ok(Some(_))) {
+                if !matches!(
+                    inner.client.read(&inner.role_path(&role)).await,
+                    Ok(Some(_))
+                ) {
                     return Err(e);
                 }
             }
@@ -243,14 +245,22 @@ impl OpenBaoBroker {
         let inner = &self.inner;
         inner.lock().remove(&loc.slug.bao_role());
         inner.client.revoke_prefix(&inner.creds_path(loc)).await?;
-        inner.client.delete(&inner.role_path(loc)).await?;
+        inner
+            .client
+            .delete(&inner.role_path(&loc.slug.bao_role()))
+            .await?;
         Ok(())
     }
 
     /// What is left of the tenant in OpenBAO, for the purge's verification.
     pub async fn residue(&self, loc: &TenantLocation) -> Result<Option<&'static str>, BrokerError> {
         let inner = &self.inner;
-        if inner.client.read(&inner.role_path(loc)).await?.is_some() {
+        if inner
+            .client
+            .read(&inner.role_path(&loc.slug.bao_role()))
+            .await?
+            .is_some()
+        {
             return Ok(Some("the OpenBAO role"));
         }
         if !inner
@@ -349,14 +359,14 @@ impl Inner {
             "max_ttl": self.max_ttl.as_secs(),
         });
         self.client
-            .write(&format!("{}/roles/{role}", self.mount), &body)
+            .write(&self.role_path(role), &body)
             .await
             .map(|_| ())
             .map_err(Into::into)
     }
 
-    fn role_path(&self, loc: &TenantLocation) -> String {
-        format!("{}/roles/{}", self.mount, loc.slug.bao_role())
+    fn role_path(&self, role: &str) -> String {
+        format!("{}/roles/{role}", self.mount)
     }
 
     fn creds_path(&self, loc: &TenantLocation) -> String {
