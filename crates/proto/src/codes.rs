@@ -8,6 +8,7 @@ pub const INVALID_SLUG: &str = "invalid_slug";
 pub const INVALID_DOMAIN: &str = "invalid_domain";
 pub const INVALID_BODY: &str = "invalid_body";
 pub const INVALID_QUERY: &str = "invalid_query";
+pub const INVALID_PATH: &str = "invalid_path";
 pub const INVALID_CURSOR: &str = "invalid_cursor";
 pub const VALIDATION_FAILED: &str = "validation_failed";
 pub const TENANT_EXISTS: &str = "tenant_exists";

@@ -248,6 +248,8 @@ impl Server {
         let result = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
+        // Requests whose clients hung up may still be running: let them finish.
+        self.state.in_flight.wait_idle().await;
         reload.abort();
         if let Some(renewal) = renewal {
             renewal.abort();

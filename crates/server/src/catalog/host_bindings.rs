@@ -9,6 +9,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::{Catalog, CatalogError};
+use crate::store::cancel::transaction_in;
 use crate::with_db;
 
 #[derive(Debug, thiserror::Error)]
@@ -81,8 +82,7 @@ impl Catalog {
     ) -> Result<Binding, EnrollError> {
         let now = Utc::now();
         let fresh = Uuid::now_v7();
-        with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        with_db!(&self.db, pool => transaction_in(pool, async |tx| {
             // Serializes enrollments into one tenant, so the host limit holds under races.
             sqlx::query("UPDATE registry_tenants SET updated_at = updated_at WHERE id = $1")
                 .bind(token.tenant_id)
@@ -96,7 +96,6 @@ impl Catalog {
             .fetch_optional(&mut *tx)
             .await?;
             if let Some(host_id) = existing {
-                tx.commit().await?;
                 return Ok(Binding { host_id, new: false });
             }
             if let Some(limit) = max_hosts {
@@ -133,12 +132,12 @@ impl Catalog {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            tx.commit().await?;
-        });
-        Ok(Binding {
-            host_id: fresh,
-            new: true,
+            Ok(Binding {
+                host_id: fresh,
+                new: true,
+            })
         })
+        .await)
     }
 
     /// Undoes a new binding whose host could not be recorded: the binding goes and the
@@ -148,8 +147,7 @@ impl Catalog {
         token: &UsableToken,
         host_id: Uuid,
     ) -> Result<(), CatalogError> {
-        with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        with_db!(&self.db, pool => transaction_in(pool, async |tx| {
             let n = sqlx::query("DELETE FROM registry_host_bindings WHERE host_id = $1 AND tenant_id = $2")
                 .bind(host_id)
                 .bind(token.tenant_id)
@@ -162,9 +160,9 @@ impl Catalog {
                     .execute(&mut *tx)
                     .await?;
             }
-            tx.commit().await?;
-        });
-        Ok(())
+            Ok::<_, CatalogError>(())
+        })
+        .await)
     }
 
     /// The tenant a host is bound to; `None` once the host (or its tenant) is deleted.

@@ -4,6 +4,7 @@ use tenantry_proto::{Isolation, TenantStatus};
 use uuid::Uuid;
 
 use super::{Catalog, CatalogError};
+use crate::store::cancel::transaction_in;
 use crate::store::is_unique_violation;
 use crate::with_db;
 
@@ -184,8 +185,7 @@ impl Catalog {
     /// Removes the tenant row and everything hanging off it in the registry (domains,
     /// versions) in one transaction; audit events are kept. Returns domains removed.
     pub async fn delete_tenant(&self, id: Uuid) -> Result<u64, CatalogError> {
-        Ok(with_db!(&self.db, pool => {
-            let mut tx = pool.begin().await?;
+        with_db!(&self.db, pool => transaction_in(pool, async |tx| {
             let domains = sqlx::query("DELETE FROM registry_domains WHERE tenant_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
@@ -207,9 +207,9 @@ impl Catalog {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            tx.commit().await?;
-            domains
-        }))
+            Ok(domains)
+        })
+        .await)
     }
 
     /// Whether anything of the tenant is still in the registry (besides its audit trail).

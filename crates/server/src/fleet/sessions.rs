@@ -16,7 +16,8 @@ use tenantry_proto::{
 use uuid::Uuid;
 
 use crate::store::TenantDb;
-use crate::with_conn;
+use crate::store::cancel::transaction;
+use crate::{with_conn, with_pooled};
 
 /// What a new session asks for.
 pub struct NewSession<'a> {
@@ -143,8 +144,7 @@ pub async fn create(
     let ids: Vec<Uuid> = targets.iter().map(|(id, _)| *id).collect();
     let completed = (status == SessionStatus::Complete).then_some(now);
     let timeout_at = now + new.timeout;
-    with_conn!(&mut conn, c => {
-        let mut tx = sqlx::Connection::begin(&mut *c).await?;
+    with_pooled!(&mut conn, c => transaction(c, async |tx| {
         sqlx::query(
             "INSERT INTO sessions (id, template_name, operation, session_limit, stage, status, targets, created_at, completed_at, timeout_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -170,8 +170,9 @@ pub async fn create(
                     .await?;
             }
         }
-        tx.commit().await?;
-    });
+        Ok::<_, sqlx::Error>(())
+    })
+    .await)?;
     Ok(Session {
         id,
         tenant: tenant.to_owned(),
@@ -308,8 +309,7 @@ pub async fn delete(db: &TenantDb, id: Uuid) -> Result<bool, sqlx::Error> {
             .fetch_all(&mut *c)
             .await?
     });
-    let n = with_conn!(&mut conn, c => {
-        let mut tx = sqlx::Connection::begin(&mut *c).await?;
+    let n = with_pooled!(&mut conn, c => transaction(c, async |tx| {
         for (host, desired) in &wanting {
             if desired.0.session_id == id {
                 sqlx::query("UPDATE hosts SET desired_state = NULL WHERE id = $1")
@@ -319,9 +319,9 @@ pub async fn delete(db: &TenantDb, id: Uuid) -> Result<bool, sqlx::Error> {
             }
         }
         let n = sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
-        tx.commit().await?;
-        n
-    });
+        Ok::<_, sqlx::Error>(n)
+    })
+    .await)?;
     Ok(n > 0)
 }
 

@@ -81,6 +81,7 @@ async fn add_key(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let request = if content_type.starts_with("application/json") {
+        super::input::refuse_nul_in_json(&body)?;
         serde_json::from_slice::<AddKey>(&body).map_err(|e| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -25,6 +25,12 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         );
     };
     metric(
+        "tenantry_http_requests_in_flight",
+        "gauge",
+        "Requests being handled now (this one included), whether or not their clients still wait.",
+        state.in_flight.count(),
+    );
+    metric(
         "tenantry_tenant_pools_open",
         "gauge",
         "Tenant connection pools open now.",

@@ -3,12 +3,14 @@
 
 mod agent;
 mod audit;
+pub mod detach;
 mod domains;
 mod enrollment;
 mod error;
 mod extract;
 mod health;
 mod hosts;
+mod input;
 mod instances;
 mod keys;
 mod metrics;
@@ -93,12 +95,19 @@ pub fn router(state: AppState) -> Router {
         .merge(metrics::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn(input::refuse_nul_in_uri));
     // The UI calls the API router in process, with the request id the outer layer gave.
+    let in_flight = std::sync::Arc::clone(&state.in_flight);
+    let ui = crate::ui::routes(state, api_router.clone())
+        .layer(axum::middleware::from_fn(input::refuse_nul_in_uri));
     api_router
-        .clone()
-        .merge(crate::ui::routes(state, api_router))
+        .merge(ui)
         .layer(axum::middleware::from_fn(request_id::middleware))
+        .layer(axum::middleware::from_fn_with_state(
+            in_flight,
+            detach::middleware,
+        ))
 }
 
 async fn not_found() -> ApiError {

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
+use super::detach::InFlight;
 use crate::catalog::{CatalogError, NewAuditEvent};
 use crate::core::Core;
 use crate::identity::{PrivateKey, VerifiedTokens};
@@ -21,6 +22,8 @@ pub struct AppState {
     pub signer: Arc<PrivateKey>,
     /// Token signatures already checked.
     pub tokens: Arc<VerifiedTokens>,
+    /// Requests being handled, whether or not their clients still wait.
+    pub in_flight: Arc<InFlight>,
 }
 
 impl AppState {
@@ -38,6 +41,7 @@ impl AppState {
             provisioner,
             signer,
             tokens: Arc::new(VerifiedTokens::default()),
+            in_flight: Arc::new(InFlight::default()),
         }
     }
 

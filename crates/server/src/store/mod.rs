@@ -5,6 +5,7 @@
 //! SQL once, in portable form with `$1` placeholders, and runs it through [`with_db!`] or
 //! [`with_conn!`], which monomorphise the body for each engine.
 
+pub mod cancel;
 pub mod instances;
 pub mod postgres;
 pub mod sql;
@@ -56,6 +57,18 @@ macro_rules! with_conn {
                 let $c: &mut sqlx::PgConnection = &mut *pooled;
                 $body
             }
+        }
+    };
+}
+
+/// Runs `$body` with `$c` bound to `&mut` the engine-specific pooled connection inside a
+/// [`Conn`] (for [`cancel::transaction`], which may have to keep it from the pool).
+#[macro_export]
+macro_rules! with_pooled {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::store::Conn::Sqlite($c) => $body,
+            $crate::store::Conn::Postgres($c) => $body,
         }
     };
 }

@@ -6,6 +6,10 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgPool};
 
+use sqlx::Postgres;
+use sqlx::pool::PoolConnection;
+
+use super::cancel::{Unsettled, transaction};
 use super::sql::quote_ident;
 use super::{Db, PoolSettings};
 use crate::names::TEMPLATE_OWNER;
@@ -121,11 +125,10 @@ pub async fn create_database_from_template(
     name: &str,
     template: &str,
 ) -> Result<bool, sqlx::Error> {
-    let mut conn = admin.acquire().await?;
-    sqlx::query("SELECT pg_advisory_lock(hashtext($1))")
-        .bind(template_lock_key(template))
-        .execute(&mut *conn)
-        .await?;
+    let mut pooled = admin.acquire().await?;
+    // Holds a session lock until unlocked: never pooled again if dropped before.
+    let mut conn = Unsettled::new(&mut pooled);
+    lock_template(&mut conn, template).await?;
     let result = async {
         // On the connection holding the lock: another from the same small admin pool could
         // be held by a request waiting for this lock (a deadlock at 4 concurrent creations).
@@ -144,12 +147,10 @@ pub async fn create_database_from_template(
             .map(|_| true)
     }
     .await;
-    let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
-        .bind(template_lock_key(template))
-        .execute(&mut *conn)
-        .await;
+    let unlocked = unlock_template(&mut conn, template).await;
     let created = result?;
     unlocked?;
+    conn.settle();
     Ok(created)
 }
 
@@ -266,44 +267,46 @@ pub async fn ensure_group_role(admin: &PgPool, role: &str) -> Result<(), sqlx::E
 /// `database`. Run on a connection to that database, by its owner. Granting a membership
 /// that exists changes nothing.
 pub async fn admit_to_router(
-    conn: &mut sqlx::PgConnection,
+    conn: &mut PoolConnection<Postgres>,
     router: &str,
     database: &str,
     groups: &[String],
 ) -> Result<(), sqlx::Error> {
     // Concurrent statements on one catalog row (the database's ACL, the router's
     // memberships) fail with "tuple concurrently updated": one at a time, briefly.
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry:router-role'))")
-        .execute(&mut *tx)
-        .await?;
-    let mut statements = Vec::new();
-    if !role_exists(&mut *tx, router).await? {
-        statements.push(format!(
-            "CREATE ROLE {} NOLOGIN NOINHERIT",
-            quote_ident(router)
-        ));
-        statements.push(format!(
-            "REVOKE ALL ON DATABASE {} FROM PUBLIC",
-            quote_ident(database)
-        ));
-        statements.push(format!(
-            "GRANT CONNECT ON DATABASE {} TO {}",
-            quote_ident(database),
-            quote_ident(router)
-        ));
-    }
-    for group in groups {
-        statements.push(format!(
-            "GRANT {} TO {}",
-            quote_ident(group),
-            quote_ident(router)
-        ));
-    }
-    for sql in statements {
-        sqlx::query(AssertSqlSafe(sql)).execute(&mut *tx).await?;
-    }
-    tx.commit().await
+    transaction(conn, async |tx| {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry:router-role'))")
+            .execute(&mut *tx)
+            .await?;
+        let mut statements = Vec::new();
+        if !role_exists(&mut *tx, router).await? {
+            statements.push(format!(
+                "CREATE ROLE {} NOLOGIN NOINHERIT",
+                quote_ident(router)
+            ));
+            statements.push(format!(
+                "REVOKE ALL ON DATABASE {} FROM PUBLIC",
+                quote_ident(database)
+            ));
+            statements.push(format!(
+                "GRANT CONNECT ON DATABASE {} TO {}",
+                quote_ident(database),
+                quote_ident(router)
+            ));
+        }
+        for group in groups {
+            statements.push(format!(
+                "GRANT {} TO {}",
+                quote_ident(group),
+                quote_ident(router)
+            ));
+        }
+        for sql in statements {
+            sqlx::query(AssertSqlSafe(sql)).execute(&mut *tx).await?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// Drops a group role after revoking what it holds in the connected database.

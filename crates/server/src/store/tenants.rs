@@ -10,6 +10,7 @@ use sqlx::Connection;
 use sqlx::postgres::PgConnectOptions;
 use tenantry_proto::Isolation;
 
+use super::cancel::{Unsettled, transaction};
 use super::instances::Instance;
 use super::sql::quote_ident;
 use super::{Db, PoolSettings, TenantDb, postgres, sqlite};
@@ -334,32 +335,35 @@ impl TenantStorage {
                     .await?;
                 }
                 // Schema, tables and version table appear together or not at all.
-                let mut tx = conn.begin().await?;
-                let mut create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
-                if let Some(group) = &group {
-                    create.push_str(&format!(" AUTHORIZATION {}", quote_ident(group)));
-                }
-                sqlx::query(sqlx::AssertSqlSafe(create))
-                    .execute(&mut *tx)
-                    .await?;
-                if let Some(group) = &group {
-                    let owner = format!("ALTER SCHEMA {schema} OWNER TO {}", quote_ident(group));
-                    sqlx::query(sqlx::AssertSqlSafe(owner))
+                transaction(&mut conn, async |tx| {
+                    let mut create = format!("CREATE SCHEMA IF NOT EXISTS {schema}");
+                    if let Some(group) = &group {
+                        create.push_str(&format!(" AUTHORIZATION {}", quote_ident(group)));
+                    }
+                    sqlx::query(sqlx::AssertSqlSafe(create))
                         .execute(&mut *tx)
                         .await?;
-                    // The tables belong to the group role, like the schema.
-                    postgres::set_local_role(&mut tx, group).await?;
-                }
-                let path = format!("SET LOCAL search_path TO {schema}");
-                sqlx::query(sqlx::AssertSqlSafe(path))
-                    .execute(&mut *tx)
-                    .await?;
-                chains
-                    .in_schema(Chain::Tenant, &schema)
-                    .run_direct(None, &mut *tx, false)
-                    .await
-                    .map_err(MigrateFailure::from)?;
-                tx.commit().await?;
+                    if let Some(group) = &group {
+                        let owner =
+                            format!("ALTER SCHEMA {schema} OWNER TO {}", quote_ident(group));
+                        sqlx::query(sqlx::AssertSqlSafe(owner))
+                            .execute(&mut *tx)
+                            .await?;
+                        // The tables belong to the group role, like the schema.
+                        postgres::set_local_role(tx, group).await?;
+                    }
+                    let path = format!("SET LOCAL search_path TO {schema}");
+                    sqlx::query(sqlx::AssertSqlSafe(path))
+                        .execute(&mut *tx)
+                        .await?;
+                    chains
+                        .in_schema(Chain::Tenant, &schema)
+                        .run_direct(None, &mut *tx, false)
+                        .await
+                        .map_err(MigrateFailure::from)?;
+                    Ok::<_, StoreError>(())
+                })
+                .await?;
                 Ok(Some(latest))
             }
         }
@@ -649,7 +653,9 @@ impl TenantStorage {
         postgres::create_database(admin, TEMPLATE_DATABASE, None)
             .await
             .map_err(Self::unavailable(instance))?;
-        let mut lock = admin.acquire().await.map_err(Self::unavailable(instance))?;
+        let mut pooled = admin.acquire().await.map_err(Self::unavailable(instance))?;
+        // A session lock: the connection is never pooled again while it may hold it.
+        let mut lock = Unsettled::new(&mut pooled);
         postgres::lock_template(&mut lock, TEMPLATE_DATABASE).await?;
         let result = async {
             let one = PoolSettings {
@@ -690,6 +696,7 @@ impl TenantStorage {
         }
         .await;
         postgres::unlock_template(&mut lock, TEMPLATE_DATABASE).await?;
+        lock.settle();
         result
     }
 

@@ -857,7 +857,7 @@ async fn pg_hostnames(url: &str, table: &str) -> Vec<String> {
     names
 }
 
-async fn pg_strings(url: &str, sql: &'static str) -> Vec<String> {
+pub async fn pg_strings(url: &str, sql: &'static str) -> Vec<String> {
     use sqlx::Connection;
     let mut conn = pg_connect(url).await;
     let rows: Vec<String> = sqlx::query_scalar(sql)
