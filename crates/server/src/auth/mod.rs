@@ -109,6 +109,7 @@ pub fn authenticate(
     let credential = bearer(headers)?;
     if let Some(jwt) = credential.strip_prefix(HOST_CREDENTIAL_PREFIX) {
         let claims = tokens.verify_host(jwt, |kid| snapshot.trusted_key(kid), server_kid)?;
+        same_incarnation(snapshot, &claims.tenant, claims.tid, claims.iat)?;
         let host_id = uuid::Uuid::parse_str(&claims.sub)
             .map_err(|_| TokenError::BadClaims("`sub` is not a host id".into()))?;
         return Ok(Principal::Host {
@@ -127,10 +128,38 @@ pub fn authenticate(
         return Err(AuthError::InvalidApiKey);
     }
     let verified = tokens.verify(credential, |kid| snapshot.trusted_key(kid), audience)?;
+    same_incarnation(
+        snapshot,
+        &verified.claims.tenant,
+        verified.claims.tid,
+        verified.claims.iat,
+    )?;
     Ok(Principal::Tenant {
         tenant: verified.claims.tenant,
         role: verified.claims.role,
         subject: verified.claims.sub,
         kid: verified.kid,
     })
+}
+
+/// Refuses a credential issued to an earlier tenant of the same slug (DESIGN.md §4): one
+/// that names another tenant id, or, naming none, was issued before this tenant was
+/// created. A slug nobody holds now is left to resolution (404).
+fn same_incarnation(
+    snapshot: &RoutingSnapshot,
+    tenant: &str,
+    tenant_id: Option<uuid::Uuid>,
+    issued_at: u64,
+) -> Result<(), TokenError> {
+    let Some(route) = snapshot.tenant(tenant) else {
+        return Ok(());
+    };
+    let replaced = match tenant_id {
+        Some(id) => id != route.id,
+        None => i64::try_from(issued_at).unwrap_or(i64::MAX) < route.created_at,
+    };
+    if replaced {
+        return Err(TokenError::TenantReplaced(tenant.to_owned()));
+    }
+    Ok(())
 }

@@ -74,7 +74,7 @@ fn active_route(state: &AppState, slug: &str) -> ApiResult<std::sync::Arc<Tenant
 }
 
 /// A fresh host credential: `tnth_` + a JWT signed by the server's key.
-fn credential(state: &AppState, tenant: &str, host_id: Uuid) -> ApiResult<String> {
+fn credential(state: &AppState, tenant: &str, tenant_id: Uuid, host_id: Uuid) -> ApiResult<String> {
     let now = token::now();
     let claims = HostClaims {
         sub: host_id.to_string(),
@@ -83,6 +83,7 @@ fn credential(state: &AppState, tenant: &str, host_id: Uuid) -> ApiResult<String
         iat: now,
         nbf: now,
         exp: now + CREDENTIAL_TTL_SECS,
+        tid: Some(tenant_id),
     };
     let jwt = token::mint(&state.signer, &claims).map_err(ApiError::internal)?;
     Ok(format!("{HOST_CREDENTIAL_PREFIX}{jwt}"))
@@ -167,7 +168,7 @@ async fn enroll(
             HostError::Db(e) => ApiError::from(e),
         });
     }
-    let credential = credential(&state, &record.slug, binding.host_id)?;
+    let credential = credential(&state, &record.slug, record.id, binding.host_id)?;
     let actor = Actor {
         name: format!("enrollment:{}/{}", record.slug, token.id),
         request_id: super::request_id::current(),
@@ -217,6 +218,7 @@ async fn checkin(
         tenant,
         host_id,
         expires,
+        ..
     } = principal
     else {
         return Err(ApiError::new(
@@ -253,7 +255,7 @@ async fn checkin(
         host_id,
         next_checkin_secs: interval,
         credential: if renew {
-            Some(credential(&state, &tenant, host_id)?)
+            Some(credential(&state, &tenant, route.id, host_id)?)
         } else {
             None
         },

@@ -240,6 +240,7 @@ async fn admin_token(
         iat: now,
         nbf: now,
         exp: now + ttl.as_duration().as_secs(),
+        tid: Some(tenant.id),
     };
     let minted = token::mint(&state.signer, &claims).map_err(ApiError::internal)?;
     state

@@ -48,6 +48,10 @@ pub struct Claims {
     pub iat: u64,
     pub nbf: u64,
     pub exp: u64,
+    /// The id of the tenant the token was issued to, when the issuer knew it (the server's
+    /// own tokens always carry it): the token is refused by any other tenant of that slug.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<uuid::Uuid>,
 }
 
 /// A trust store entry, ready to verify with.
@@ -122,6 +126,10 @@ pub enum TokenError {
         allowed: String,
         named: String,
     },
+    #[error(
+        "the credential was issued to an earlier tenant named {0}, which was deleted; tenant {0} of today does not accept it"
+    )]
+    TenantReplaced(String),
 }
 
 impl TokenError {
@@ -138,6 +146,7 @@ impl TokenError {
             TokenError::NotYetValid => "token_not_yet_valid",
             TokenError::WrongAudience => "token_wrong_audience",
             TokenError::KeyTenantMismatch { .. } => "token_tenant_not_allowed",
+            TokenError::TenantReplaced(_) => "token_tenant_replaced",
         }
     }
 
@@ -180,6 +189,9 @@ pub struct HostClaims {
     pub iat: u64,
     pub nbf: u64,
     pub exp: u64,
+    /// The id of the tenant the host enrolled into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<uuid::Uuid>,
 }
 
 /// `typ` of a host credential.
@@ -333,6 +345,7 @@ mod tests {
             iat: from,
             nbf: from,
             exp: to,
+            tid: None,
         }
     }
 

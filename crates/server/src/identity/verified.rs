@@ -173,6 +173,7 @@ mod tests {
             iat: t,
             nbf: t,
             exp: t + exp_in,
+            tid: None,
         };
         mint(key, &claims).unwrap_or_else(|e| panic!("{e}"))
     }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use tenantry_proto::{Isolation, PurgeReport, TenantStatus};
 use uuid::Uuid;
@@ -345,6 +346,7 @@ impl Provisioner {
     /// Removes every trace of the tenant, verifies nothing is left, and only then frees the
     /// slug by deleting the registry row.
     async fn purge(&self, record: &TenantRecord) -> Result<PurgeReport, ProvisionError> {
+        let began = Utc::now();
         let loc = location(record)?;
         self.pools.evict(record.id).await;
         // Every step runs even when an earlier one fails (OpenBAO down must not keep the
@@ -398,6 +400,7 @@ impl Provisioner {
             return Err(unverified("the media directory"));
         }
         self.step(record, Step::Verified).await?;
+        after_the_second_of(began).await;
         let domains_removed = self.catalog.delete_tenant(record.id).await?;
         if self.catalog.tenant_leftovers(record.id).await? != 0 {
             return Err(unverified("registry data"));
@@ -594,4 +597,18 @@ pub fn location(record: &TenantRecord) -> Result<TenantLocation, ProvisionError>
         isolation: record.isolation,
         instance: record.instance.clone(),
     })
+}
+
+/// Returns once the clock has left the second `moment` fell in. The slug is freed only
+/// then, so every token issued to the tenant being purged (it was refused before `moment`)
+/// has an `iat` older than the creation of any later tenant of that slug, and tokens that
+/// carry no tenant id are still told apart by `iat` (DESIGN.md §4, decision 0010).
+async fn after_the_second_of(moment: DateTime<Utc>) {
+    let next_second_ms = (moment.timestamp() + 1) * 1000;
+    let wait = next_second_ms - Utc::now().timestamp_millis();
+    if let Ok(wait) = u64::try_from(wait)
+        && wait > 0
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+    }
 }

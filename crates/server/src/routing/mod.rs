@@ -33,6 +33,9 @@ pub struct TenantLocation {
 #[derive(Debug, Clone)]
 pub struct TenantRoute {
     pub id: Uuid,
+    /// When this tenant (this incarnation of its slug) was created, in Unix seconds: no
+    /// credential issued before it is accepted.
+    pub created_at: i64,
     pub status: TenantStatus,
     pub location: TenantLocation,
 }
@@ -55,6 +58,7 @@ impl TenantRoute {
         };
         Some(TenantRoute {
             id: record.id,
+            created_at: record.created_at.timestamp(),
             status: record.status,
             location: TenantLocation {
                 slug,

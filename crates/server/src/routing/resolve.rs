@@ -194,6 +194,7 @@ mod tests {
                 (*slug).to_owned(),
                 Arc::new(TenantRoute {
                     id: uuid::Uuid::now_v7(),
+                    created_at: 0,
                     status: *status,
                     location: TenantLocation {
                         slug: parsed,

@@ -50,6 +50,10 @@ pub enum Command {
         /// Who the token is for (the `sub` claim).
         #[arg(long, default_value = "cli")]
         subject: String,
+        /// The tenant's id (`tid`): binds the token to this tenant and no later one of
+        /// the same slug (see `tenantry tenants show`).
+        #[arg(long)]
+        tenant_id: Option<uuid::Uuid>,
     },
     /// Trust the public half of the key in FILE (a private or public PEM) on a server.
     Add {
@@ -94,6 +98,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             ttl,
             audience,
             subject,
+            tenant_id,
         } => {
             let pem = std::fs::read_to_string(&key)
                 .with_context(|| format!("reading {}", key.display()))?;
@@ -111,6 +116,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 iat: now,
                 nbf: now,
                 exp: now + ttl.as_duration().as_secs(),
+                tid: tenant_id,
             };
             println!("{}", token::mint(&key, &claims)?);
         }

@@ -17,6 +17,7 @@ mod enrollment;
 pub mod hangup;
 mod hosts;
 pub mod identity;
+mod incarnation;
 mod isolation;
 mod lifecycle;
 pub mod migrate;
