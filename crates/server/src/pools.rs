@@ -27,6 +27,8 @@ use crate::store::{Db, Leases, PoolSettings, TenantDb};
 pub enum PoolError {
     #[error("the connection budget ({0} connections) is exhausted")]
     BudgetExhausted(u32),
+    #[error("the tenant is being deleted")]
+    Retired,
     #[error(transparent)]
     Store(#[from] Arc<StoreError>),
 }
@@ -118,6 +120,10 @@ pub struct TenantPools {
     instance_settings: PoolSettings,
     evictions: Arc<AtomicU64>,
     started: Instant,
+    /// Per tenant, the requests using its storage now. Deleting a tenant retires it: no
+    /// request gets its storage any more, and the purge waits for the last one using it.
+    /// A retired tenant's entry stays, closed, as a tombstone (its id is never reused).
+    gates: std::sync::RwLock<HashMap<Uuid, Arc<Leases>>>,
 }
 
 impl TenantPools {
@@ -162,11 +168,38 @@ impl TenantPools {
             instance_settings,
             evictions,
             started: Instant::now(),
+            gates: std::sync::RwLock::new(HashMap::new()),
         }
     }
 
-    /// The tenant's database handle, opening its pool on first use.
+    /// The tenant's database handle, opening its pool on first use. Refused once the
+    /// tenant is retired; the handle keeps the tenant from being purged while it lives.
     pub async fn get(&self, route: &TenantRoute) -> Result<TenantDb, PoolError> {
+        let lease = self.gate(route.id).try_lease().ok_or(PoolError::Retired)?;
+        Ok(self.open(route).await?.for_tenant(lease))
+    }
+
+    fn gate(&self, id: Uuid) -> Arc<Leases> {
+        if let Some(gate) = self
+            .gates
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+        {
+            return Arc::clone(gate);
+        }
+        let mut gates = self.gates.write().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(gates.entry(id).or_default())
+    }
+
+    /// Stops handing out the tenant's storage, waits until no request uses it, then
+    /// closes its pool: what the purge runs before it drops anything.
+    pub async fn retire(&self, id: Uuid) {
+        self.gate(id).claim_for_close().await;
+        self.evict(id).await;
+    }
+
+    async fn open(&self, route: &TenantRoute) -> Result<TenantDb, PoolError> {
         match route.location.isolation {
             Isolation::Collapsed => Ok(self
                 .storage

@@ -73,6 +73,8 @@ impl Principal {
 pub enum AuthError {
     #[error("Authorization header missing")]
     Missing,
+    #[error("send one Authorization header, not several")]
+    Ambiguous,
     #[error("the Authorization header must be `Bearer <credential>`")]
     Malformed,
     #[error("invalid API key")]
@@ -86,7 +88,11 @@ pub const HOST_CREDENTIAL_PREFIX: &str = "tnth_";
 
 /// The credential of `Authorization: Bearer <credential>`.
 pub fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
-    let value = headers.get(AUTHORIZATION).ok_or(AuthError::Missing)?;
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = values.next().ok_or(AuthError::Missing)?;
+    if values.next().is_some() {
+        return Err(AuthError::Ambiguous);
+    }
     let value = value.to_str().map_err(|_| AuthError::Malformed)?;
     value
         .strip_prefix("Bearer ")

@@ -65,7 +65,13 @@ fn active_route(state: &AppState, slug: &str) -> ApiResult<std::sync::Arc<Tenant
             codes::TENANT_SUSPENDED,
             format!("tenant {slug} is suspended"),
         )),
-        _ => Err(ApiError::new(
+        // Its hosts go with it: an agent stops here rather than retry.
+        TenantStatus::Deleting => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            codes::TENANT_DELETING,
+            format!("tenant {slug} is being deleted"),
+        )),
+        TenantStatus::Provisioning => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             codes::TENANT_NOT_READY,
             format!("tenant {slug} is not ready"),
@@ -208,7 +214,7 @@ async fn enroll(
     responses((status = 200, body = CheckinResponse), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 async fn checkin(
-    Caller(principal): Caller,
+    Caller(principal, _): Caller,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CheckinRequest>,
 ) -> ApiResult<Json<CheckinResponse>> {

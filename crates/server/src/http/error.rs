@@ -17,6 +17,7 @@ use crate::pools::PoolError;
 use crate::provisioner::ProvisionError;
 use crate::routing::ResolveError;
 use crate::store::tenants::StoreError;
+use crate::store::{is_foreign_key_violation, is_unreachable};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -90,6 +91,12 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 is worth retrying, after a pause.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
     }
 }
@@ -100,6 +107,11 @@ impl From<AuthError> for ApiError {
             AuthError::Missing => {
                 ApiError::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED, e.to_string())
             }
+            AuthError::Ambiguous => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                codes::AMBIGUOUS_HEADER,
+                e.to_string(),
+            ),
             AuthError::Malformed | AuthError::InvalidApiKey => ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 codes::INVALID_CREDENTIALS,
@@ -128,7 +140,9 @@ impl From<ResolveError> for ApiError {
         let (status, code) = match &e {
             ResolveError::TenantRequired => (StatusCode::BAD_REQUEST, codes::TENANT_REQUIRED),
             ResolveError::NotFound { .. } => (StatusCode::NOT_FOUND, codes::TENANT_NOT_FOUND),
-            ResolveError::Mismatch { .. } => (StatusCode::FORBIDDEN, codes::TENANT_MISMATCH),
+            ResolveError::Mismatch { .. } | ResolveError::ForeignEndpoint { .. } => {
+                (StatusCode::FORBIDDEN, codes::TENANT_MISMATCH)
+            }
             ResolveError::MasqueradeForbidden => {
                 (StatusCode::FORBIDDEN, codes::MASQUERADE_FORBIDDEN)
             }
@@ -200,6 +214,11 @@ pub fn store_error(e: &StoreError) -> ApiError {
 impl From<PoolError> for ApiError {
     fn from(e: PoolError) -> Self {
         match e {
+            PoolError::Retired => ApiError::new(
+                StatusCode::CONFLICT,
+                codes::TENANT_DELETING,
+                "the tenant is being deleted",
+            ),
             PoolError::Store(store) => store_error(&store),
             PoolError::BudgetExhausted(_) => {
                 tracing::warn!(error = %e, "tenant connection budget exhausted");
@@ -215,7 +234,16 @@ impl From<PoolError> for ApiError {
 
 impl From<CatalogError> for ApiError {
     fn from(e: CatalogError) -> Self {
-        ApiError::internal(e)
+        match &e {
+            // Every registry foreign key names a tenant: its row went while we wrote.
+            CatalogError::Db(db) if is_foreign_key_violation(db) => ApiError::new(
+                StatusCode::CONFLICT,
+                codes::TENANT_DELETING,
+                "the tenant is being deleted",
+            ),
+            CatalogError::Db(db) if is_unreachable(db) => ApiError::unavailable(e),
+            _ => ApiError::internal(e),
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use axum::http::header::HOST;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use tenantry_proto::codes;
+use tenantry_proto::{TenantStatus, codes};
 
 use super::error::ApiError;
 use super::input;
@@ -135,6 +135,29 @@ fn forbidden(denied: Denied) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, denied.to_string())
 }
 
+/// The one value of a header that names a tenant, if sent. Two values, or one that is not
+/// visible ASCII, would make resolution pick one: refused instead (400).
+fn single_header<'p>(parts: &'p Parts, name: &str) -> Result<Option<&'p str>, ApiError> {
+    let mut values = parts.headers.get_all(name).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::AMBIGUOUS_HEADER,
+            format!("send one {name} header, not several"),
+        ));
+    }
+    value.to_str().map(Some).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            codes::INVALID_HEADER,
+            format!("the {name} header is not readable text"),
+        )
+    })
+}
+
 /// The caller, authenticated against the current routing snapshot.
 fn principal(
     parts: &Parts,
@@ -177,7 +200,7 @@ impl FromRequestParts<AppState> for Operator {
 }
 
 /// Any authenticated caller; the handler applies the policy for its family.
-pub struct Caller(pub Principal);
+pub struct Caller(pub Principal, pub(in crate::http) Arc<RoutingSnapshot>);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
@@ -186,8 +209,8 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let (_, principal) = principal(parts, state)?;
-        Ok(Caller(principal))
+        let (snapshot, principal) = principal(parts, state)?;
+        Ok(Caller(principal, snapshot))
     }
 }
 
@@ -195,16 +218,35 @@ impl Caller {
     /// Allows the request if the policy lets this caller `access` a route of `family` about
     /// tenant `slug`. A tenant principal asking about another tenant learns nothing, not
     /// even that it exists.
+    ///
+    /// A tenant principal reaches its tenant only while it is active, like on every
+    /// tenant-scoped route; an operator manages a suspended tenant, but writes nothing for
+    /// one being deleted.
     pub fn may(&self, family: Family, access: Access, slug: &str) -> Result<(), ApiError> {
         policy::decide(family, access, &self.0).map_err(forbidden)?;
-        match self.0.tenant() {
-            Some(own) if own != slug => Err(ApiError::new(
+        if let Some(own) = self.0.tenant()
+            && own != slug
+        {
+            return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 codes::TENANT_NOT_FOUND,
                 format!("no tenant `{slug}`"),
-            )),
-            _ => Ok(()),
+            ));
         }
+        let Some(route) = self.1.tenant(slug) else {
+            // Unknown tenants are the handler's to report.
+            return Ok(());
+        };
+        let refusal = match route.status {
+            TenantStatus::Active => None,
+            TenantStatus::Suspended if self.0.is_operator() => None,
+            TenantStatus::Suspended => Some(ResolveError::Suspended(slug.to_owned())),
+            TenantStatus::Deleting if self.0.is_operator() && access == Access::Read => None,
+            TenantStatus::Deleting => Some(ResolveError::Deleting(slug.to_owned())),
+            TenantStatus::Provisioning if self.0.is_operator() && access == Access::Read => None,
+            TenantStatus::Provisioning => Some(ResolveError::NotReady(slug.to_owned())),
+        };
+        refusal.map_or(Ok(()), |e| Err(e.into()))
     }
 }
 
@@ -325,11 +367,8 @@ async fn scope(
 ) -> Result<FleetScope, ApiError> {
     let (snapshot, principal) = principal(parts, state)?;
     let access = Access::of(&parts.method);
-    let host = parts.headers.get(HOST).and_then(|v| v.to_str().ok());
-    let masquerade = parts
-        .headers
-        .get(MASQUERADE_HEADER)
-        .and_then(|v| v.to_str().ok());
+    let host = single_header(parts, HOST.as_str())?;
+    let masquerade = single_header(parts, MASQUERADE_HEADER)?;
     let config = &state.core.config;
     let resolved = resolve(
         &snapshot,

@@ -146,7 +146,7 @@ impl TokenError {
             TokenError::NotYetValid => "token_not_yet_valid",
             TokenError::WrongAudience => "token_wrong_audience",
             TokenError::KeyTenantMismatch { .. } => "token_tenant_not_allowed",
-            TokenError::TenantReplaced(_) => "token_tenant_replaced",
+            TokenError::TenantReplaced(_) => tenantry_proto::codes::TOKEN_TENANT_REPLACED,
         }
     }
 

@@ -348,7 +348,8 @@ impl Provisioner {
     async fn purge(&self, record: &TenantRecord) -> Result<PurgeReport, ProvisionError> {
         let began = Utc::now();
         let loc = location(record)?;
-        self.pools.evict(record.id).await;
+        // Requests that hold its storage finish first; no new one gets it.
+        self.pools.retire(record.id).await;
         // Every step runs even when an earlier one fails (OpenBAO down must not keep the
         // database around); the first failure is reported and reconcile finishes the rest.
         // Leases first: their logins end before the storage they could reach goes.

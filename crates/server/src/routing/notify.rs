@@ -80,6 +80,6 @@ async fn reload(routing: &Routing, pools: &TenantPools) {
         return;
     }
     for id in before.removed_in(&routing.snapshot()) {
-        pools.evict(id).await;
+        pools.retire(id).await;
     }
 }

@@ -59,6 +59,13 @@ pub enum ResolveError {
         second: String,
         second_source: &'static str,
     },
+    /// The same disagreement, told to a tenant principal: it names no other tenant (a
+    /// domain's owner is not the caller's business).
+    #[error("{source_desc} names another tenant than {own}, which the credential is for")]
+    ForeignEndpoint {
+        own: String,
+        source_desc: &'static str,
+    },
     #[error("only operators may send X-Tenantry-Tenant")]
     MasqueradeForbidden,
     #[error("tenant {0} is suspended")]
@@ -115,6 +122,12 @@ pub fn resolve(
     if let [(first, first_src), rest @ ..] = named.as_slice()
         && let Some((second, second_src)) = rest.iter().find(|(s, _)| s != first)
     {
+        if !principal.is_operator() {
+            return Err(ResolveError::ForeignEndpoint {
+                own: first.clone(),
+                source_desc: second_src.describe(),
+            });
+        }
         return Err(ResolveError::Mismatch {
             first: first.clone(),
             first_source: first_src.describe(),

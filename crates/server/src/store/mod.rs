@@ -143,6 +143,8 @@ pub struct TenantDb {
     pin: Option<String>,
     /// Held while a request uses a cached pool, so the pool is not closed under it.
     _lease: Option<Arc<Lease>>,
+    /// Held while a request uses the tenant's storage, so it is not purged under it.
+    _tenant_lease: Option<Arc<Lease>>,
 }
 
 /// How many requests hold a cached pool's handles, and a signal when none do. Closing
@@ -219,12 +221,19 @@ impl TenantDb {
             schema: None,
             pin: None,
             _lease: None,
+            _tenant_lease: None,
         }
     }
 
-    /// The same handle, holding `lease` for as long as it (or a clone) lives.
+    /// The same handle, holding `lease` on its pool for as long as it (or a clone) lives.
     pub fn leased(mut self, lease: Arc<Lease>) -> Self {
         self._lease = Some(lease);
+        self
+    }
+
+    /// The same handle, holding `lease` on its tenant for as long as it (or a clone) lives.
+    pub fn for_tenant(mut self, lease: Arc<Lease>) -> Self {
+        self._tenant_lease = Some(lease);
         self
     }
 
@@ -244,6 +253,7 @@ impl TenantDb {
             schema: Some(schema),
             pin: Some(pin),
             _lease: None,
+            _tenant_lease: None,
         }
     }
 
@@ -288,6 +298,11 @@ pub fn is_unreachable(e: &sqlx::Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether an error is a foreign-key violation (the row referred to is gone).
+pub fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.is_foreign_key_violation())
 }
 
 /// Whether an error is a unique-constraint violation (a duplicate key).

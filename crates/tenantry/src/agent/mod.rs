@@ -133,8 +133,35 @@ struct Agent {
 enum Round {
     /// Done; the next round is due after this long.
     Next(Duration),
-    /// The server could not be reached.
-    Unreachable(String),
+    /// The server could not be reached, or could not serve us now: try again later.
+    Retry(String),
+}
+
+/// Whether a failed call is worth trying again. Only a definitive refusal stops an agent:
+/// a token or host the server no longer accepts, a tenant being deleted, or a request it
+/// will never take. Outages, 5xx answers and states an operator can undo (a suspended
+/// tenant, a host limit, a busy tenant) are ridden out with backoff.
+fn retry_or_stop(e: ClientError) -> anyhow::Result<Round> {
+    let transient = match &e {
+        ClientError::Unreachable { .. } => true,
+        ClientError::Unexpected { status, .. } => {
+            status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408
+        }
+        ClientError::Api(p) => {
+            p.status >= 500
+                || matches!(
+                    p.code.as_str(),
+                    codes::TENANT_SUSPENDED
+                        | codes::TENANT_BUSY
+                        | codes::HOST_LIMIT_REACHED
+                        | codes::TENANT_NOT_READY
+                )
+        }
+    };
+    if transient {
+        return Ok(Round::Retry(e.to_string()));
+    }
+    bail!("the server refused this agent: {e}")
 }
 
 impl Agent {
@@ -171,13 +198,10 @@ impl Agent {
                 );
                 Ok(Round::Next(self.interval))
             }
-            Err(ClientError::Unreachable { source, .. }) => {
-                Ok(Round::Unreachable(source.to_string()))
-            }
             Err(ClientError::Api(p)) if p.code == codes::INVALID_ENROLLMENT_TOKEN => {
                 bail!("enrollment refused: {}", p.detail)
             }
-            Err(e) => bail!("enrollment failed: {e}"),
+            Err(e) => retry_or_stop(e),
         }
     }
 
@@ -241,10 +265,10 @@ impl Agent {
             let client = Client::new(&state.server_url, Some(state.credential.clone()));
             let answer = match client.checkin(&request).await {
                 Ok(answer) => answer,
-                Err(ClientError::Unreachable { source, .. }) => {
-                    return Ok(Round::Unreachable(source.to_string()));
-                }
-                Err(ClientError::Api(p)) if p.code == codes::HOST_UNKNOWN => {
+                // The host, or its tenant, is gone: enroll again if we can.
+                Err(ClientError::Api(p))
+                    if p.code == codes::HOST_UNKNOWN || p.code == codes::TOKEN_TENANT_REPLACED =>
+                {
                     if self.config.security.enrollment_token.is_none() {
                         bail!(
                             "the server no longer knows this host ({}), and there is no enrollment token to enroll it again",
@@ -258,7 +282,7 @@ impl Agent {
                     forget_state(&self.config.state_dir)?;
                     return self.enroll().await;
                 }
-                Err(e) => bail!("check-in failed: {e}"),
+                Err(e) => return retry_or_stop(e),
             };
             if let Some(credential) = answer.credential {
                 state.credential = credential;
@@ -319,16 +343,16 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 }
                 tokio::time::sleep(after).await;
             }
-            Round::Unreachable(why) => {
+            Round::Retry(why) => {
                 attempts += 1;
                 if args.once && attempts >= ONCE_ATTEMPTS {
                     bail!(
-                        "the server at {} is unreachable ({why}); gave up after {attempts} attempts",
+                        "the server at {} is unreachable or unavailable ({why}); gave up after {attempts} attempts",
                         agent.config.server.url
                     );
                 }
                 eprintln!(
-                    "the server at {} is unreachable ({why}); retrying in {}s",
+                    "the server at {} is unreachable or unavailable ({why}); retrying in {}s",
                     agent.config.server.url,
                     backoff.as_secs()
                 );

@@ -102,11 +102,21 @@ async fn tenant_tokens_reach_only_their_own_tenant(mode: Mode) {
         "tenant_mismatch",
     )
     .await;
+    // A tenant principal is told whose credential it holds, never whose endpoint it hit.
     let detail = p["detail"].as_str().unwrap_or_default();
     assert!(
-        detail.contains("acme") && detail.contains("beta"),
+        detail.contains("acme") && !detail.contains("beta"),
         "{detail}"
     );
+    // Nor which tenant owns a mapped domain.
+    server.add_domain("beta", "fleet.example.org").await;
+    let p = expect_problem(
+        with(&admin, Method::GET, "/api/v1/hosts").header("Host", "fleet.example.org"),
+        StatusCode::FORBIDDEN,
+        "tenant_mismatch",
+    )
+    .await;
+    assert!(!p.to_string().contains("beta"), "{p}");
     let beta_id = list["items"][0]["id"]
         .as_str()
         .unwrap_or_default()

@@ -26,6 +26,7 @@ mod openbao;
 mod policy;
 mod postgres;
 mod reconcile;
+mod refusals;
 mod resolution;
 mod restart;
 mod slugs;
