@@ -386,6 +386,31 @@ pub struct PoolsConfig {
     pub acquire_timeout: HumanDuration,
 }
 
+impl PoolsConfig {
+    /// Every pool must fit in the budget, or it could never open all its connections
+    /// (a schema pool larger than the budget fails every request).
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (key, size) in [
+            ("pools.per_instance", self.per_instance),
+            ("pools.per_tenant", self.per_tenant),
+        ] {
+            if size == 0 {
+                return Err(ConfigError::invalid(key, "must be at least 1"));
+            }
+            if size > self.max_connections {
+                return Err(ConfigError::invalid(
+                    "pools.max_connections",
+                    format!(
+                        "pools.max_connections ({}) is below {key} ({size}): one pool could never open",
+                        self.max_connections
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for PoolsConfig {
     fn default() -> Self {
         PoolsConfig {
@@ -496,6 +521,7 @@ impl Config {
                 .map_err(|why| ConfigError::invalid("routing.base_domain", why.to_string()))?;
         }
         self.validate_backend()?;
+        self.pools.validate()?;
         if let Some(vault) = &self.vault {
             if !self.is_postgres() {
                 return Err(ConfigError::invalid(

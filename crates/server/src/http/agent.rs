@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::enrollment::TOKEN_PREFIX;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Access, ApiJson, Caller, Family};
+use super::extract::{Access, ApiJson, Caller, Family, tenant_failure};
 use super::state::AppState;
 use crate::auth::{HOST_CREDENTIAL_PREFIX, Principal, api_key, bearer, policy};
 use crate::catalog::{EnrollError, TenantRecord};
@@ -171,7 +171,7 @@ async fn enroll(
                 codes::HOST_EXISTS,
                 format!("another host of this tenant is named {name}"),
             ),
-            HostError::Db(e) => ApiError::from(e),
+            HostError::Db(e) => tenant_failure(&route, &db, e),
         });
     }
     let credential = credential(&state, &record.slug, record.id, binding.host_id)?;
@@ -244,8 +244,10 @@ async fn checkin(
         _ => return Err(host_unknown()),
     }
     let db = state.pools.get(&route).await?;
+    let failed = |e| tenant_failure(&route, &db, e);
     let interval = hosts::checkin(&db, host_id, body.facts.as_ref())
-        .await?
+        .await
+        .map_err(failed)?
         .ok_or_else(host_unknown)?;
     if let Some(actual) = &body.actual {
         if actual.detail.as_ref().is_some_and(|d| d.len() > 1024) {
@@ -253,9 +255,11 @@ async fn checkin(
                 "actual.detail is at most 1024 characters",
             ));
         }
-        sessions::report(&db, host_id, actual).await?;
+        sessions::report(&db, host_id, actual)
+            .await
+            .map_err(failed)?;
     }
-    let desired = sessions::desired_for(&db, host_id).await?;
+    let desired = sessions::desired_for(&db, host_id).await.map_err(failed)?;
     let renew = expires.saturating_sub(token::now()) < CREDENTIAL_TTL_SECS / 3;
     Ok(Json(CheckinResponse {
         host_id,

@@ -17,7 +17,7 @@ use crate::pools::PoolError;
 use crate::provisioner::ProvisionError;
 use crate::routing::ResolveError;
 use crate::store::tenants::StoreError;
-use crate::store::{is_foreign_key_violation, is_unreachable};
+use crate::store::{is_disk_full, is_foreign_key_violation, is_unreachable};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -58,6 +58,16 @@ impl ApiError {
             StatusCode::INTERNAL_SERVER_ERROR,
             codes::INTERNAL,
             "the server failed to handle this request; the request id is in the server log",
+        )
+    }
+
+    /// 507: the database or file system is full. Nothing was written.
+    pub fn insufficient_storage(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "storage full");
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            codes::INSUFFICIENT_STORAGE,
+            "the server's storage is full; nothing was written",
         )
     }
 
@@ -173,10 +183,16 @@ impl From<ProvisionError> for ApiError {
                 codes::ISOLATION_UNSUPPORTED,
             ),
             ProvisionError::Store(store) => return store_error(store),
-            ProvisionError::PurgeUnverified { .. }
-            | ProvisionError::Catalog(_)
-            | ProvisionError::Migrate(_)
-            | ProvisionError::Io(_) => return ApiError::internal(e),
+            ProvisionError::Catalog(_) | ProvisionError::Io(_) => {
+                return match e {
+                    ProvisionError::Catalog(c) => c.into(),
+                    ProvisionError::Io(io) => io.into(),
+                    other => ApiError::internal(other),
+                };
+            }
+            ProvisionError::PurgeUnverified { .. } | ProvisionError::Migrate(_) => {
+                return ApiError::internal(e);
+            }
         };
         ApiError::new(status, code, e.to_string())
     }
@@ -207,6 +223,10 @@ pub fn store_error(e: &StoreError) -> ApiError {
             codes::NO_INSTANCE_MATCHES,
             format!("instance `{name}` is not configured"),
         ),
+        StoreError::Db(db) if is_disk_full(db) => ApiError::insufficient_storage(e),
+        StoreError::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+            ApiError::insufficient_storage(e)
+        }
         other => ApiError::internal(other),
     }
 }
@@ -242,6 +262,7 @@ impl From<CatalogError> for ApiError {
                 "the tenant is being deleted",
             ),
             CatalogError::Db(db) if is_unreachable(db) => ApiError::unavailable(e),
+            CatalogError::Db(db) if is_disk_full(db) => ApiError::insufficient_storage(e),
             _ => ApiError::internal(e),
         }
     }
@@ -249,11 +270,21 @@ impl From<CatalogError> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                ApiError::unavailable(e)
-            }
-            other => ApiError::internal(other),
+        if is_disk_full(&e) {
+            return ApiError::insufficient_storage(e);
         }
+        if is_unreachable(&e) || matches!(e, sqlx::Error::PoolClosed) {
+            return ApiError::unavailable(e);
+        }
+        ApiError::internal(e)
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            return ApiError::insufficient_storage(e);
+        }
+        ApiError::internal(e)
     }
 }

@@ -122,6 +122,11 @@ impl Db {
         with_db!(self, pool => pool.size())
     }
 
+    /// The most connections this pool may open.
+    pub fn max_connections(&self) -> u32 {
+        with_db!(self, pool => pool.options().get_max_connections())
+    }
+
     pub async fn acquire(&self) -> Result<Conn, sqlx::Error> {
         Ok(match self {
             Db::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
@@ -298,6 +303,23 @@ pub fn is_unreachable(e: &sqlx::Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether a write was refused for lack of space: PostgreSQL's `disk_full` (53100),
+/// SQLite's `SQLITE_FULL` (13), or a full file system under a file the server writes.
+pub fn is_disk_full(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => matches!(db.code().as_deref(), Some("53100" | "13")),
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
+        _ => false,
+    }
+}
+
+/// Whether a wait for a connection timed out on a pool whose connections were all open
+/// and busy: the database answers, it is just saturated (a pool that could not connect
+/// times out with room to spare).
+pub fn is_saturated(e: &sqlx::Error, db: &Db) -> bool {
+    matches!(e, sqlx::Error::PoolTimedOut) && db.size() >= db.max_connections()
 }
 
 /// Whether an error is a foreign-key violation (the row referred to is gone).

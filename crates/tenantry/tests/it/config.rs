@@ -77,6 +77,22 @@ fn unknown_keys_bad_values_and_contradictions_are_refused() {
         None,
         "pools.idle_timeout",
     );
+    // A pool larger than the whole budget could never open: both keys are named.
+    for key in ["pools.max_connections", "pools.per_instance"] {
+        serve_fails_naming(
+            &[
+                ("TENANTRY_POOLS__MAX_CONNECTIONS", "8"),
+                ("TENANTRY_POOLS__PER_INSTANCE", "16"),
+            ],
+            None,
+            key,
+        );
+    }
+    serve_fails_naming(
+        &[("TENANTRY_POOLS__PER_TENANT", "0")],
+        None,
+        "pools.per_tenant",
+    );
 }
 
 #[test]

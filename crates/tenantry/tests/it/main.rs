@@ -14,6 +14,7 @@ mod config;
 mod crash;
 mod dev_stack;
 mod enrollment;
+mod faults;
 pub mod hangup;
 mod hosts;
 pub mod identity;

@@ -1,0 +1,332 @@
+//! Faults produced for real answer with their own codes, never a 500, and leave nothing
+//! corrupted: a full disk under the data directory, a stopped registry.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::support::{Mode, TestServer, call};
+
+/// A small tmpfs, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap_or_else(|e| panic!("mount: {e}"));
+        assert!(status.success(), "mounting a tmpfs (the tests run as root)");
+        SmallDisk { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Fills the file system under `dir` to the last byte with one file; returns it.
+fn fill(dir: &Path) -> PathBuf {
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{e}"));
+    let chunk = vec![0u8; 4096];
+    loop {
+        if file
+            .write_all(&chunk)
+            .and_then(|()| file.sync_all())
+            .is_err()
+        {
+            break;
+        }
+    }
+    // Whatever is left is smaller than a page.
+    for _ in 0..4096 {
+        if file.write_all(&[0]).and_then(|()| file.sync_all()).is_err() {
+            break;
+        }
+    }
+    path
+}
+
+#[tokio::test]
+async fn a_full_disk_is_507_and_corrupts_nothing() {
+    let disk = SmallDisk::mount("24m");
+    let server = TestServer::builder()
+        .mode(Mode::Sqlite)
+        .data_dir(&disk.path().join("data"))
+        .start();
+    server.create_tenant("acme").await;
+    let mut acked = Vec::new();
+    for i in 0..5 {
+        let hostname = format!("before-{i}");
+        server.create_host("acme", &hostname).await;
+        acked.push(hostname);
+    }
+    let filler = fill(disk.path());
+
+    // Writes until the databases have no room left: each is refused as 507, or succeeds
+    // in pages SQLite already had.
+    let mut refused = 0;
+    for i in 0..200 {
+        let hostname = format!("full-{i}-{}", "x".repeat(200));
+        let (status, body) = call(
+            server
+                .as_tenant("acme", Method::POST, "/api/v1/hosts")
+                .json(&json!({ "hostname": hostname })),
+        )
+        .await;
+        match status {
+            StatusCode::CREATED => acked.push(hostname),
+            StatusCode::INSUFFICIENT_STORAGE => {
+                assert_eq!(body["code"], "insufficient_storage", "{body}");
+                assert!(!body.to_string().contains(".db"), "{body}");
+                refused += 1;
+            }
+            other => panic!("a write on a full disk got {other}: {body}"),
+        }
+        if refused >= 3 {
+            break;
+        }
+    }
+    assert!(refused >= 3, "the disk never filled up");
+    let (status, body) = call(
+        server
+            .op(Method::POST, "/api/v1/tenants")
+            .json(&json!({ "slug": "beta" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    assert_eq!(body["code"], "insufficient_storage", "{body}");
+
+    // Room again: everything acknowledged is there, and the server writes again.
+    std::fs::remove_file(filler).unwrap_or_else(|e| panic!("{e}"));
+    server.create_host("acme", "after").await;
+    acked.push("after".to_owned());
+    acked.sort();
+    assert_eq!(server.hostnames("acme").await, acked);
+    server.create_tenant("beta").await;
+    let (status, body) = call(server.anon(Method::GET, "/readyz")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    drop(server);
+}
+
+/// A running `tenantry agent`, killed when dropped.
+struct RunningAgent {
+    child: std::process::Child,
+    stderr: PathBuf,
+}
+
+impl RunningAgent {
+    fn start(dir: &Path, server_url: &str, token: &str, machine_id: &str) -> RunningAgent {
+        std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
+        let config = dir.join("agent.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "server:\n  url: {server_url}\nstate_dir: {}\ninterval: 5s\nsecurity:\n  enrollment_token: {token}\nmachine_id: {machine_id}\n",
+                dir.join("state").display()
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let stderr = dir.join("stderr.log");
+        let child = crate::support::tenantry()
+            .arg("agent")
+            .arg("--config")
+            .arg(&config)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap_or_else(|e| panic!("{e}")))
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        RunningAgent { child, stderr }
+    }
+
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    fn said(&self, what: &str) -> bool {
+        std::fs::read_to_string(&self.stderr)
+            .unwrap_or_default()
+            .contains(what)
+    }
+}
+
+impl Drop for RunningAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `condition` every 100 ms for at most `seconds`: for outcomes that take the
+/// agents' own check-in interval to show.
+async fn within<F: AsyncFnMut() -> bool>(seconds: u64, what: &str, mut condition: F) {
+    for _ in 0..seconds * 10 {
+        if condition().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("not within {seconds} s: {what}");
+}
+
+/// When each of the tenant's hosts last checked in.
+async fn last_seen(server: &TestServer, tenant: &str) -> Vec<Option<String>> {
+    let (status, page) = call(server.as_tenant(tenant, Method::GET, "/api/v1/hosts")).await;
+    if status != StatusCode::OK {
+        return Vec::new();
+    }
+    page["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|h| h["last_seen_at"].as_str().map(str::to_owned))
+        .collect()
+}
+
+const TENANTS: [&str; 2] = ["acme", "beta"];
+
+/// Whether every tenant's one host checked in after `since`.
+async fn all_checked_in_since(server: &TestServer, since: &str) -> bool {
+    for tenant in TENANTS {
+        let seen = last_seen(server, tenant).await;
+        if seen.len() != 1 || !seen.iter().all(|s| s.as_deref().is_some_and(|s| s > since)) {
+            return false;
+        }
+    }
+    true
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[tokio::test]
+async fn agents_ride_out_a_stopped_instance_and_a_stopped_registry() {
+    let server = TestServer::builder()
+        .mode(Mode::PgDatabase)
+        .env("TENANTRY_POOLS__ACQUIRE_TIMEOUT", "1s")
+        .start();
+    let pg = server.pg.clone().unwrap_or_else(|| panic!("no clusters"));
+    // One agent in each of two tenants on one instance (agents report the machine's own
+    // hostname, which is unique within a tenant).
+    let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+    let mut agents = Vec::new();
+    for slug in TENANTS {
+        server.create_tenant_on(slug, "database", "us1").await;
+        let (status, issued) = call(
+            server
+                .op(
+                    Method::POST,
+                    &format!("/api/v1/tenants/{slug}/enrollment-tokens"),
+                )
+                .json(&json!({})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{issued}");
+        let token = issued["token"].as_str().unwrap_or_default();
+        let machine = format!("machine-{slug}");
+        agents.push(RunningAgent::start(
+            &dir.path().join(slug),
+            &server.url,
+            token,
+            &machine,
+        ));
+    }
+    let (status, admin) = call(
+        server
+            .op(Method::POST, "/api/v1/tenants/acme/admin-token")
+            .json(&json!({})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{admin}");
+    let admin = admin["token"].as_str().unwrap_or_default().to_owned();
+    let start = now();
+    within(30, "both agents check in", async || {
+        all_checked_in_since(&server, &start).await
+    })
+    .await;
+
+    // The tenant's instance stops: its requests are 503 instance_unavailable, agents wait.
+    pg.instance("us1").stop();
+    let (status, body) = call(server.as_tenant("acme", Method::GET, "/api/v1/hosts")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "instance_unavailable", "{body}");
+    within(30, "both agents meet the outage", async || {
+        agents.iter().all(|a| a.said("instance_unavailable"))
+    })
+    .await;
+    assert!(
+        agents.iter_mut().all(RunningAgent::alive),
+        "an agent gave up"
+    );
+    pg.instance("us1").resume();
+    let back = now();
+    within(
+        60,
+        "both agents check in after the instance is back",
+        async || all_checked_in_since(&server, &back).await,
+    )
+    .await;
+
+    // The registry stops: what needs it is 503 service_unavailable, never 500; tenant
+    // data behind a tenant's own token is still served; agents wait.
+    pg.registry.stop();
+    for req in [
+        server.op(Method::GET, "/api/v1/tenants"),
+        server.as_tenant("acme", Method::GET, "/api/v1/hosts"),
+        server
+            .op(Method::POST, "/api/v1/tenants")
+            .json(&json!({ "slug": "later" })),
+    ] {
+        let (status, body) = call(req).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert_eq!(body["code"], "service_unavailable", "{body}");
+    }
+    let (status, body) = call(
+        server
+            .anon(Method::GET, "/api/v1/hosts")
+            .bearer_auth(&admin),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    within(30, "both agents meet the registry outage", async || {
+        agents.iter().all(|a| a.said("service_unavailable"))
+    })
+    .await;
+    assert!(
+        agents.iter_mut().all(RunningAgent::alive),
+        "an agent gave up"
+    );
+    pg.registry.resume();
+    let back = now();
+    within(
+        60,
+        "both agents check in after the registry is back",
+        async || all_checked_in_since(&server, &back).await,
+    )
+    .await;
+    assert!(
+        agents.iter_mut().all(RunningAgent::alive),
+        "an agent gave up"
+    );
+    let (status, body) = call(server.op(Method::GET, "/api/v1/tenants")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
