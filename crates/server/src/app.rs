@@ -244,6 +244,15 @@ impl Server {
             crate::broker::CredentialBroker::OpenBao(b) => Some(b.spawn_renewal()),
             crate::broker::CredentialBroker::Static => None,
         };
+        let reconcile = spawn_reconcile(
+            Arc::clone(&self.state.provisioner),
+            self.state
+                .core
+                .config
+                .lifecycle
+                .reconcile_interval
+                .as_duration(),
+        );
         let router = http::router(self.state.clone());
         let result = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
@@ -251,6 +260,7 @@ impl Server {
         // Requests whose clients hung up may still be running: let them finish.
         self.state.in_flight.wait_idle().await;
         reload.abort();
+        reconcile.abort();
         if let Some(renewal) = renewal {
             renewal.abort();
         }
@@ -261,6 +271,33 @@ impl Server {
         self.state.core.close().await;
         result
     }
+}
+
+/// Every `interval`, finishes what a failure left half-way for at least that long: a
+/// creation rolled back against an unreachable instance is purged once it answers again,
+/// without anyone calling reconcile.
+fn spawn_reconcile(
+    provisioner: Arc<Provisioner>,
+    interval: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let report = provisioner.reconcile_stuck(interval).await;
+            for slug in &report.provisioned {
+                tracing::info!(tenant = %slug, "finished an interrupted creation");
+            }
+            for slug in &report.purged {
+                tracing::info!(tenant = %slug, "finished an interrupted purge");
+            }
+            for (slug, error) in &report.failed {
+                tracing::warn!(tenant = %slug, %error, "an interrupted lifecycle step is still failing; retrying later");
+            }
+        }
+    })
 }
 
 fn registry(e: impl std::fmt::Display) -> StartError {

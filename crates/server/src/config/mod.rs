@@ -43,6 +43,24 @@ pub struct Config {
     pub log: LogConfig,
     pub migrations: MigrationsConfig,
     pub pools: PoolsConfig,
+    pub lifecycle: LifecycleConfig,
+}
+
+/// Tenant creations and deletions that stopped half-way.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// How often the server finishes (or rolls back) a creation or deletion that has made
+    /// no progress for this long, e.g. because its instance or OpenBAO was unreachable.
+    pub reconcile_interval: HumanDuration,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            reconcile_interval: HumanDuration::from_secs(30),
+        }
+    }
 }
 
 impl Default for Config {
@@ -63,6 +81,7 @@ impl Default for Config {
             log: LogConfig::default(),
             migrations: MigrationsConfig::default(),
             pools: PoolsConfig::default(),
+            lifecycle: LifecycleConfig::default(),
         }
     }
 }
@@ -550,6 +569,12 @@ impl Config {
             return Err(ConfigError::invalid(
                 "pools.per_tenant",
                 "must be at least 1",
+            ));
+        }
+        if self.lifecycle.reconcile_interval.as_duration().is_zero() {
+            return Err(ConfigError::invalid(
+                "lifecycle.reconcile_interval",
+                "must be longer than zero",
             ));
         }
         if self.routing.reload_interval.as_duration().is_zero() {

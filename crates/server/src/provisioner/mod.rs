@@ -501,6 +501,50 @@ impl Provisioner {
         Ok(report)
     }
 
+    /// Finishes (or rolls back) the creations and deletions that have made no progress
+    /// for `stale`: those a failure left half-way (an unreachable instance or OpenBAO),
+    /// not those another request or another server is running now. A tenant another
+    /// operation of this process holds is skipped; its record is read again under the lock.
+    pub async fn reconcile_stuck(&self, stale: std::time::Duration) -> ReconcileReport {
+        let mut report = ReconcileReport::default();
+        let Ok(records) = self.catalog.all_tenants().await else {
+            return report;
+        };
+        let cutoff = Utc::now() - chrono::Duration::from_std(stale).unwrap_or_default();
+        for record in records {
+            let unsettled = matches!(
+                record.status,
+                TenantStatus::Provisioning | TenantStatus::Deleting
+            );
+            if !unsettled || record.updated_at > cutoff {
+                continue;
+            }
+            let Some(_lock) = self.locks.try_lock(&record.slug) else {
+                continue;
+            };
+            let current = match self.catalog.tenant(&record.slug).await {
+                Ok(Some(current)) if current.id == record.id => current,
+                _ => continue,
+            };
+            if current.updated_at > cutoff {
+                continue;
+            }
+            let outcome = match current.status {
+                TenantStatus::Provisioning => self
+                    .finish_provisioning(&current)
+                    .await
+                    .map(|_| &mut report.provisioned),
+                TenantStatus::Deleting => self.purge(&current).await.map(|_| &mut report.purged),
+                TenantStatus::Active | TenantStatus::Suspended => continue,
+            };
+            match outcome {
+                Ok(list) => list.push(current.slug.clone()),
+                Err(e) => report.failed.push((current.slug.clone(), e.to_string())),
+            }
+        }
+        report
+    }
+
     /// Schema tenants from before decision 0008 are not yet reachable through their
     /// instance's router login: admit them (a membership each; nothing else changes).
     /// `records` as reconcile read them: tenants it finished provisioning were admitted

@@ -330,3 +330,48 @@ async fn agents_ride_out_a_stopped_instance_and_a_stopped_registry() {
     let (status, body) = call(server.op(Method::GET, "/api/v1/tenants")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
+
+/// A creation that failed on an unreachable instance is rolled back by the server itself
+/// once the instance answers again: no one has to call reconcile.
+#[tokio::test]
+async fn a_creation_failed_on_a_stopped_instance_is_finished_once_it_is_back() {
+    let server = TestServer::builder()
+        .mode(Mode::PgDatabase)
+        .env("TENANTRY_POOLS__ACQUIRE_TIMEOUT", "1s")
+        .env("TENANTRY_LIFECYCLE__RECONCILE_INTERVAL", "1s")
+        .start();
+    let pg = server.pg.clone().unwrap_or_else(|| panic!("no clusters"));
+    let create = || {
+        server
+            .op(Method::POST, "/api/v1/tenants")
+            .json(&json!({ "slug": "stuck", "isolation": "database", "instance": "us1" }))
+    };
+    pg.instance("us1").stop();
+    let (status, body) = call(create()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "instance_unavailable", "{body}");
+    let (status, body) = call(server.op(Method::GET, "/api/v1/tenants/stuck")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the slug is held until the rollback is done: {body}"
+    );
+    assert_ne!(body["status"], "active", "{body}");
+    let (status, body) = call(create()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    pg.instance("us1").resume();
+    within(
+        30,
+        "the server rolls the creation back by itself",
+        async || {
+            let (status, _) = call(server.op(Method::GET, "/api/v1/tenants/stuck")).await;
+            status == StatusCode::NOT_FOUND
+        },
+    )
+    .await;
+    let (status, body) = call(create()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    server.create_host("stuck", "web").await;
+    assert_eq!(server.stored_hostnames("stuck").await, ["web"]);
+}
