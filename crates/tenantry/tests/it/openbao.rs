@@ -541,6 +541,7 @@ async fn a_refused_credential_is_leased_anew() {
         Mode::PgDatabase,
         &[
             ("TENANTRY_POOLS__PER_TENANT", "2"),
+            ("TENANTRY_POOLS__PER_INSTANCE", "2"),
             ("TENANTRY_POOLS__MAX_CONNECTIONS", "2"),
         ],
     );
