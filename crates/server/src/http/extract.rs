@@ -301,6 +301,16 @@ pub fn tenant_failure(route: &TenantRoute, db: &TenantDb, e: sqlx::Error) -> Api
             "every connection to this tenant's storage is busy; try again",
         );
     }
+    if crate::store::postgres::is_auth_failure(&e) {
+        // The login the broker leased ran out and no fresh one replaced it: OpenBAO has
+        // been unreachable for longer than the lease (renewal happens off the request path).
+        return super::error::store_error(&crate::store::tenants::StoreError::Broker(
+            crate::broker::BrokerError::Unavailable(format!(
+                "tenant {}: the database refused its leased login: {e}",
+                route.slug()
+            )),
+        ));
+    }
     if crate::store::is_unreachable(&e) {
         return super::error::store_error(
             &crate::store::tenants::StoreError::InstanceUnavailable {

@@ -608,3 +608,50 @@ async fn tenants_created_at_once_all_get_their_own_roles() {
         }
     }
 }
+
+/// OpenBAO gone for longer than a tenant's lease: once the credential has expired, the
+/// tenant's requests are 503 `credential_broker_unavailable`, never a 500. (A dev server
+/// keeps nothing across a restart, so coming back is not tested here.)
+#[tokio::test]
+async fn openbao_gone_past_a_lease_is_503_credential_broker_unavailable() {
+    let pg = PgEnv::start_with_openbao();
+    let server = start(
+        &pg,
+        Mode::PgDatabase,
+        &[
+            ("TENANTRY_VAULT__LEASE_TTL", "2s"),
+            ("TENANTRY_VAULT__LEASE_MAX_TTL", "4s"),
+            ("TENANTRY_POOLS__ACQUIRE_TIMEOUT", "1s"),
+        ],
+    );
+    server.create_tenant("alpha").await;
+    server.create_host("alpha", "alpha-1").await;
+    pg.bao()
+        .server
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .kill();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = call(server.as_tenant("alpha", Method::GET, "/api/v1/hosts")).await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(body["code"], "credential_broker_unavailable", "{body}");
+            break;
+        }
+        if status != StatusCode::OK {
+            let id = body["request_id"].as_str().unwrap_or("?").to_owned();
+            let log: Vec<String> = server
+                .log_lines()
+                .into_iter()
+                .map(|l| l.to_string())
+                .filter(|l| l.contains(&id))
+                .collect();
+            panic!("before the lease runs out: {status} {body}\n{log:#?}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "requests were still served 30 s after OpenBAO went away, past the lease's maximum"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
