@@ -375,3 +375,54 @@ async fn a_creation_failed_on_a_stopped_instance_is_finished_once_it_is_back() {
     server.create_host("stuck", "web").await;
     assert_eq!(server.stored_hostnames("stuck").await, ["web"]);
 }
+
+/// Every connection of a tenant's pool busy (held behind a lock taken outside the server)
+/// while the instance answers: a request that cannot get one is 503 `storage_busy`, not
+/// `instance_unavailable`, and the busy request still finishes.
+#[tokio::test]
+async fn a_saturated_pool_is_storage_busy_not_an_unavailable_instance() {
+    use sqlx::{ConnectOptions, Connection};
+    let server = std::sync::Arc::new(
+        TestServer::builder()
+            .mode(Mode::PgDatabase)
+            .env("TENANTRY_POOLS__PER_TENANT", "1")
+            .env("TENANTRY_POOLS__ACQUIRE_TIMEOUT", "1s")
+            .start(),
+    );
+    let pg = server.pg.clone().unwrap_or_else(|| panic!("no clusters"));
+    server.create_tenant_on("acme", "database", "eu1").await;
+    server.create_host("acme", "web").await;
+    let url = pg.instance("eu1").url("t_acme");
+    let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap_or_else(|e| panic!("{e}"));
+    let mut locker = options.connect().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut lock = locker.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("LOCK TABLE hosts IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let first = {
+        let server = std::sync::Arc::clone(&server);
+        tokio::spawn(
+            async move { call(server.as_tenant("acme", Method::GET, "/api/v1/hosts")).await },
+        )
+    };
+    within(30, "the first request waits behind the lock", async || {
+        crate::support::pg_count(
+            &pg.instance("eu1").url("postgres"),
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+            "t_acme",
+        )
+        .await
+            == 1
+    })
+    .await;
+    let (status, body) = call(server.as_tenant("acme", Method::GET, "/api/v1/hosts")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "storage_busy", "{body}");
+
+    lock.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    let (status, body) = first.await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let _ = locker.close().await;
+}
