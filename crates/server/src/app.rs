@@ -174,16 +174,7 @@ impl Server {
             Arc::clone(&pools),
         ));
 
-        let report = provisioner.reconcile().await?;
-        for slug in &report.provisioned {
-            tracing::info!(tenant = %slug, "finished interrupted provisioning");
-        }
-        for slug in &report.purged {
-            tracing::info!(tenant = %slug, "finished interrupted purge");
-        }
-        for (slug, error) in &report.failed {
-            tracing::error!(tenant = %slug, %error, "could not finish an interrupted lifecycle step");
-        }
+        log_reconciled(&provisioner.reconcile().await?);
 
         if core.config.migrations.on_start {
             let plan = Plan {
@@ -286,18 +277,21 @@ fn spawn_reconcile(
         ticks.tick().await;
         loop {
             ticks.tick().await;
-            let report = provisioner.reconcile_stuck(interval).await;
-            for slug in &report.provisioned {
-                tracing::info!(tenant = %slug, "finished an interrupted creation");
-            }
-            for slug in &report.purged {
-                tracing::info!(tenant = %slug, "finished an interrupted purge");
-            }
-            for (slug, error) in &report.failed {
-                tracing::warn!(tenant = %slug, %error, "an interrupted lifecycle step is still failing; retrying later");
-            }
+            log_reconciled(&provisioner.reconcile_stuck(interval).await);
         }
     })
+}
+
+fn log_reconciled(report: &crate::provisioner::ReconcileReport) {
+    for slug in &report.provisioned {
+        tracing::info!(tenant = %slug, "finished an interrupted creation");
+    }
+    for slug in &report.purged {
+        tracing::info!(tenant = %slug, "finished an interrupted purge");
+    }
+    for (slug, error) in &report.failed {
+        tracing::error!(tenant = %slug, %error, "could not finish an interrupted lifecycle step; retrying later");
+    }
 }
 
 fn registry(e: impl std::fmt::Display) -> StartError {

@@ -290,45 +290,10 @@ pub async fn write_routes(server: &TestServer) -> Vec<(String, String)> {
     routes
 }
 
-async fn admin_token(server: &TestServer, slug: &str) -> String {
-    let (status, body) = call(
-        server
-            .op(Method::POST, &format!("/api/v1/tenants/{slug}/admin-token"))
-            .json(&json!({ "ttl": "1h" })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    body["token"].as_str().unwrap_or_default().to_owned()
-}
-
-async fn enrollment_token(server: &TestServer, slug: &str) -> (String, String) {
-    let (status, body) = call(
-        server
-            .op(
-                Method::POST,
-                &format!("/api/v1/tenants/{slug}/enrollment-tokens"),
-            )
-            .json(&json!({ "ttl": "1h" })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    (
-        body["token"].as_str().unwrap_or_default().to_owned(),
-        body["id"].as_str().unwrap_or_default().to_owned(),
-    )
-}
-
 pub async fn setup_a(server: &TestServer, a: &str, keys: &std::path::Path) -> Ctx {
-    let admin_a = admin_token(server, a).await;
-    let (enroll_a, _) = enrollment_token(server, a).await;
-    let (status, enrolled) = call(
-        server
-            .anon(Method::POST, "/api/v1/agent/enroll")
-            .bearer_auth(&enroll_a)
-            .json(&json!({ "machine_id": "machine-fixed", "facts": { "hostname": "a-web" } })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{enrolled}");
+    let admin_a = server.admin_token(a).await;
+    let (enroll_a, _) = server.enrollment_token(a).await;
+    let enrolled = server.enroll(&enroll_a, "machine-fixed", "a-web").await;
     let (status, template) = call(
         server
             .as_tenant(a, Method::POST, "/api/v2/sessiontemplates")
@@ -474,7 +439,7 @@ async fn hang_ups_never_lose_or_poison_another_tenants_work(mode: Mode) {
     }
     let keys = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
     let ctx = Arc::new(setup_a(&server, a, keys.path()).await);
-    let token_b = admin_token(&server, b).await;
+    let token_b = server.admin_token(b).await;
     let routes = Arc::new(write_routes(&server).await);
 
     let seed = std::time::SystemTime::now()
@@ -591,7 +556,7 @@ async fn hang_ups_never_lose_or_poison_another_tenants_work(mode: Mode) {
     assert_b_has(&server, b, &acked.hosts, "after A's failures").await;
 
     // The registry still works, and its writes take effect at once.
-    let (token, id) = enrollment_token(&server, b).await;
+    let (token, id) = server.enrollment_token(b).await;
     let (status, body) = call(server.op(
         Method::DELETE,
         &format!("/api/v1/tenants/{b}/enrollment-tokens/{id}"),

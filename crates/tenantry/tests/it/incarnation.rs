@@ -26,36 +26,13 @@ async fn issue_everything(
     slug: &str,
     generation: &str,
 ) -> Held {
-    let (status, recovery) = call(
-        server
-            .op(Method::POST, &format!("/api/v1/tenants/{slug}/admin-token"))
-            .json(&json!({ "ttl": "1h" })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{recovery}");
+    let recovery = server.admin_token(slug).await;
     let restricted_key = format!("{slug}-{generation}.pem");
     trusted_keypair(server, keys, &restricted_key, &["--tenant", slug]);
-    let (status, enrollment) = call(
-        server
-            .op(
-                Method::POST,
-                &format!("/api/v1/tenants/{slug}/enrollment-tokens"),
-            )
-            .json(&json!({ "ttl": "1h" })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{enrollment}");
-    let enrollment = enrollment["token"].as_str().unwrap_or_default().to_owned();
-    let (status, enrolled) = call(
-        server
-            .anon(Method::POST, "/api/v1/agent/enroll")
-            .bearer_auth(&enrollment)
-            .json(&json!({ "machine_id": "machine-one", "facts": { "hostname": "one" } })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{enrolled}");
+    let (enrollment, _) = server.enrollment_token(slug).await;
+    let enrolled = server.enroll(&enrollment, "machine-one", "one").await;
     Held {
-        recovery: recovery["token"].as_str().unwrap_or_default().to_owned(),
+        recovery,
         global: token(keys, "global.pem", slug, "admin", &[]),
         restricted: token(keys, &restricted_key, slug, "admin", &[]),
         enrollment,

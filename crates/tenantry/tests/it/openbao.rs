@@ -640,12 +640,7 @@ async fn openbao_gone_past_a_lease_is_503_credential_broker_unavailable() {
         }
         if status != StatusCode::OK {
             let id = body["request_id"].as_str().unwrap_or("?").to_owned();
-            let log: Vec<String> = server
-                .log_lines()
-                .into_iter()
-                .map(|l| l.to_string())
-                .filter(|l| l.contains(&id))
-                .collect();
+            let log = server.log_for(&id);
             panic!("before the lease runs out: {status} {body}\n{log:#?}");
         }
         assert!(

@@ -167,12 +167,7 @@ async fn writes_racing_a_delete_never_fail_or_outlive_the_purge(mode: Mode) {
             for (status, body) in writer.await.unwrap_or_else(|e| panic!("{e}")) {
                 if status.is_server_error() {
                     let id = body["request_id"].as_str().unwrap_or("?").to_owned();
-                    let log: Vec<String> = server
-                        .log_lines()
-                        .into_iter()
-                        .map(|l| l.to_string())
-                        .filter(|l| l.contains(&id))
-                        .collect();
+                    let log = server.log_for(&id);
                     panic!(
                         "round {round}: a write racing the delete got {status}: {body}\n{log:#?}"
                     );

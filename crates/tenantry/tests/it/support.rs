@@ -654,6 +654,70 @@ impl TestServer {
         body
     }
 
+    /// A tenant-admin recovery token for `tenant` (operator-minted, 1 h).
+    pub async fn admin_token(&self, tenant: &str) -> String {
+        let (status, body) = call(
+            self.op(
+                Method::POST,
+                &format!("/api/v1/tenants/{tenant}/admin-token"),
+            )
+            .json(&serde_json::json!({ "ttl": "1h" })),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "admin token for {tenant}: {body}"
+        );
+        body["token"].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// A new enrollment token of `tenant`: (secret, id).
+    pub async fn enrollment_token(&self, tenant: &str) -> (String, String) {
+        let (status, body) = call(
+            self.op(
+                Method::POST,
+                &format!("/api/v1/tenants/{tenant}/enrollment-tokens"),
+            )
+            .json(&serde_json::json!({ "ttl": "1h" })),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "enrollment token for {tenant}: {body}"
+        );
+        (
+            body["token"].as_str().unwrap_or_default().to_owned(),
+            body["id"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+
+    /// Enrolls `machine_id` (reporting `hostname`) with an enrollment token: the answer.
+    pub async fn enroll(&self, token: &str, machine_id: &str, hostname: &str) -> Value {
+        let (status, enrolled) = call(
+            self.anon(Method::POST, "/api/v1/agent/enroll")
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "machine_id": machine_id, "facts": { "hostname": hostname } })),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "enrolling {machine_id}: {enrolled}"
+        );
+        enrolled
+    }
+
+    /// The server's log lines about one request.
+    pub fn log_for(&self, request_id: &str) -> Vec<String> {
+        self.log_lines()
+            .into_iter()
+            .map(|l| l.to_string())
+            .filter(|l| l.contains(request_id))
+            .collect()
+    }
+
     pub async fn add_domain(&self, tenant: &str, domain: &str) {
         let (status, body) = call(
             self.op(Method::POST, &format!("/api/v1/tenants/{tenant}/domains"))
