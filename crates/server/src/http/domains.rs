@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Access, ApiJson, ApiPath, Caller, ControlPlane, Family};
 use super::state::AppState;
-use super::tenants::existing;
+use super::tenants::{existing, writable};
 use crate::catalog::CatalogError;
 use crate::names::normalize_domain;
 
@@ -68,7 +68,7 @@ async fn add_domain(
     ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<CreateDomain>,
 ) -> ApiResult<(StatusCode, Json<Domain>)> {
-    let tenant = existing(&state, &slug).await?;
+    let tenant = writable(&state, &slug).await?;
     let domain = normalize_domain(&body.domain).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -124,7 +124,7 @@ async fn remove_domain(
     State(state): State<AppState>,
     ApiPath((slug, domain)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let tenant = existing(&state, &slug).await?;
+    let tenant = writable(&state, &slug).await?;
     let not_found = || {
         ApiError::new(
             StatusCode::NOT_FOUND,

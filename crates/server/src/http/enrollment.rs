@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Access, ApiJson, ApiPath, Caller, Family};
 use super::state::AppState;
-use super::tenants::existing;
+use super::tenants::{existing, writable};
 use crate::auth::api_key;
 use crate::catalog::{CatalogError, EnrollmentTokenRecord, NewEnrollmentToken};
 use crate::config::HumanDuration;
@@ -91,7 +91,7 @@ async fn create_token(
     ApiJson(body): ApiJson<CreateEnrollmentToken>,
 ) -> ApiResult<(StatusCode, Json<IssuedEnrollmentToken>)> {
     caller.may(Family::TenantAdminArea, Access::Write, &slug)?;
-    let tenant = existing(&state, &slug).await?;
+    let tenant = writable(&state, &slug).await?;
     let ttl = match &body.ttl {
         Some(text) => HumanDuration::parse(text).map_err(ApiError::invalid)?,
         None => DEFAULT_TTL,
@@ -148,7 +148,7 @@ async fn revoke_token(
     ApiPath((slug, id)): ApiPath<(String, String)>,
 ) -> ApiResult<Json<EnrollmentToken>> {
     caller.may(Family::TenantAdminArea, Access::Write, &slug)?;
-    let tenant = existing(&state, &slug).await?;
+    let tenant = writable(&state, &slug).await?;
     let not_found = || {
         ApiError::new(
             StatusCode::NOT_FOUND,

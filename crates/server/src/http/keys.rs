@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::error::{ApiError, ApiResult};
 use super::extract::{ApiJson, ApiPath, ApiQuery, ControlPlane, Operator};
 use super::state::AppState;
-use super::tenants::existing;
+use super::tenants::writable;
 use crate::catalog::CatalogError;
 use crate::config::HumanDuration;
 use crate::identity::token::{self, Claims, Role};
@@ -121,7 +121,7 @@ async fn add_key(
         ));
     }
     let tenant = match &request.tenant {
-        Some(slug) => Some(existing(&state, slug).await?),
+        Some(slug) => Some(writable(&state, slug).await?),
         None => None,
     };
     match state
@@ -223,7 +223,7 @@ async fn admin_token(
     ApiPath(slug): ApiPath<String>,
     ApiJson(body): ApiJson<AdminTokenRequest>,
 ) -> ApiResult<(StatusCode, Json<IssuedToken>)> {
-    let tenant = existing(&state, &slug).await?;
+    let tenant = writable(&state, &slug).await?;
     let ttl = match &body.ttl {
         Some(text) => HumanDuration::parse(text).map_err(ApiError::invalid)?,
         None => HumanDuration::from_secs(3600),

@@ -65,6 +65,20 @@ pub async fn existing(state: &AppState, slug: &str) -> ApiResult<TenantRecord> {
     state.core.catalog.tenant(slug).await?.ok_or_else(not_found)
 }
 
+/// The tenant, for a request that would write something of it: a tenant being deleted
+/// takes nothing new (whatever it took would be purged a moment later).
+pub async fn writable(state: &AppState, slug: &str) -> ApiResult<TenantRecord> {
+    let tenant = existing(state, slug).await?;
+    if tenant.status == TenantStatus::Deleting {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            codes::TENANT_DELETING,
+            format!("tenant {slug} is being deleted"),
+        ));
+    }
+    Ok(tenant)
+}
+
 fn path_slug(slug: &str) -> ApiResult<Slug> {
     Slug::parse(slug).map_err(|_| {
         ApiError::new(

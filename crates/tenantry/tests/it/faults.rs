@@ -356,9 +356,26 @@ async fn a_creation_failed_on_a_stopped_instance_is_finished_once_it_is_back() {
         StatusCode::OK,
         "the slug is held until the rollback is done: {body}"
     );
-    assert_ne!(body["status"], "active", "{body}");
+    assert_eq!(body["status"], "deleting", "{body}");
     let (status, body) = call(create()).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // A tenant being deleted takes nothing new.
+    for (path, body) in [
+        ("/api/v1/tenants/stuck/enrollment-tokens", json!({})),
+        (
+            "/api/v1/tenants/stuck/domains",
+            json!({ "domain": "stuck.example.org" }),
+        ),
+        ("/api/v1/tenants/stuck/admin-token", json!({})),
+        (
+            "/api/v1/keys",
+            json!({ "public_key": "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n", "tenant": "stuck" }),
+        ),
+    ] {
+        let (status, problem) = call(server.op(Method::POST, path).json(&body)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{path}: {problem}");
+        assert_eq!(problem["code"], "tenant_deleting", "{path}: {problem}");
+    }
 
     pg.instance("us1").resume();
     within(
