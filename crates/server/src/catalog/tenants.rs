@@ -113,6 +113,17 @@ impl Catalog {
         Ok(with_db!(&self.db, pool => sqlx::query_as(sql).fetch_all(pool).await?))
     }
 
+    /// Tenants being created or deleted, whose last step is older than `before`.
+    pub async fn unsettled_tenants(
+        &self,
+        before: DateTime<Utc>,
+    ) -> Result<Vec<TenantRecord>, CatalogError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "{SELECT_TENANT} WHERE t.status IN ('provisioning', 'deleting') AND t.updated_at <= $1 ORDER BY t.slug"
+        ));
+        Ok(with_db!(&self.db, pool => sqlx::query_as(sql).bind(before).fetch_all(pool).await?))
+    }
+
     pub async fn set_status(&self, id: Uuid, status: TenantStatus) -> Result<(), CatalogError> {
         let n = with_db!(&self.db, pool => {
             sqlx::query("UPDATE registry_tenants SET status = $2, updated_at = $3 WHERE id = $1")

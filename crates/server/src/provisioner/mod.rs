@@ -507,18 +507,11 @@ impl Provisioner {
     /// operation of this process holds is skipped; its record is read again under the lock.
     pub async fn reconcile_stuck(&self, stale: std::time::Duration) -> ReconcileReport {
         let mut report = ReconcileReport::default();
-        let Ok(records) = self.catalog.all_tenants().await else {
+        let cutoff = Utc::now() - chrono::Duration::from_std(stale).unwrap_or_default();
+        let Ok(records) = self.catalog.unsettled_tenants(cutoff).await else {
             return report;
         };
-        let cutoff = Utc::now() - chrono::Duration::from_std(stale).unwrap_or_default();
         for record in records {
-            let unsettled = matches!(
-                record.status,
-                TenantStatus::Provisioning | TenantStatus::Deleting
-            );
-            if !unsettled || record.updated_at > cutoff {
-                continue;
-            }
             let Some(_lock) = self.locks.try_lock(&record.slug) else {
                 continue;
             };
