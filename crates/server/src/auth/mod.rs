@@ -86,13 +86,28 @@ pub enum AuthError {
 /// Host credentials are `tnth_` + a JWT signed by the server's own key.
 pub const HOST_CREDENTIAL_PREFIX: &str = "tnth_";
 
+/// A header sent more than once where one value must decide.
+#[derive(Debug)]
+pub struct Repeated;
+
+/// The one value of header `name`, if it was sent; never a pick among several.
+pub fn one_value<'h>(
+    headers: &'h HeaderMap,
+    name: &str,
+) -> Result<Option<&'h axum::http::HeaderValue>, Repeated> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    match values.next() {
+        Some(_) => Err(Repeated),
+        None => Ok(first),
+    }
+}
+
 /// The credential of `Authorization: Bearer <credential>`.
 pub fn bearer(headers: &HeaderMap) -> Result<&str, AuthError> {
-    let mut values = headers.get_all(AUTHORIZATION).iter();
-    let value = values.next().ok_or(AuthError::Missing)?;
-    if values.next().is_some() {
-        return Err(AuthError::Ambiguous);
-    }
+    let value = one_value(headers, AUTHORIZATION.as_str())
+        .map_err(|Repeated| AuthError::Ambiguous)?
+        .ok_or(AuthError::Missing)?;
     let value = value.to_str().map_err(|_| AuthError::Malformed)?;
     value
         .strip_prefix("Bearer ")

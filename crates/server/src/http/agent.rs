@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::json;
 use tenantry_proto::{
-    CheckinRequest, CheckinResponse, EnrollRequest, EnrollResponse, Problem, TenantStatus, codes,
+    CheckinRequest, CheckinResponse, EnrollRequest, EnrollResponse, Problem, codes,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -58,24 +58,11 @@ fn host_unknown() -> ApiError {
 fn active_route(state: &AppState, slug: &str) -> ApiResult<std::sync::Arc<TenantRoute>> {
     let snapshot = state.routing.snapshot();
     let route = snapshot.tenant(slug).cloned().ok_or_else(host_unknown)?;
-    match route.status {
-        TenantStatus::Active => Ok(route),
-        TenantStatus::Suspended => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            codes::TENANT_SUSPENDED,
-            format!("tenant {slug} is suspended"),
-        )),
-        // Its hosts go with it: an agent stops here rather than retry.
-        TenantStatus::Deleting => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            codes::TENANT_DELETING,
-            format!("tenant {slug} is being deleted"),
-        )),
-        TenantStatus::Provisioning => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            codes::TENANT_NOT_READY,
-            format!("tenant {slug} is not ready"),
-        )),
+    // A tenant being deleted is 409 tenant_deleting: its hosts go with it, and an agent
+    // stops there rather than retry.
+    match route.refusal() {
+        Some(refusal) => Err(refusal.into()),
+        None => Ok(route),
     }
 }
 

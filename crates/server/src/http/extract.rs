@@ -138,17 +138,16 @@ fn forbidden(denied: Denied) -> ApiError {
 /// The one value of a header that names a tenant, if sent. Two values, or one that is not
 /// visible ASCII, would make resolution pick one: refused instead (400).
 fn single_header<'p>(parts: &'p Parts, name: &str) -> Result<Option<&'p str>, ApiError> {
-    let mut values = parts.headers.get_all(name).iter();
-    let Some(value) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(ApiError::new(
+    let value = crate::auth::one_value(&parts.headers, name).map_err(|_| {
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             codes::AMBIGUOUS_HEADER,
             format!("send one {name} header, not several"),
-        ));
-    }
+        )
+    })?;
+    let Some(value) = value else {
+        return Ok(None);
+    };
     value.to_str().map(Some).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -237,16 +236,12 @@ impl Caller {
             // Unknown tenants are the handler's to report.
             return Ok(());
         };
-        let refusal = match route.status {
-            TenantStatus::Active => None,
-            TenantStatus::Suspended if self.0.is_operator() => None,
-            TenantStatus::Suspended => Some(ResolveError::Suspended(slug.to_owned())),
-            TenantStatus::Deleting if self.0.is_operator() && access == Access::Read => None,
-            TenantStatus::Deleting => Some(ResolveError::Deleting(slug.to_owned())),
-            TenantStatus::Provisioning if self.0.is_operator() && access == Access::Read => None,
-            TenantStatus::Provisioning => Some(ResolveError::NotReady(slug.to_owned())),
-        };
-        refusal.map_or(Ok(()), |e| Err(e.into()))
+        let operator_may = self.0.is_operator()
+            && (route.status == TenantStatus::Suspended || access == Access::Read);
+        match route.refusal() {
+            Some(refusal) if !operator_may => Err(refusal.into()),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -45,6 +45,17 @@ impl TenantRoute {
         &self.location.slug
     }
 
+    /// Why this tenant may not be served now, unless it is active.
+    pub fn refusal(&self) -> Option<resolve::ResolveError> {
+        let slug = self.slug().to_string();
+        match self.status {
+            TenantStatus::Active => None,
+            TenantStatus::Suspended => Some(resolve::ResolveError::Suspended(slug)),
+            TenantStatus::Deleting => Some(resolve::ResolveError::Deleting(slug)),
+            TenantStatus::Provisioning => Some(resolve::ResolveError::NotReady(slug)),
+        }
+    }
+
     fn from_record(record: &TenantRecord) -> Option<TenantRoute> {
         let slug = match Slug::parse(&record.slug) {
             Ok(slug) => slug,

@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use tenantry_proto::TenantStatus;
-
 use super::{RoutingSnapshot, TenantRoute};
 use crate::auth::Principal;
 use crate::config::{RoutingConfig, Unmatched};
@@ -150,11 +148,8 @@ pub fn resolve(
             slug: slug.clone(),
             source_desc: source.describe(),
         })?;
-    match route.status {
-        TenantStatus::Active => {}
-        TenantStatus::Suspended => return Err(ResolveError::Suspended(slug)),
-        TenantStatus::Deleting => return Err(ResolveError::Deleting(slug)),
-        TenantStatus::Provisioning => return Err(ResolveError::NotReady(slug)),
+    if let Some(refusal) = route.refusal() {
+        return Err(refusal);
     }
     Ok(Resolution {
         route,
@@ -197,7 +192,7 @@ mod tests {
     use super::*;
     use crate::names::Slug;
     use crate::routing::TenantLocation;
-    use tenantry_proto::Isolation;
+    use tenantry_proto::{Isolation, TenantStatus};
 
     fn snapshot(tenants: &[(&str, TenantStatus)], domains: &[(&str, &str)]) -> RoutingSnapshot {
         let mut s = RoutingSnapshot::default();
