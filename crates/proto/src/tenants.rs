@@ -52,6 +52,9 @@ impl std::error::Error for ParseEnumError {}
 macro_rules! wire_enum {
     ($ty:ident, $what:literal, { $($variant:ident => $name:literal),+ $(,)? }) => {
         impl $ty {
+            /// Every value, in the order of the table.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
             pub fn as_str(self) -> &'static str {
                 match self { $($ty::$variant => $name),+ }
             }

@@ -5,18 +5,20 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tenantry_proto::Isolation;
 use tokio::net::TcpListener;
 
-use crate::auth::api_key;
-use crate::config::{Config, ConfigError, Secret};
+use crate::config::{Config, ConfigError};
 use crate::core::{Core, OpenError};
+use crate::fanout::{self, Plan, Progress};
 use crate::http::{self, AppState};
-use crate::migrator::fanout::{self, Plan, Progress};
 use crate::migrator::{Chain, state_on};
 use crate::pools::TenantPools;
 use crate::provisioner::{ProvisionError, Provisioner};
 use crate::routing::Routing;
+use crate::secret::Secret;
+use crate::secret::api_key;
+use crate::store::Backend;
+use crate::store::isolation::AvailableOn;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -54,6 +56,9 @@ pub struct Server {
 impl Server {
     pub async fn build(config: Config, progress: &dyn Progress) -> Result<Server, StartError> {
         config.validate()?;
+        for variable in &config.ignored_env {
+            tracing::warn!(%variable, "environment variable with the TENANTRY_ prefix is no configuration key; ignored");
+        }
         let addr = config.server.listen_addr()?;
         let core = Core::open(config).await?;
         let multitenancy = core.config.multitenancy.enabled;
@@ -101,7 +106,7 @@ impl Server {
         }
 
         for record in core.catalog.all_tenants().await.map_err(registry)? {
-            let placed = matches!(record.isolation, Isolation::Database | Isolation::Schema);
+            let placed = record.isolation.available_on(Backend::Postgres);
             if placed && core.storage.instance(&record.instance).is_err() {
                 return Err(ConfigError::invalid(
                     format!("instances.{}", record.instance),
@@ -166,6 +171,7 @@ impl Server {
         );
         let pools = Arc::new(TenantPools::new(
             Arc::clone(&core.storage),
+            Arc::clone(&core.broker),
             &core.config.pools,
         ));
         let provisioner = Arc::new(Provisioner::new(
@@ -231,10 +237,7 @@ impl Server {
             Arc::clone(&self.state.routing),
             Arc::clone(&self.state.pools),
         );
-        let renewal = match self.state.core.storage.broker() {
-            crate::broker::CredentialBroker::OpenBao(b) => Some(b.spawn_renewal()),
-            crate::broker::CredentialBroker::Static => None,
-        };
+        let renewal = self.state.core.broker.spawn_upkeep();
         let reconcile = spawn_reconcile(
             Arc::clone(&self.state.provisioner),
             self.state
@@ -244,7 +247,7 @@ impl Server {
                 .reconcile_interval
                 .as_duration(),
         );
-        let router = http::router(self.state.clone());
+        let router = router(&self.state);
         let result = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await;
@@ -306,4 +309,13 @@ fn fail_on_error(outcomes: Vec<fanout::Outcome>) -> Result<(), StartError> {
         }),
         None => Ok(()),
     }
+}
+
+/// The API and the UI beside it (the UI calls the API in process, with the request id the
+/// outer layer gave), under the layers every request passes.
+pub fn router(state: &AppState) -> axum::Router {
+    let api = http::api_router(state.clone());
+    let ui = crate::ui::routes(state.clone(), api.clone())
+        .layer(axum::middleware::from_fn(http::refuse_nul_in_uri));
+    http::outer_layers(api.merge(ui), state)
 }

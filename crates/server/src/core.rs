@@ -4,10 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::broker::{BrokerError, CredentialBroker, OpenBaoBroker};
+use crate::broker::{self, CredentialError, CredentialSource};
 use crate::catalog::Catalog;
 use crate::config::Config;
-use crate::migrator::Chains;
+use crate::migrator::{Chains, Templates};
 use crate::names::DataLayout;
 use crate::store::instances::Instance;
 use crate::store::tenants::TenantStorage;
@@ -28,7 +28,7 @@ pub enum OpenError {
     #[error("instance `{name}` (instances.{name}.url): {source}")]
     Instance { name: String, source: sqlx::Error },
     #[error("OpenBAO (vault.url): {0}")]
-    Broker(#[from] BrokerError),
+    Broker(#[from] CredentialError),
     #[error("cannot read migrations from {path}: {source}")]
     Migrations {
         path: String,
@@ -44,6 +44,10 @@ pub struct Core {
     pub shared: Db,
     pub catalog: Catalog,
     pub chains: Arc<Chains>,
+    /// The tenant chain's templates, which new tenants are copied from.
+    pub templates: Arc<Templates>,
+    /// Where tenant storage gets its credentials; storage holds the same source.
+    pub broker: Arc<dyn CredentialSource>,
     pub storage: Arc<TenantStorage>,
 }
 
@@ -103,17 +107,11 @@ impl Core {
                 })?,
                 None => Chains::embedded(backend),
             };
-        let broker = match &config.vault {
-            Some(vault) => CredentialBroker::OpenBao(OpenBaoBroker::connect(vault).await?),
-            None => CredentialBroker::Static,
-        };
+        let broker = broker::connect(&config).await?;
         let mut instances = BTreeMap::new();
         for (name, instance) in &config.instances {
             // After provision-bootstrap, the provisioner's login lives in OpenBAO only.
-            let login = match &broker {
-                CredentialBroker::OpenBao(b) => b.instance_login(name).await?,
-                CredentialBroker::Static => None,
-            };
+            let login = broker.instance_login(name).await?;
             let opened = Instance::new(name, instance, settings, login).map_err(|source| {
                 OpenError::Instance {
                     name: name.clone(),
@@ -126,16 +124,19 @@ impl Core {
             layout.clone(),
             registry.clone(),
             settings,
-            broker,
+            Arc::clone(&broker),
             instances,
         );
+        let chains = Arc::new(chains);
         Ok(Core {
             catalog: Catalog::new(registry.clone()),
             config: Arc::new(config),
             layout,
             registry,
             shared,
-            chains: Arc::new(chains),
+            templates: Arc::new(Templates::new(Arc::clone(&chains))),
+            chains,
+            broker,
             storage: Arc::new(storage),
         })
     }

@@ -14,14 +14,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use moka::future::Cache;
-use tenantry_proto::Isolation;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::config::PoolsConfig;
-use crate::routing::TenantRoute;
+use crate::store::credentials::CredentialSource;
+use crate::store::isolation::{Pooling, mode};
 use crate::store::tenants::{StoreError, TenantStorage};
-use crate::store::{Db, Leases, PoolSettings, TenantDb};
+use crate::store::{Db, Leases, PoolSettings, TenantDb, TenantLocation};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
@@ -115,6 +115,8 @@ pub struct TenantPools {
     /// Held while an instance's pool is being opened, so it is opened once.
     opening: tokio::sync::Mutex<()>,
     storage: Arc<TenantStorage>,
+    /// Where pools' credentials come from; its epoch says when they changed.
+    credentials: Arc<dyn CredentialSource>,
     budget: Arc<Budget>,
     tenant_settings: PoolSettings,
     instance_settings: PoolSettings,
@@ -127,7 +129,11 @@ pub struct TenantPools {
 }
 
 impl TenantPools {
-    pub fn new(storage: Arc<TenantStorage>, config: &PoolsConfig) -> Self {
+    pub fn new(
+        storage: Arc<TenantStorage>,
+        credentials: Arc<dyn CredentialSource>,
+        config: &PoolsConfig,
+    ) -> Self {
         let tenant_settings = PoolSettings {
             max_connections: config.per_tenant,
             idle_timeout: config.idle_timeout.as_duration(),
@@ -163,6 +169,7 @@ impl TenantPools {
             instances: std::sync::RwLock::new(HashMap::new()),
             opening: tokio::sync::Mutex::new(()),
             storage,
+            credentials,
             budget,
             tenant_settings,
             instance_settings,
@@ -174,9 +181,9 @@ impl TenantPools {
 
     /// The tenant's database handle, opening its pool on first use. Refused once the
     /// tenant is retired; the handle keeps the tenant from being purged while it lives.
-    pub async fn get(&self, route: &TenantRoute) -> Result<TenantDb, PoolError> {
-        let lease = self.gate(route.id).try_lease().ok_or(PoolError::Retired)?;
-        Ok(self.open(route).await?.for_tenant(lease))
+    pub async fn get(&self, id: Uuid, loc: &TenantLocation) -> Result<TenantDb, PoolError> {
+        let lease = self.gate(id).try_lease().ok_or(PoolError::Retired)?;
+        Ok(self.open(id, loc).await?.for_tenant(lease))
     }
 
     fn gate(&self, id: Uuid) -> Arc<Leases> {
@@ -199,22 +206,18 @@ impl TenantPools {
         self.evict(id).await;
     }
 
-    async fn open(&self, route: &TenantRoute) -> Result<TenantDb, PoolError> {
-        match route.location.isolation {
-            Isolation::Collapsed => Ok(self
-                .storage
-                .open(&route.location, None)
-                .await
-                .map_err(Arc::new)?),
-            Isolation::Schema => {
-                let pool = self.instance_pool(&route.location.instance).await?;
-                Ok(self.storage.schema_db(pool, &route.location))
+    async fn open(&self, id: Uuid, loc: &TenantLocation) -> Result<TenantDb, PoolError> {
+        match mode(loc.isolation).pooling() {
+            Pooling::Registry => Ok(self.storage.open(loc, None).await.map_err(Arc::new)?),
+            Pooling::Instance => {
+                let pool = self.instance_pool(&loc.instance).await?;
+                Ok(self.storage.on_instance_pool(pool, loc).map_err(Arc::new)?)
             }
-            Isolation::File | Isolation::Database => {
+            Pooling::Tenant => {
                 // A cached pool may be closing (evicted a moment ago); it is out of the cache
                 // by then, so the next round opens a fresh one.
                 for _ in 0..3 {
-                    if let Some(db) = self.tenant_pool(route).await? {
+                    if let Some(db) = self.tenant_pool(id, loc).await? {
                         return Ok(db);
                     }
                 }
@@ -223,16 +226,20 @@ impl TenantPools {
         }
     }
 
-    async fn tenant_pool(&self, route: &TenantRoute) -> Result<Option<TenantDb>, PoolError> {
-        let broker = self.storage.broker();
-        if let Some(hit) = self.tenants.get(&route.id).await {
+    async fn tenant_pool(
+        &self,
+        id: Uuid,
+        loc: &TenantLocation,
+    ) -> Result<Option<TenantDb>, PoolError> {
+        let broker = &self.credentials;
+        if let Some(hit) = self.tenants.get(&id).await {
             hit.last_used.store(self.now(), Ordering::Relaxed);
             // Credentials changed somewhere since this pool last looked: take the tenant's
             // current ones (from memory) for new connections.
             let current = broker.epoch();
             if hit.epoch.swap(current, Ordering::Relaxed) != current {
                 self.storage
-                    .refresh_credentials(&route.location, &hit.db)
+                    .refresh_credentials(loc, &hit.db)
                     .await
                     .map_err(Arc::new)?;
             }
@@ -242,11 +249,11 @@ impl TenantPools {
         let serial = self.budget.hold(permit);
         // Read before opening: a change while opening is caught by the next request.
         let epoch = Arc::new(AtomicU64::new(broker.epoch()));
-        let (location, storage) = (route.location.clone(), Arc::clone(&self.storage));
+        let (location, storage) = (loc.clone(), Arc::clone(&self.storage));
         let (settings, now) = (self.tenant_settings, self.now());
         let result = self
             .tenants
-            .try_get_with(route.id, async move {
+            .try_get_with(id, async move {
                 let db = storage.open(&location, Some(settings)).await?;
                 Ok::<_, StoreError>(Cached {
                     db,
@@ -283,7 +290,7 @@ impl TenantPools {
     async fn instance_pool(&self, instance: &str) -> Result<sqlx::PgPool, PoolError> {
         if let Some(open) = self.open_instance_pool(instance) {
             // The router's credentials changed somewhere: take its current ones.
-            let current = self.storage.broker().epoch();
+            let current = self.credentials.epoch();
             if open.epoch.swap(current, Ordering::Relaxed) != current {
                 self.storage
                     .refresh_router_credentials(instance, &open.pool)
@@ -297,10 +304,10 @@ impl TenantPools {
             return Ok(open.pool.clone());
         }
         let permit = self.permits(self.instance_settings.max_connections).await?;
-        let epoch = AtomicU64::new(self.storage.broker().epoch());
+        let epoch = AtomicU64::new(self.credentials.epoch());
         let pool = self
             .storage
-            .open_schema_pool(instance, self.instance_settings)
+            .open_instance_pool(instance, self.instance_settings)
             .await
             .map_err(Arc::new)?;
         let serial = self.budget.hold(permit);

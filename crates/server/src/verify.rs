@@ -9,7 +9,6 @@ use uuid::Uuid;
 
 use crate::core::Core;
 use crate::fleet::hosts;
-use crate::provisioner::location;
 use crate::store::{Conn, Db, PoolSettings, TenantDb};
 use crate::with_conn;
 
@@ -82,7 +81,7 @@ pub async fn run(core: &Core) -> Result<Report, crate::catalog::CatalogError> {
             report.rows.push(row);
             continue;
         }
-        let ids = match location(&record) {
+        let ids = match record.location() {
             Ok(loc) => match core.storage.open(&loc, Some(one)).await {
                 Ok(db) => {
                     let found = contents(&db).await.map_err(|e| e.to_string());

@@ -1,73 +1,15 @@
 //! Who is calling: turns the `Authorization` header into a [`Principal`].
 
-pub mod api_key;
 pub mod policy;
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 
+pub use crate::identity::Principal;
 use crate::identity::VerifiedTokens;
-use crate::identity::token::{Role, TokenError};
+use crate::identity::token::TokenError;
 use crate::routing::RoutingSnapshot;
-
-/// The caller of a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    /// Holder of an operator API key; `key_id` is a short, non-secret fingerprint of it.
-    Operator { key_id: String },
-    /// Holder of a tenant token (JWT) signed by a trusted key.
-    Tenant {
-        tenant: String,
-        role: Role,
-        subject: String,
-        kid: String,
-    },
-    /// An enrolled host's agent, with its server-signed host credential.
-    Host {
-        tenant: String,
-        host_id: uuid::Uuid,
-        /// When the credential expires (Unix seconds); check-ins renew it in time.
-        expires: u64,
-    },
-    /// Holder of an enrollment token, which may only enroll a host (step 5).
-    Enrollment {
-        tenant: String,
-        token_id: uuid::Uuid,
-    },
-}
-
-impl Principal {
-    /// How the principal appears in audit events and logs.
-    pub fn actor(&self) -> String {
-        match self {
-            Principal::Operator { key_id } => format!("operator:{key_id}"),
-            Principal::Tenant {
-                tenant,
-                role,
-                subject,
-                ..
-            } => format!("tenant-{role}:{tenant}/{subject}"),
-            Principal::Host {
-                tenant, host_id, ..
-            } => format!("host:{tenant}/{host_id}"),
-            Principal::Enrollment { tenant, token_id } => format!("enrollment:{tenant}/{token_id}"),
-        }
-    }
-
-    /// The tenant a tenant principal belongs to.
-    pub fn tenant(&self) -> Option<&str> {
-        match self {
-            Principal::Operator { .. } => None,
-            Principal::Tenant { tenant, .. }
-            | Principal::Host { tenant, .. }
-            | Principal::Enrollment { tenant, .. } => Some(tenant),
-        }
-    }
-
-    pub fn is_operator(&self) -> bool {
-        matches!(self, Principal::Operator { .. })
-    }
-}
+use crate::secret::api_key;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {

@@ -4,6 +4,8 @@ use tenantry_proto::{Isolation, TenantStatus};
 use uuid::Uuid;
 
 use super::{Catalog, CatalogError};
+use crate::names::{DEFAULT_TENANT, Slug, SlugError};
+use crate::store::TenantLocation;
 use crate::store::cancel::transaction_in;
 use crate::store::is_unique_violation;
 use crate::with_db;
@@ -26,6 +28,23 @@ pub struct TenantRecord {
     pub lifecycle_step: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl TenantRecord {
+    /// Where the tenant's storage is. Fails only for a corrupt row (a slug that is not
+    /// valid), which must never become a physical name.
+    pub fn location(&self) -> Result<TenantLocation, SlugError> {
+        let slug = if self.slug == DEFAULT_TENANT {
+            Slug::default_tenant()
+        } else {
+            Slug::parse(&self.slug)?
+        };
+        Ok(TenantLocation {
+            slug,
+            isolation: self.isolation,
+            instance: self.instance.clone(),
+        })
+    }
 }
 
 /// What the provisioner records before it creates any storage.

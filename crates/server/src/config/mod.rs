@@ -5,7 +5,6 @@
 
 mod duration;
 mod load;
-mod secret;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,9 +13,12 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use tenantry_proto::Isolation;
 
+use crate::secret::Secret;
+use crate::store::Backend;
+pub use crate::store::instances::InstanceConfig;
+use crate::store::isolation::{AvailableOn, placeable_on};
 pub use duration::HumanDuration;
 pub use load::{ConfigError, ENV_PREFIX, NON_CONFIG_ENV, load, load_unchecked};
-pub use secret::Secret;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -44,6 +46,9 @@ pub struct Config {
     pub migrations: MigrationsConfig,
     pub pools: PoolsConfig,
     pub lifecycle: LifecycleConfig,
+    /// `TENANTRY_*` variables that are no configuration key, reported at start.
+    #[serde(skip)]
+    pub ignored_env: Vec<String>,
 }
 
 /// Tenant creations and deletions that stopped half-way.
@@ -82,6 +87,7 @@ impl Default for Config {
             migrations: MigrationsConfig::default(),
             pools: PoolsConfig::default(),
             lifecycle: LifecycleConfig::default(),
+            ignored_env: Vec::new(),
         }
     }
 }
@@ -117,22 +123,6 @@ impl ServerConfig {
 pub struct DatabaseConfig {
     /// `postgres://user:password@host:port/database`.
     pub url: Option<Secret>,
-}
-
-/// One database server that can hold tenants.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InstanceConfig {
-    /// An administrative connection (any database on the server; the provisioner creates
-    /// `tenantry_template` and `tenantry_pool` beside it).
-    pub url: Secret,
-    #[serde(default)]
-    pub region: String,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    /// No new tenants are placed here once it holds this many.
-    #[serde(default)]
-    pub max_tenants: Option<u64>,
 }
 
 /// How the server logs in to OpenBAO.
@@ -487,24 +477,38 @@ impl Config {
                     "instances need registry.url (PostgreSQL); the embedded backend keeps tenants in files",
                 ));
             }
-            return match self.isolation.default {
-                Isolation::File => Ok(()),
-                other => Err(ConfigError::invalid(
-                    "isolation.default",
-                    format!(
-                        "`{other}` needs registry.url (PostgreSQL); the embedded backend supports `file`"
-                    ),
-                )),
-            };
         }
-        match self.isolation.default {
-            Isolation::Database | Isolation::Schema => {}
-            other => {
-                return Err(ConfigError::invalid(
-                    "isolation.default",
-                    format!("`{other}` is not available on PostgreSQL; use `database` or `schema`"),
-                ));
-            }
+        let backend = if postgres {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let default = self.isolation.default;
+        if !default.available_on(backend) {
+            let choices: Vec<String> = placeable_on(backend)
+                .iter()
+                .map(|i| format!("`{i}`"))
+                .collect();
+            let message = if !postgres && default.available_on(Backend::Postgres) {
+                format!(
+                    "`{default}` needs registry.url (PostgreSQL); the embedded backend supports {}",
+                    choices.join(" or ")
+                )
+            } else {
+                let place = if postgres {
+                    "PostgreSQL"
+                } else {
+                    "the embedded backend"
+                };
+                format!(
+                    "`{default}` is not available on {place}; use {}",
+                    choices.join(" or ")
+                )
+            };
+            return Err(ConfigError::invalid("isolation.default", message));
+        }
+        if !postgres {
+            return Ok(());
         }
         if self.multitenancy.enabled {
             if self.instances.is_empty() {
@@ -532,7 +536,7 @@ impl Config {
             return Err(ConfigError::invalid("data_dir", "must not be empty"));
         }
         if let Some(key) = &self.admin.api_key {
-            crate::auth::api_key::validate_format(key.expose())
+            crate::secret::api_key::validate_format(key.expose())
                 .map_err(|why| ConfigError::invalid("admin.api_key", why))?;
         }
         if let Some(domain) = &self.routing.base_domain {

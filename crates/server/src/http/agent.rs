@@ -17,13 +17,14 @@ use super::enrollment::TOKEN_PREFIX;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Access, ApiJson, Caller, Family, tenant_failure};
 use super::state::AppState;
-use crate::auth::{HOST_CREDENTIAL_PREFIX, Principal, api_key, bearer, policy};
+use crate::auth::{HOST_CREDENTIAL_PREFIX, Principal, bearer, policy};
 use crate::catalog::{EnrollError, TenantRecord};
 use crate::fleet::hosts::{self, DEFAULT_CHECKIN_SECS, HostError};
 use crate::fleet::sessions;
 use crate::identity::token::{self, HOST_TYP, HostClaims};
 use crate::provisioner::Actor;
 use crate::routing::TenantRoute;
+use crate::secret::api_key;
 
 /// Agents' requests are small; anything bigger is refused before it is read.
 pub const MAX_AGENT_BODY: usize = 64 * 1024;
@@ -145,7 +146,7 @@ async fn enroll(
             ),
             EnrollError::Catalog(e) => e.into(),
         })?;
-    let db = state.pools.get(&route).await?;
+    let db = state.pools.get(route.id, &route.location).await?;
     let recorded = hosts::enroll(&db, binding.host_id, &body.facts, &token.labels, interval).await;
     if let Err(e) = recorded {
         // Nothing half-done: a new binding goes again, with its token use.
@@ -230,7 +231,7 @@ async fn checkin(
         Some(id) if id == route.id => {}
         _ => return Err(host_unknown()),
     }
-    let db = state.pools.get(&route).await?;
+    let db = state.pools.get(route.id, &route.location).await?;
     let failed = |e| tenant_failure(&route, &db, e);
     let interval = hosts::checkin(&db, host_id, body.facts.as_ref())
         .await

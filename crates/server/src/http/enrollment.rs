@@ -17,10 +17,10 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Access, ApiJson, ApiPath, Caller, Family};
 use super::state::AppState;
 use super::tenants::{existing, writable};
-use crate::auth::api_key;
 use crate::catalog::{CatalogError, EnrollmentTokenRecord, NewEnrollmentToken};
 use crate::config::HumanDuration;
 use crate::provisioner::Actor;
+use crate::secret::api_key;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -10,12 +10,12 @@ use tenantry_proto::{Problem, codes};
 
 use super::request_id;
 use crate::auth::AuthError;
-use crate::broker::BrokerError;
 use crate::catalog::CatalogError;
 use crate::names::SlugError;
 use crate::pools::PoolError;
 use crate::provisioner::ProvisionError;
 use crate::routing::ResolveError;
+use crate::store::credentials::CredentialError;
 use crate::store::tenants::StoreError;
 use crate::store::{is_disk_full, is_foreign_key_violation, is_unreachable};
 
@@ -210,7 +210,7 @@ pub fn store_error(e: &StoreError) -> ApiError {
                 format!("database instance `{instance}` is unavailable; try again later"),
             )
         }
-        StoreError::Broker(BrokerError::Unavailable(why)) => {
+        StoreError::Credentials(CredentialError::Unavailable(why)) => {
             tracing::error!(error = %why, "credential broker unavailable");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -299,11 +299,14 @@ pub fn tenant_failure(route: &TenantRoute, db: &TenantDb, e: sqlx::Error) -> Api
     if crate::store::postgres::is_auth_failure(&e) {
         // The login the broker leased ran out and no fresh one replaced it: OpenBAO has
         // been unreachable for longer than the lease (renewal happens off the request path).
-        return super::error::store_error(&crate::store::tenants::StoreError::Broker(
-            crate::broker::BrokerError::Unavailable(format!(
-                "tenant {}: the database refused its leased login: {e}",
-                route.slug()
-            )),
+        return super::error::store_error(&crate::store::tenants::StoreError::Credentials(
+            crate::store::credentials::CredentialError::Unavailable(
+                format!(
+                    "tenant {}: the database refused its leased login: {e}",
+                    route.slug()
+                )
+                .into(),
+            ),
         ));
     }
     if crate::store::is_unreachable(&e) {
@@ -443,7 +446,10 @@ async fn scope(
             })
             .await?;
     }
-    let db = state.pools.get(&resolution.route).await?;
+    let db = state
+        .pools
+        .get(resolution.route.id, &resolution.route.location)
+        .await?;
     Ok(FleetScope::Tenant(TenantScope {
         route: resolution.route,
         db,

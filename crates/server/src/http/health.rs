@@ -31,10 +31,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
         tracing::warn!(error = %e, "readiness: registry unreachable");
         checks.push("registry: unreachable".to_owned());
     }
-    if let Some(why) = state.core.storage.broker().problem().await {
+    if let Some(why) = state.core.broker.problem().await {
         checks.push(format!(
             "credential broker ({}): {why}",
-            state.core.storage.broker().name()
+            state.core.broker.name()
         ));
     }
     if checks.is_empty() {

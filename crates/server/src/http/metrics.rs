@@ -72,7 +72,7 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         "Full re-reads of the catalog: at start, the periodic safety net, and after other server processes announced changes.",
         state.routing.full_reloads(),
     );
-    if let Some(broker) = state.core.storage.broker().stats() {
+    if let Some(broker) = state.core.broker.stats() {
         metric(
             "tenantry_openbao_requests_total",
             "counter",

@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 use super::error::ApiResult;
 use super::extract::Operator;
 use super::state::AppState;
-use crate::migrator::fanout::{self, Outcome, Plan, Quiet};
+use crate::fanout::{self, Outcome, Plan, Quiet};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(migration_status))

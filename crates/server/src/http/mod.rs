@@ -1,5 +1,6 @@
 //! The HTTP API: one module per area, composed here with the OpenAPI document they
-//! describe, served at `/api/openapi.json` and browsable at `/api/docs`.
+//! describe, served at `/api/openapi.json` and browsable at `/api/docs`. The UI sits
+//! above it; both are composed in [`crate::app`].
 
 mod agent;
 mod audit;
@@ -23,6 +24,7 @@ mod v2;
 
 pub use error::{ApiError, ApiResult};
 pub use extract::MASQUERADE_HEADER;
+pub use input::refuse_nul_in_uri;
 pub use state::AppState;
 
 use axum::Router;
@@ -88,24 +90,26 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(audit::routes())
 }
 
-pub fn router(state: AppState) -> Router {
+/// The API's routes, its document at `/api/openapi.json` and `/metrics`. The UI is
+/// composed beside it in [`crate::app`], and calls it in process.
+pub fn api_router(state: AppState) -> Router {
     let (router, api) = api_routes().split_for_parts();
-    let api_router = router
+    router
         .merge(SwaggerUi::new("/api/docs").url("/api/openapi.json", api))
         .merge(metrics::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state.clone())
-        .layer(axum::middleware::from_fn(input::refuse_nul_in_uri));
-    // The UI calls the API router in process, with the request id the outer layer gave.
-    let in_flight = std::sync::Arc::clone(&state.in_flight);
-    let ui = crate::ui::routes(state, api_router.clone())
-        .layer(axum::middleware::from_fn(input::refuse_nul_in_uri));
-    api_router
-        .merge(ui)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(input::refuse_nul_in_uri))
+}
+
+/// What every request passes, whichever router serves it: a request id, and a task of
+/// its own that a client hanging up cannot cancel (decision 0009).
+pub fn outer_layers(router: Router, state: &AppState) -> Router {
+    router
         .layer(axum::middleware::from_fn(request_id::middleware))
         .layer(axum::middleware::from_fn_with_state(
-            in_flight,
+            std::sync::Arc::clone(&state.in_flight),
             detach::middleware,
         ))
 }

@@ -13,7 +13,7 @@ use rsa::pkcs1::{DecodeRsaPrivateKey as _, DecodeRsaPublicKey as _};
 use rsa::pkcs8::LineEnding;
 use sha2::{Digest, Sha256};
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// The signature algorithms the trust store accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,11 +1,13 @@
-//! The migrator: three linear chains (registry, shared, tenant), applied to the registry,
-//! the shared database, every template and every tenant.
+//! The migrator: three linear chains (registry, shared, tenant), and how one database (or
+//! one schema, or a template) is brought along them. Running them over every database
+//! Tenantry keeps is [`crate::fanout`]'s job.
 
 mod chains;
-pub mod fanout;
 pub mod lint;
+mod template;
 
 pub use chains::{Chain, Chains};
+pub use template::{Migrated, Templates};
 
 use crate::store::sql::quote_ident;
 use crate::store::{Conn, TenantDb};

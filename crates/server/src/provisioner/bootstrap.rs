@@ -15,8 +15,9 @@ use sqlx::{Connection, PgConnection};
 
 use crate::broker::openbao::client::{BaoAuth, BaoClient, BaoError};
 use crate::broker::openbao::instance_secret_path;
-use crate::config::{Config, Secret, VaultConfig};
+use crate::config::{Config, VaultConfig};
 use crate::names::{PROVISIONER_ROLE, router_bao_role};
+use crate::secret::Secret;
 use crate::store::postgres;
 use crate::store::sql::{quote_ident, quote_literal};
 

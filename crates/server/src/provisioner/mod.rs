@@ -19,12 +19,15 @@ use uuid::Uuid;
 
 use crate::catalog::{Catalog, CatalogError, NewAuditEvent, NewTenant, TenantRecord};
 use crate::core::Core;
-use crate::migrator::{self, Chain, Chains, MigrateFailure};
+use crate::migrator::{self, Chain, Chains, MigrateFailure, Templates};
 use crate::names::{DataLayout, Slug};
 use crate::pools::TenantPools;
-use crate::routing::{Routing, TenantLocation};
+use crate::routing::Routing;
 use crate::scheduler::{self, Candidate, Constraint, NoMatch};
+use crate::store::credentials::{CredentialSource, TenantRoles};
+use crate::store::isolation::{AvailableOn, Logins, Pooling, mode, placeable_on};
 use crate::store::tenants::{StoreError, TenantStorage};
+use crate::store::{Backend, TenantLocation};
 
 use locks::TenantLocks;
 use steps::{Step, crash_point};
@@ -63,7 +66,7 @@ pub enum ProvisionError {
     #[error(transparent)]
     NoInstance(#[from] NoMatch),
     #[error("isolation `{0}` is not available here; use {1}")]
-    IsolationUnsupported(Isolation, &'static str),
+    IsolationUnsupported(Isolation, String),
 }
 
 /// Where the caller wants a new tenant.
@@ -102,7 +105,9 @@ pub struct Provisioner {
     routing: Arc<Routing>,
     pools: Arc<TenantPools>,
     storage: Arc<TenantStorage>,
+    broker: Arc<dyn CredentialSource>,
     chains: Arc<Chains>,
+    templates: Arc<Templates>,
     layout: DataLayout,
     default_isolation: Isolation,
     locks: TenantLocks,
@@ -117,7 +122,9 @@ impl Provisioner {
             routing,
             pools,
             storage: Arc::clone(&core.storage),
+            broker: Arc::clone(&core.broker),
             chains: Arc::clone(&core.chains),
+            templates: Arc::clone(&core.templates),
             layout: core.layout.clone(),
             default_isolation: core.config.isolation.default,
             locks: TenantLocks::default(),
@@ -184,26 +191,20 @@ impl Provisioner {
     /// Chooses isolation and instance for a new tenant.
     async fn place(&self, wish: &PlacementWish) -> Result<(Isolation, String), ProvisionError> {
         let isolation = wish.isolation.unwrap_or(self.default_isolation);
-        let postgres = self.storage.instances().next().is_some();
-        if !postgres {
-            if isolation != Isolation::File {
-                return Err(ProvisionError::IsolationUnsupported(
-                    isolation,
-                    "`file` on the embedded backend",
-                ));
-            }
+        let backend = self.backend();
+        if !isolation.available_on(backend) {
+            return Err(ProvisionError::IsolationUnsupported(
+                isolation,
+                choices_on(backend),
+            ));
+        }
+        if backend == Backend::Sqlite {
             if wish.constraint != Constraint::default()
                 && wish.constraint.instance.as_deref() != Some(EMBEDDED_INSTANCE)
             {
                 return Err(NoMatch::NoneMatch(wish.constraint.clone()).into());
             }
             return Ok((isolation, EMBEDDED_INSTANCE.to_owned()));
-        }
-        if !matches!(isolation, Isolation::Database | Isolation::Schema) {
-            return Err(ProvisionError::IsolationUnsupported(
-                isolation,
-                "`database` or `schema` on PostgreSQL",
-            ));
         }
         let counts: std::collections::HashMap<String, i64> = self
             .catalog
@@ -224,6 +225,16 @@ impl Provisioner {
             .collect();
         let chosen = scheduler::place(&candidates, &wish.constraint)?;
         Ok((isolation, chosen.to_owned()))
+    }
+
+    /// Tenants go to PostgreSQL instances when any are configured, else to the embedded
+    /// backend.
+    fn backend(&self) -> Backend {
+        if self.storage.instances().next().is_some() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
     }
 
     /// Ensures the built-in tenant exists (in its own file, or collapsed onto the registry).
@@ -276,10 +287,9 @@ impl Provisioner {
         record: &TenantRecord,
     ) -> Result<TenantRecord, ProvisionError> {
         let loc = location(record)?;
-        let created = self.storage.create(&loc, &self.chains).await?;
+        let created = self.storage.create(&loc, &*self.templates).await?;
         self.step(record, Step::Storage).await?;
-        self.storage
-            .broker()
+        self.broker
             .provision(&loc)
             .await
             .map_err(StoreError::from)?;
@@ -298,7 +308,7 @@ impl Provisioner {
             .record_version(record.id, Chain::Tenant, version)
             .await?;
         self.step(record, Step::Migrated).await?;
-        if loc.isolation != Isolation::Collapsed {
+        if mode(loc.isolation).pooling() != Pooling::Registry {
             tokio::fs::create_dir_all(self.layout.media_dir(&loc.slug)).await?;
         }
         self.step(record, Step::Media).await?;
@@ -354,8 +364,7 @@ impl Provisioner {
         // database around); the first failure is reported and reconcile finishes the rest.
         // Leases first: their logins end before the storage they could reach goes.
         let revoked = self
-            .storage
-            .broker()
+            .broker
             .revoke(&loc)
             .await
             .map_err(|e| ProvisionError::from(StoreError::from(e)));
@@ -388,13 +397,7 @@ impl Provisioner {
         if self.storage.group_role_exists(&loc).await? {
             return Err(unverified("the tenant's group role"));
         }
-        if let Some(what) = self
-            .storage
-            .broker()
-            .residue(&loc)
-            .await
-            .map_err(StoreError::from)?
-        {
+        if let Some(what) = self.broker.residue(&loc).await.map_err(StoreError::from)? {
             return Err(unverified(what));
         }
         if tokio::fs::try_exists(&media).await? {
@@ -543,12 +546,12 @@ impl Provisioner {
     /// `records` as reconcile read them: tenants it finished provisioning were admitted
     /// when their schema was created.
     async fn admit_schema_tenants(&self, records: &[TenantRecord]) -> Result<(), ProvisionError> {
-        if !self.storage.broker().per_tenant_roles() {
+        if self.storage.tenant_roles() != TenantRoles::Own {
             return Ok(());
         }
         let mut by_instance: BTreeMap<String, Vec<TenantLocation>> = BTreeMap::new();
         for record in records {
-            if record.isolation == Isolation::Schema
+            if mode(record.isolation).logins() == Logins::Instance
                 && matches!(
                     record.status,
                     TenantStatus::Active | TenantStatus::Suspended
@@ -623,18 +626,24 @@ impl Provisioner {
     }
 }
 
-/// The storage location of a catalog row.
-pub fn location(record: &TenantRecord) -> Result<TenantLocation, ProvisionError> {
-    let slug = if record.slug == crate::names::DEFAULT_TENANT {
-        Slug::default_tenant()
-    } else {
-        Slug::parse(&record.slug).map_err(|_| ProvisionError::NotFound(record.slug.clone()))?
+/// The storage location of a catalog row; a corrupt slug is no tenant.
+fn location(record: &TenantRecord) -> Result<TenantLocation, ProvisionError> {
+    record
+        .location()
+        .map_err(|_| ProvisionError::NotFound(record.slug.clone()))
+}
+
+/// The isolation modes placeable on `backend`, as a message lists them.
+fn choices_on(backend: Backend) -> String {
+    let names: Vec<String> = placeable_on(backend)
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect();
+    let place = match backend {
+        Backend::Sqlite => "the embedded backend",
+        Backend::Postgres => "PostgreSQL",
     };
-    Ok(TenantLocation {
-        slug,
-        isolation: record.isolation,
-        instance: record.instance.clone(),
-    })
+    format!("{} on {place}", names.join(" or "))
 }
 
 /// Returns once the clock has left the second `moment` fell in. The slug is freed only

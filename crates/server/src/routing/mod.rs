@@ -14,20 +14,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tenantry_proto::{Isolation, TenantStatus};
+use tenantry_proto::TenantStatus;
 use uuid::Uuid;
 
 use crate::catalog::{Catalog, CatalogError, TenantRecord, TrustedKeyRecord};
 use crate::identity::{PublicKey, TrustedKey};
 use crate::names::Slug;
-
-/// Where a tenant's data lives, as far as opening it is concerned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TenantLocation {
-    pub slug: Slug,
-    pub isolation: Isolation,
-    pub instance: String,
-}
+use crate::store::TenantLocation;
 
 /// What a request needs to know about its tenant.
 #[derive(Debug, Clone)]
@@ -57,12 +50,10 @@ impl TenantRoute {
     }
 
     fn from_record(record: &TenantRecord) -> Option<TenantRoute> {
-        let slug = match Slug::parse(&record.slug) {
-            Ok(slug) => slug,
-            // Only the built-in tenant's slug is not a creatable one; anything else is a
-            // corrupt row that must not become routable.
-            Err(_) if record.slug == crate::names::DEFAULT_TENANT => Slug::default_tenant(),
+        let location = match record.location() {
+            Ok(location) => location,
             Err(e) => {
+                // A corrupt row must not become routable.
                 tracing::error!(slug = %record.slug, error = %e, "registry row with an invalid slug is not routable");
                 return None;
             }
@@ -71,11 +62,7 @@ impl TenantRoute {
             id: record.id,
             created_at: record.created_at.timestamp(),
             status: record.status,
-            location: TenantLocation {
-                slug,
-                isolation: record.isolation,
-                instance: record.instance.clone(),
-            },
+            location,
         })
     }
 }

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use super::{RoutingSnapshot, TenantRoute};
-use crate::auth::Principal;
 use crate::config::{RoutingConfig, Unmatched};
+use crate::identity::Principal;
 use crate::names::{DEFAULT_TENANT, normalize_domain};
 
 /// Where a request's tenant came from.
@@ -191,7 +191,7 @@ fn strip_port(host: &str) -> &str {
 mod tests {
     use super::*;
     use crate::names::Slug;
-    use crate::routing::TenantLocation;
+    use crate::store::TenantLocation;
     use tenantry_proto::{Isolation, TenantStatus};
 
     fn snapshot(tenants: &[(&str, TenantStatus)], domains: &[(&str, &str)]) -> RoutingSnapshot {

@@ -7,13 +7,29 @@ use sqlx::postgres::PgConnectOptions;
 
 use super::PoolSettings;
 use super::postgres;
-use crate::config::{InstanceConfig, Secret};
 use crate::names::POOL_DATABASE;
+use crate::secret::Secret;
 
 /// `application_name` of request-path sessions.
 pub const APPLICATION: &str = "tenantry";
 /// `application_name` of administrative sessions (DDL, templates).
 pub const ADMIN_APPLICATION: &str = "tenantry-admin";
+
+/// One database server that can hold tenants.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceConfig {
+    /// An administrative connection (any database on the server; the provisioner creates
+    /// `tenantry_template` and `tenantry_pool` beside it).
+    pub url: Secret,
+    #[serde(default)]
+    pub region: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// No new tenants are placed here once it holds this many.
+    #[serde(default)]
+    pub max_tenants: Option<u64>,
+}
 
 /// One configured database server.
 #[derive(Debug)]

@@ -6,8 +6,13 @@
 //! [`with_conn!`], which monomorphise the body for each engine.
 
 pub mod cancel;
+pub mod credentials;
 pub mod instances;
+pub mod isolation;
+mod location;
+mod logins;
 pub mod postgres;
+mod roles;
 pub mod sql;
 pub mod sqlite;
 pub mod tenants;
@@ -18,6 +23,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use sqlx::pool::PoolConnection;
+
+pub use location::TenantLocation;
 
 /// A connection pool to one database: the registry, a template, or tenant storage.
 #[derive(Clone, Debug)]

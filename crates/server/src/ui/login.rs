@@ -15,9 +15,9 @@ use super::frame::{self, UiForm, anonymous_chrome, csrf_refused, render_with};
 use super::session::{self, Flash, LOGIN_COOKIE_NAME, SESSION_TTL, Who, constant_time_eq};
 use super::views::{LoginPage, Message};
 use crate::auth::{Principal, authenticate};
-use crate::config::Secret;
 use crate::identity::Role;
 use crate::provisioner::Actor;
+use crate::secret::Secret;
 
 const LOGIN_FORM_TTL: Duration = Duration::from_secs(3600);
 

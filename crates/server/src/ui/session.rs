@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
 
-use crate::auth::api_key;
-use crate::config::Secret;
+use crate::secret::Secret;
+use crate::secret::api_key;
 
 pub const COOKIE_NAME: &str = "tenantry_session";
 /// Double-submit token of the sign-in form, which has no session yet.

@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use tenantry_server::config::{self, Secret};
+use tenantry_server::config;
 use tenantry_server::provisioner::bootstrap::{APPROLE, Bootstrap};
+use tenantry_server::secret::Secret;
 
 use crate::output::table;
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tenantry_server::core::Core;
+use tenantry_server::fanout::{self, Outcome, Plan, Progress};
 use tenantry_server::migrator::Chain;
-use tenantry_server::migrator::fanout::{self, Outcome, Plan, Progress};
 use tenantry_server::names::Slug;
 use tenantry_server::{config, telemetry};
 

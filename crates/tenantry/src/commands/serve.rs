@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use tenantry_server::app::Server;
-use tenantry_server::migrator::fanout::{Outcome, Progress};
+use tenantry_server::fanout::{Outcome, Progress};
 use tenantry_server::{config, telemetry};
 
 /// Migration progress at start, as log lines.

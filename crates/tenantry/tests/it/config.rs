@@ -182,3 +182,41 @@ fn secrets_never_reach_the_output() {
     assert!(!out.status.success());
     assert!(!text(&out.stderr).contains(&key) && !text(&out.stdout).contains(&key));
 }
+
+/// A key is named as the user wrote it, once (`cache`, not `cache.cache`).
+#[test]
+fn unknown_keys_are_named_as_written() {
+    for (env, yaml, named) in [
+        (None, Some("cache:\n  url: redis://x\n"), "`cache`"),
+        (None, Some("registry:\n  urll: x\n"), "`registry.urll`"),
+        (
+            Some(("TENANTRY_REGISTRY__URLL", "x")),
+            None,
+            "`registry.urll`",
+        ),
+        (Some(("TENANTRY_SERVR__LISTEN", "x")), None, "`servr`"),
+    ] {
+        let env: Vec<(&str, &str)> = env.into_iter().collect();
+        serve_fails_naming(&env, yaml, named);
+    }
+}
+
+/// Other tools' `TENANTRY_*` variables (the test harness's `TENANTRY_BIN`, say) are not
+/// keys: the server starts, and says at start which it ignored.
+#[test]
+fn variables_that_name_no_key_are_reported_not_refused() {
+    let server = crate::support::TestServer::builder()
+        .env("TENANTRY_BIN", "/usr/local/bin/tenantry")
+        .start();
+    let warned = server.log_lines().into_iter().any(|line| {
+        line["variable"] == "TENANTRY_BIN"
+            && line["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("ignored"))
+    });
+    assert!(
+        warned,
+        "no warning naming TENANTRY_BIN: {:?}",
+        server.log_lines()
+    );
+}

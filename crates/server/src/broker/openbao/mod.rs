@@ -21,14 +21,16 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use serde_json::json;
-use tenantry_proto::Isolation;
 
 use self::client::{BaoAuth, BaoClient, BaoError, DbLease};
-use super::{BrokerError, Credentials};
+use super::{CredentialError, CredentialSource, CredentialStats, Credentials, TenantRoles};
 use crate::config::{VaultAuth, VaultConfig};
 use crate::names::{ROUTER_ROLE, router_bao_role};
-use crate::routing::TenantLocation;
+use crate::store::TenantLocation;
+use crate::store::credentials::InstanceLogin;
+use crate::store::isolation::{Logins, mode};
 use crate::store::sql::{quote_ident, quote_literal};
 
 /// Where `provision-bootstrap` keeps an instance's provisioner login in KV.
@@ -36,12 +38,12 @@ pub fn instance_secret_path(instance: &str) -> String {
     format!("tenantry/instances/{instance}")
 }
 
-impl From<BaoError> for BrokerError {
+impl From<BaoError> for CredentialError {
     fn from(e: BaoError) -> Self {
         if e.is_unavailable() {
-            BrokerError::Unavailable(e.to_string())
+            CredentialError::Unavailable(Box::new(e))
         } else {
-            BrokerError::Failed(e.to_string())
+            CredentialError::Failed(Box::new(e))
         }
     }
 }
@@ -53,15 +55,6 @@ struct Held {
     born: Instant,
     expires: Instant,
     renew_at: Instant,
-}
-
-/// Counters for `/metrics`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct BrokerStats {
-    pub calls: u64,
-    pub leases: u64,
-    pub renewals: u64,
-    pub rotations: u64,
 }
 
 pub struct OpenBaoBroker {
@@ -99,20 +92,20 @@ struct Inner {
 
 impl OpenBaoBroker {
     /// Logs in to OpenBAO. Fails when it cannot be reached or refuses the login.
-    pub async fn connect(config: &VaultConfig) -> Result<OpenBaoBroker, BrokerError> {
+    pub async fn connect(config: &VaultConfig) -> Result<OpenBaoBroker, CredentialError> {
         let auth = match config.auth {
             VaultAuth::Token => BaoAuth::Token(
                 config
                     .token
                     .clone()
-                    .ok_or_else(|| BrokerError::Failed("vault.token is not set".into()))?,
+                    .ok_or_else(|| CredentialError::Failed("vault.token is not set".into()))?,
             ),
             VaultAuth::Approle => BaoAuth::AppRole {
                 role_id: config.role_id.clone().unwrap_or_default(),
                 secret_id: config
                     .secret_id
                     .clone()
-                    .ok_or_else(|| BrokerError::Failed("vault.secret_id is not set".into()))?,
+                    .ok_or_else(|| CredentialError::Failed("vault.secret_id is not set".into()))?,
             },
         };
         let client = BaoClient::new(&config.url, auth)?;
@@ -148,7 +141,7 @@ impl OpenBaoBroker {
     pub async fn instance_login(
         &self,
         instance: &str,
-    ) -> Result<Option<(String, crate::config::Secret)>, BrokerError> {
+    ) -> Result<Option<InstanceLogin>, CredentialError> {
         let inner = &self.inner;
         let Some(data) = inner
             .client
@@ -159,22 +152,25 @@ impl OpenBaoBroker {
         };
         let field = |name: &str| data.get(name).and_then(|v| v.as_str()).map(str::to_owned);
         match (field("username"), field("password")) {
-            (Some(user), Some(password)) => Ok(Some((user, crate::config::Secret::new(password)))),
-            _ => Err(BrokerError::Failed(format!(
-                "{}/{} lacks username or password",
-                inner.kv_mount,
-                instance_secret_path(instance)
-            ))),
+            (Some(user), Some(password)) => Ok(Some((user, crate::secret::Secret::new(password)))),
+            _ => Err(CredentialError::Failed(
+                format!(
+                    "{}/{} lacks username or password",
+                    inner.kv_mount,
+                    instance_secret_path(instance)
+                )
+                .into(),
+            )),
         }
     }
 
     /// The tenant's credentials: the held lease, or a new one.
-    pub async fn credentials(&self, loc: &TenantLocation) -> Result<Credentials, BrokerError> {
+    pub async fn credentials(&self, loc: &TenantLocation) -> Result<Credentials, CredentialError> {
         self.inner.lease(&loc.slug.bao_role()).await
     }
 
     /// Credentials for the instance's schema pool (see [`ROUTER_ROLE`]).
-    pub async fn router_credentials(&self, instance: &str) -> Result<Credentials, BrokerError> {
+    pub async fn router_credentials(&self, instance: &str) -> Result<Credentials, CredentialError> {
         self.inner.lease(&router_bao_role(instance)).await
     }
 
@@ -195,9 +191,9 @@ impl OpenBaoBroker {
 
     /// Writes the OpenBAO role the tenant's logins come from: its own in database mode,
     /// its instance's router role in schema mode. Idempotent.
-    pub async fn provision(&self, loc: &TenantLocation) -> Result<(), BrokerError> {
+    pub async fn provision(&self, loc: &TenantLocation) -> Result<(), CredentialError> {
         let inner = &self.inner;
-        if loc.isolation == Isolation::Schema {
+        if mode(loc.isolation).logins() == Logins::Instance {
             if inner.routers_lock().contains(&loc.instance) {
                 return Ok(());
             }
@@ -241,7 +237,7 @@ impl OpenBaoBroker {
 
     /// Revokes every lease of the tenant and deletes its OpenBAO role (schema tenants
     /// created before decision 0008 have one too). Idempotent.
-    pub async fn revoke(&self, loc: &TenantLocation) -> Result<(), BrokerError> {
+    pub async fn revoke(&self, loc: &TenantLocation) -> Result<(), CredentialError> {
         let inner = &self.inner;
         inner.lock().remove(&loc.slug.bao_role());
         inner.client.revoke_prefix(&inner.creds_path(loc)).await?;
@@ -253,7 +249,10 @@ impl OpenBaoBroker {
     }
 
     /// What is left of the tenant in OpenBAO, for the purge's verification.
-    pub async fn residue(&self, loc: &TenantLocation) -> Result<Option<&'static str>, BrokerError> {
+    pub async fn residue(
+        &self,
+        loc: &TenantLocation,
+    ) -> Result<Option<&'static str>, CredentialError> {
         let inner = &self.inner;
         if inner
             .client
@@ -289,9 +288,9 @@ impl OpenBaoBroker {
         (self.inner.ttl / 4).min(Duration::from_secs(1800))
     }
 
-    pub fn stats(&self) -> BrokerStats {
+    pub fn stats(&self) -> CredentialStats {
         let inner = &self.inner;
-        BrokerStats {
+        CredentialStats {
             calls: inner.client.calls(),
             leases: inner.lock().len() as u64,
             renewals: inner.renewals.load(Ordering::Relaxed),
@@ -325,7 +324,7 @@ impl Inner {
     }
 
     /// The held lease of an OpenBAO role, or a new one.
-    async fn lease(&self, role: &str) -> Result<Credentials, BrokerError> {
+    async fn lease(&self, role: &str) -> Result<Credentials, CredentialError> {
         if let Some(c) = self.live(role) {
             return Ok(c);
         }
@@ -349,7 +348,7 @@ impl Inner {
         instance: &str,
         role: &str,
         creation: String,
-    ) -> Result<(), BrokerError> {
+    ) -> Result<(), CredentialError> {
         let body = json!({
             "db_name": instance,
             "creation_statements": [creation],
@@ -492,5 +491,82 @@ impl Inner {
                 }
             }
         }
+    }
+}
+
+impl CredentialSource for OpenBaoBroker {
+    fn name(&self) -> &'static str {
+        "openbao"
+    }
+
+    fn tenant_roles(&self) -> TenantRoles {
+        TenantRoles::Own
+    }
+
+    fn credentials<'a>(
+        &'a self,
+        loc: &'a TenantLocation,
+    ) -> BoxFuture<'a, Result<Credentials, CredentialError>> {
+        Box::pin(OpenBaoBroker::credentials(self, loc))
+    }
+
+    fn router_credentials<'a>(
+        &'a self,
+        instance: &'a str,
+    ) -> BoxFuture<'a, Result<Credentials, CredentialError>> {
+        Box::pin(OpenBaoBroker::router_credentials(self, instance))
+    }
+
+    fn invalidate(&self, loc: &TenantLocation) {
+        OpenBaoBroker::invalidate(self, loc);
+    }
+
+    fn invalidate_router(&self, instance: &str) {
+        OpenBaoBroker::invalidate_router(self, instance);
+    }
+
+    fn epoch(&self) -> u64 {
+        OpenBaoBroker::epoch(self)
+    }
+
+    fn connection_lifetime(&self) -> Option<Duration> {
+        Some(OpenBaoBroker::connection_lifetime(self))
+    }
+
+    fn provision<'a>(
+        &'a self,
+        loc: &'a TenantLocation,
+    ) -> BoxFuture<'a, Result<(), CredentialError>> {
+        Box::pin(OpenBaoBroker::provision(self, loc))
+    }
+
+    fn revoke<'a>(&'a self, loc: &'a TenantLocation) -> BoxFuture<'a, Result<(), CredentialError>> {
+        Box::pin(OpenBaoBroker::revoke(self, loc))
+    }
+
+    fn residue<'a>(
+        &'a self,
+        loc: &'a TenantLocation,
+    ) -> BoxFuture<'a, Result<Option<&'static str>, CredentialError>> {
+        Box::pin(OpenBaoBroker::residue(self, loc))
+    }
+
+    fn instance_login<'a>(
+        &'a self,
+        instance: &'a str,
+    ) -> BoxFuture<'a, Result<Option<InstanceLogin>, CredentialError>> {
+        Box::pin(OpenBaoBroker::instance_login(self, instance))
+    }
+
+    fn problem(&self) -> BoxFuture<'_, Option<String>> {
+        Box::pin(OpenBaoBroker::problem(self))
+    }
+
+    fn stats(&self) -> Option<CredentialStats> {
+        Some(OpenBaoBroker::stats(self))
+    }
+
+    fn spawn_upkeep(&self) -> Option<tokio::task::JoinHandle<()>> {
+        Some(self.spawn_renewal())
     }
 }

@@ -1,3 +1,8 @@
+//! Secrets and their formats: a leaf every layer may use. A [`Secret`] never appears in
+//! logs, `Debug` output or error bodies; [`api_key`] is the operator key format.
+
+pub mod api_key;
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A configuration value that must never appear in logs, `Debug` output or error bodies.

@@ -3,13 +3,15 @@
 
 use futures_util::StreamExt;
 use futures_util::stream;
-use tenantry_proto::{Isolation, TenantStatus};
+use tenantry_proto::TenantStatus;
 
-use super::{Chain, ChainState, MigrateFailure, apply_on, apply_tenant, state_on, tenant_state};
 use crate::catalog::TenantRecord;
 use crate::core::Core;
+use crate::migrator::{
+    Chain, ChainState, MigrateFailure, apply_on, apply_tenant, state_on, tenant_state,
+};
 use crate::names::Slug;
-use crate::provisioner::location;
+use crate::store::isolation::{Pooling, mode};
 use crate::store::{Db, PoolSettings};
 
 /// Which databases to look at, and whether to change them.
@@ -145,7 +147,9 @@ pub async fn run(core: &Core, plan: &Plan, progress: &dyn Progress) -> Vec<Outco
             record.status,
             TenantStatus::Active | TenantStatus::Suspended
         );
-        if wanted && live && !(collapsed && record.isolation == Isolation::Collapsed) {
+        // A tenant in the registry moves with the registry chain.
+        let in_registry = mode(record.isolation).pooling() == Pooling::Registry;
+        if wanted && live && !(collapsed && in_registry) {
             selected.push(record);
         }
     }
@@ -223,9 +227,7 @@ async fn templates(core: &Core, dry_run: bool, progress: &dyn Progress) -> Vec<O
         let o = outcome(
             "template".into(),
             Chain::Tenant,
-            core.storage
-                .migrate_file_template(&core.chains, dry_run)
-                .await,
+            core.templates.migrate_file(&core.storage, dry_run).await,
         );
         progress.finished(&o);
         return vec![o];
@@ -237,8 +239,8 @@ async fn templates(core: &Core, dry_run: bool, progress: &dyn Progress) -> Vec<O
         let o = outcome(
             target,
             Chain::Tenant,
-            core.storage
-                .migrate_template(instance, &core.chains, dry_run)
+            core.templates
+                .migrate_instance(&core.storage, instance, dry_run)
                 .await,
         );
         progress.finished(&o);
@@ -248,7 +250,7 @@ async fn templates(core: &Core, dry_run: bool, progress: &dyn Progress) -> Vec<O
 }
 
 async fn tenant(core: &Core, record: &TenantRecord, target: String, dry_run: bool) -> Outcome {
-    let loc = match location(record) {
+    let loc = match record.location() {
         Ok(loc) => loc,
         Err(e) => return Outcome::failed(target, Chain::Tenant, e),
     };

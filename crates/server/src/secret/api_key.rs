@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::config::Secret;
+use crate::secret::Secret;
 
 pub const PREFIX: &str = "tnt_";
 const MIN_RANDOM: usize = 32;

@@ -1,0 +1,93 @@
+//! Static credentials: every tenant on an instance connects with the instance's own
+//! configured login, which never changes while the server runs.
+
+use std::time::Duration;
+
+use futures_util::future::{BoxFuture, FutureExt, ready};
+
+use super::{CredentialError, CredentialSource, CredentialStats, Credentials, TenantRoles};
+use crate::store::TenantLocation;
+use crate::store::credentials::InstanceLogin;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StaticCredentials;
+
+fn instance_own<'a, T: Default + Send + 'a>() -> BoxFuture<'a, Result<T, CredentialError>> {
+    ready(Ok(T::default())).boxed()
+}
+
+impl CredentialSource for StaticCredentials {
+    fn name(&self) -> &'static str {
+        "static"
+    }
+
+    fn tenant_roles(&self) -> TenantRoles {
+        TenantRoles::Shared
+    }
+
+    fn credentials<'a>(
+        &'a self,
+        _loc: &'a TenantLocation,
+    ) -> BoxFuture<'a, Result<Credentials, CredentialError>> {
+        instance_own()
+    }
+
+    fn router_credentials<'a>(
+        &'a self,
+        _instance: &'a str,
+    ) -> BoxFuture<'a, Result<Credentials, CredentialError>> {
+        instance_own()
+    }
+
+    fn invalidate(&self, _loc: &TenantLocation) {}
+
+    fn invalidate_router(&self, _instance: &str) {}
+
+    fn epoch(&self) -> u64 {
+        0
+    }
+
+    fn connection_lifetime(&self) -> Option<Duration> {
+        None
+    }
+
+    fn provision<'a>(
+        &'a self,
+        _loc: &'a TenantLocation,
+    ) -> BoxFuture<'a, Result<(), CredentialError>> {
+        instance_own()
+    }
+
+    fn revoke<'a>(
+        &'a self,
+        _loc: &'a TenantLocation,
+    ) -> BoxFuture<'a, Result<(), CredentialError>> {
+        instance_own()
+    }
+
+    fn residue<'a>(
+        &'a self,
+        _loc: &'a TenantLocation,
+    ) -> BoxFuture<'a, Result<Option<&'static str>, CredentialError>> {
+        instance_own()
+    }
+
+    fn instance_login<'a>(
+        &'a self,
+        _instance: &'a str,
+    ) -> BoxFuture<'a, Result<Option<InstanceLogin>, CredentialError>> {
+        instance_own()
+    }
+
+    fn problem(&self) -> BoxFuture<'_, Option<String>> {
+        ready(None).boxed()
+    }
+
+    fn stats(&self) -> Option<CredentialStats> {
+        None
+    }
+
+    fn spawn_upkeep(&self) -> Option<tokio::task::JoinHandle<()>> {
+        None
+    }
+}
