@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::core::Core;
 use crate::fleet::hosts;
-use crate::store::{Conn, Db, PoolSettings, TenantDb};
+use crate::store::{Conn, Db, PoolSettings, TenantDataError, TenantDb};
 use crate::with_conn;
 
 /// One tenant's line of the report.
@@ -33,7 +33,7 @@ struct Contents {
     targets: std::collections::HashSet<Uuid>,
 }
 
-async fn contents(db: &TenantDb) -> Result<Contents, sqlx::Error> {
+async fn contents(db: &TenantDb) -> Result<Contents, TenantDataError> {
     Ok(Contents {
         hosts: hosts::ids(db).await?,
         templates: crate::fleet::templates::count(db).await?,
@@ -181,7 +181,7 @@ pub async fn run(core: &Core) -> Result<Report, crate::catalog::CatalogError> {
 }
 
 /// Host ids in a `hosts` table reachable without a tenant schema (none, if no such table).
-async fn stray_hosts(db: &TenantDb) -> Result<Vec<Uuid>, sqlx::Error> {
+async fn stray_hosts(db: &TenantDb) -> Result<Vec<Uuid>, TenantDataError> {
     let mut conn = db.acquire().await?;
     let exists = match &mut conn {
         Conn::Sqlite(c) => sqlx::query_scalar::<_, String>(

@@ -8,7 +8,7 @@ use sqlx::types::Json;
 use tenantry_proto::{CreateHost, Host, HostFacts, HostStatus};
 use uuid::Uuid;
 
-use crate::store::{TenantDb, is_unique_violation};
+use crate::store::{TenantDataError, TenantDb, is_unique_violation};
 use crate::with_conn;
 
 #[derive(Debug, thiserror::Error)]
@@ -16,7 +16,13 @@ pub enum HostError {
     #[error("a host named {0} already exists")]
     Exists(String),
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Data(#[from] TenantDataError),
+}
+
+impl From<sqlx::Error> for HostError {
+    fn from(e: sqlx::Error) -> Self {
+        HostError::Data(e.into())
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -106,7 +112,7 @@ pub async fn list(
     tenant: &str,
     filter: &HostFilter,
     limit: u32,
-) -> Result<Vec<Host>, sqlx::Error> {
+) -> Result<Vec<Host>, TenantDataError> {
     // Label keys follow the label rule (no quotes), so they can sit in a JSON path.
     let label = match db.db().backend() {
         crate::store::Backend::Postgres => "labels ->> $2",
@@ -157,7 +163,7 @@ pub async fn set_labels(
     tenant: &str,
     id: Uuid,
     labels: &BTreeMap<String, String>,
-) -> Result<Option<Host>, sqlx::Error> {
+) -> Result<Option<Host>, TenantDataError> {
     let mut conn = db.acquire().await?;
     let n = with_conn!(&mut conn, c => {
         sqlx::query("UPDATE hosts SET labels = $2 WHERE id = $1")
@@ -174,7 +180,7 @@ pub async fn set_labels(
     get(db, tenant, id).await
 }
 
-pub async fn get(db: &TenantDb, tenant: &str, id: Uuid) -> Result<Option<Host>, sqlx::Error> {
+pub async fn get(db: &TenantDb, tenant: &str, id: Uuid) -> Result<Option<Host>, TenantDataError> {
     let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM hosts WHERE id = $1"));
     let mut conn = db.acquire().await?;
     let row: Option<HostRow> = with_conn!(&mut conn, c => {
@@ -329,7 +335,7 @@ pub async fn checkin(
     db: &TenantDb,
     id: Uuid,
     facts: Option<&HostFacts>,
-) -> Result<Option<u64>, sqlx::Error> {
+) -> Result<Option<u64>, TenantDataError> {
     let now = Utc::now();
     let mut conn = db.acquire().await?;
     let interval: Option<Option<i64>> = with_conn!(&mut conn, c => {
@@ -362,7 +368,7 @@ pub async fn checkin(
 }
 
 /// Returns whether a host was deleted.
-pub async fn delete(db: &TenantDb, id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn delete(db: &TenantDb, id: Uuid) -> Result<bool, TenantDataError> {
     let mut conn = db.acquire().await?;
     let n = with_conn!(&mut conn, c => {
         sqlx::query("DELETE FROM hosts WHERE id = $1").bind(id).execute(&mut *c).await?.rows_affected()
@@ -370,7 +376,7 @@ pub async fn delete(db: &TenantDb, id: Uuid) -> Result<bool, sqlx::Error> {
     Ok(n > 0)
 }
 
-pub async fn count(db: &TenantDb) -> Result<i64, sqlx::Error> {
+pub async fn count(db: &TenantDb) -> Result<i64, TenantDataError> {
     let mut conn = db.acquire().await?;
     Ok(with_conn!(&mut conn, c => {
         sqlx::query_scalar("SELECT COUNT(*) FROM hosts").fetch_one(&mut *c).await?
@@ -378,7 +384,7 @@ pub async fn count(db: &TenantDb) -> Result<i64, sqlx::Error> {
 }
 
 /// Every host id (for routing verification).
-pub async fn ids(db: &TenantDb) -> Result<Vec<Uuid>, sqlx::Error> {
+pub async fn ids(db: &TenantDb) -> Result<Vec<Uuid>, TenantDataError> {
     let mut conn = db.acquire().await?;
     Ok(
         with_conn!(&mut conn, c => sqlx::query_scalar("SELECT id FROM hosts").fetch_all(&mut *c).await?),

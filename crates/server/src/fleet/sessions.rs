@@ -15,8 +15,8 @@ use tenantry_proto::{
 };
 use uuid::Uuid;
 
-use crate::store::TenantDb;
 use crate::store::cancel::transaction;
+use crate::store::{TenantDataError, TenantDb};
 use crate::{with_conn, with_pooled};
 
 /// What a new session asks for.
@@ -107,7 +107,7 @@ pub async fn create(
     db: &TenantDb,
     tenant: &str,
     new: &NewSession<'_>,
-) -> Result<Session, sqlx::Error> {
+) -> Result<Session, TenantDataError> {
     let id = Uuid::now_v7();
     let now = Utc::now();
     let mut conn = db.acquire().await?;
@@ -197,7 +197,7 @@ pub async fn create(
 
 /// Fails every unfinished session whose timeout has passed. Reads first, so a listing
 /// writes (and, on SQLite, takes the write lock) only when something did time out.
-async fn expire(db: &TenantDb) -> Result<(), sqlx::Error> {
+async fn expire(db: &TenantDb) -> Result<(), TenantDataError> {
     let now = Utc::now();
     let mut conn = db.acquire().await?;
     let due: i64 = with_conn!(&mut conn, c => {
@@ -225,7 +225,7 @@ async fn expire(db: &TenantDb) -> Result<(), sqlx::Error> {
 }
 
 /// Applied and failed reports per session, from every host's actual state (one read).
-async fn reports(db: &TenantDb) -> Result<HashMap<Uuid, (u64, u64)>, sqlx::Error> {
+async fn reports(db: &TenantDb) -> Result<HashMap<Uuid, (u64, u64)>, TenantDataError> {
     let mut conn = db.acquire().await?;
     let states: Vec<Option<Json<ActualState>>> = with_conn!(&mut conn, c => {
         sqlx::query_scalar("SELECT actual_state FROM hosts WHERE actual_state IS NOT NULL")
@@ -252,7 +252,11 @@ fn progress(reports: &HashMap<Uuid, (u64, u64)>, id: Uuid, targets: &[Uuid]) -> 
     }
 }
 
-pub async fn get(db: &TenantDb, tenant: &str, id: Uuid) -> Result<Option<Session>, sqlx::Error> {
+pub async fn get(
+    db: &TenantDb,
+    tenant: &str,
+    id: Uuid,
+) -> Result<Option<Session>, TenantDataError> {
     expire(db).await?;
     let sql = sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM sessions WHERE id = $1"));
     let mut conn = db.acquire().await?;
@@ -276,7 +280,7 @@ pub async fn list(
     status: Option<SessionStatus>,
     after: Option<Uuid>,
     limit: u32,
-) -> Result<Vec<Session>, sqlx::Error> {
+) -> Result<Vec<Session>, TenantDataError> {
     expire(db).await?;
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM sessions WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
@@ -302,7 +306,7 @@ pub async fn list(
 }
 
 /// Deletes a session; its targets no longer want what it asked for.
-pub async fn delete(db: &TenantDb, id: Uuid) -> Result<bool, sqlx::Error> {
+pub async fn delete(db: &TenantDb, id: Uuid) -> Result<bool, TenantDataError> {
     let mut conn = db.acquire().await?;
     let wanting: Vec<(Uuid, Json<DesiredState>)> = with_conn!(&mut conn, c => {
         sqlx::query_as("SELECT id, desired_state FROM hosts WHERE desired_state IS NOT NULL")
@@ -326,7 +330,11 @@ pub async fn delete(db: &TenantDb, id: Uuid) -> Result<bool, sqlx::Error> {
 }
 
 /// Records what a host did, and moves its session along.
-pub async fn report(db: &TenantDb, host: Uuid, actual: &ActualState) -> Result<(), sqlx::Error> {
+pub async fn report(
+    db: &TenantDb,
+    host: Uuid,
+    actual: &ActualState,
+) -> Result<(), TenantDataError> {
     let now = Utc::now();
     let mut conn = db.acquire().await?;
     let session: Option<(String, Json<Vec<Uuid>>)> = with_conn!(&mut conn, c => {
@@ -417,7 +425,10 @@ impl ComponentRow {
 const COMPONENT_COLUMNS: &str = "id, hostname, online_until, desired_state, actual_state";
 
 /// What the host should apply now, if anything.
-pub async fn desired_for(db: &TenantDb, host: Uuid) -> Result<Option<DesiredState>, sqlx::Error> {
+pub async fn desired_for(
+    db: &TenantDb,
+    host: Uuid,
+) -> Result<Option<DesiredState>, TenantDataError> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {COMPONENT_COLUMNS} FROM hosts WHERE id = $1"
     ));
@@ -433,7 +444,7 @@ pub async fn components(
     tenant: &str,
     after: Option<Uuid>,
     limit: u32,
-) -> Result<Vec<Component>, sqlx::Error> {
+) -> Result<Vec<Component>, TenantDataError> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {COMPONENT_COLUMNS} FROM hosts WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
     ));
@@ -448,7 +459,7 @@ pub async fn component(
     db: &TenantDb,
     tenant: &str,
     id: Uuid,
-) -> Result<Option<Component>, sqlx::Error> {
+) -> Result<Option<Component>, TenantDataError> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {COMPONENT_COLUMNS} FROM hosts WHERE id = $1"
     ));
@@ -464,7 +475,7 @@ pub async fn set_desired(
     db: &TenantDb,
     id: Uuid,
     desired: Option<&DesiredState>,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, TenantDataError> {
     let mut conn = db.acquire().await?;
     let n = with_conn!(&mut conn, c => {
         sqlx::query("UPDATE hosts SET desired_state = $2 WHERE id = $1")
@@ -478,7 +489,7 @@ pub async fn set_desired(
 }
 
 /// How many sessions the tenant has (for routing verification).
-pub async fn count(db: &TenantDb) -> Result<i64, sqlx::Error> {
+pub async fn count(db: &TenantDb) -> Result<i64, TenantDataError> {
     let mut conn = db.acquire().await?;
     Ok(with_conn!(&mut conn, c => {
         sqlx::query_scalar("SELECT COUNT(*) FROM sessions").fetch_one(&mut *c).await?
@@ -486,7 +497,7 @@ pub async fn count(db: &TenantDb) -> Result<i64, sqlx::Error> {
 }
 
 /// Targets that are real hosts of this tenant (what verification checks sessions against).
-pub async fn target_ids(db: &TenantDb) -> Result<HashSet<Uuid>, sqlx::Error> {
+pub async fn target_ids(db: &TenantDb) -> Result<HashSet<Uuid>, TenantDataError> {
     let mut conn = db.acquire().await?;
     let all: Vec<Json<Vec<Uuid>>> = with_conn!(&mut conn, c => {
         sqlx::query_scalar("SELECT targets FROM sessions").fetch_all(&mut *c).await?

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use tenantry_proto::{BootSet, SessionTemplate};
 
-use crate::store::{TenantDb, is_unique_violation};
+use crate::store::{TenantDataError, TenantDb, is_unique_violation};
 use crate::with_conn;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,7 +13,13 @@ pub enum TemplateError {
     #[error("a session template named {0} already exists")]
     Exists(String),
     #[error(transparent)]
-    Db(#[from] sqlx::Error),
+    Data(#[from] TenantDataError),
+}
+
+impl From<sqlx::Error> for TemplateError {
+    fn from(e: sqlx::Error) -> Self {
+        TemplateError::Data(e.into())
+    }
 }
 
 const MAX_BOOT_SETS: usize = 32;
@@ -107,7 +113,7 @@ pub async fn list(
     tenant: &str,
     after: Option<&str>,
     limit: u32,
-) -> Result<Vec<SessionTemplate>, sqlx::Error> {
+) -> Result<Vec<SessionTemplate>, TenantDataError> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM session_templates WHERE ($1 IS NULL OR name > $1) ORDER BY name LIMIT $2"
     ));
@@ -122,7 +128,7 @@ pub async fn get(
     db: &TenantDb,
     tenant: &str,
     name: &str,
-) -> Result<Option<SessionTemplate>, sqlx::Error> {
+) -> Result<Option<SessionTemplate>, TenantDataError> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM session_templates WHERE name = $1"
     ));
@@ -180,7 +186,7 @@ pub async fn put(
 }
 
 /// Returns whether a template was deleted.
-pub async fn delete(db: &TenantDb, name: &str) -> Result<bool, sqlx::Error> {
+pub async fn delete(db: &TenantDb, name: &str) -> Result<bool, TenantDataError> {
     let mut conn = db.acquire().await?;
     let n = with_conn!(&mut conn, c => {
         sqlx::query("DELETE FROM session_templates WHERE name = $1").bind(name).execute(&mut *c).await?.rows_affected()
@@ -189,7 +195,7 @@ pub async fn delete(db: &TenantDb, name: &str) -> Result<bool, sqlx::Error> {
 }
 
 /// How many templates the tenant has (for routing verification).
-pub async fn count(db: &TenantDb) -> Result<i64, sqlx::Error> {
+pub async fn count(db: &TenantDb) -> Result<i64, TenantDataError> {
     let mut conn = db.acquire().await?;
     Ok(with_conn!(&mut conn, c => {
         sqlx::query_scalar("SELECT COUNT(*) FROM session_templates").fetch_one(&mut *c).await?

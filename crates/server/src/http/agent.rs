@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::enrollment::TOKEN_PREFIX;
 use super::error::{ApiError, ApiResult};
-use super::extract::{Access, ApiJson, Caller, Family, tenant_failure};
+use super::extract::{Access, ApiJson, Caller, Family};
 use super::state::AppState;
 use crate::auth::{HOST_CREDENTIAL_PREFIX, Principal, bearer, policy};
 use crate::catalog::{EnrollError, TenantRecord};
@@ -159,7 +159,7 @@ async fn enroll(
                 codes::HOST_EXISTS,
                 format!("another host of this tenant is named {name}"),
             ),
-            HostError::Db(e) => tenant_failure(&route, &db, e),
+            HostError::Data(e) => e.into(),
         });
     }
     let credential = credential(&state, &record.slug, record.id, binding.host_id)?;
@@ -232,10 +232,8 @@ async fn checkin(
         _ => return Err(host_unknown()),
     }
     let db = state.pools.get(route.id, &route.location).await?;
-    let failed = |e| tenant_failure(&route, &db, e);
     let interval = hosts::checkin(&db, host_id, body.facts.as_ref())
-        .await
-        .map_err(failed)?
+        .await?
         .ok_or_else(host_unknown)?;
     if let Some(actual) = &body.actual {
         if actual.detail.as_ref().is_some_and(|d| d.len() > 1024) {
@@ -243,11 +241,9 @@ async fn checkin(
                 "actual.detail is at most 1024 characters",
             ));
         }
-        sessions::report(&db, host_id, actual)
-            .await
-            .map_err(failed)?;
+        sessions::report(&db, host_id, actual).await?;
     }
-    let desired = sessions::desired_for(&db, host_id).await.map_err(failed)?;
+    let desired = sessions::desired_for(&db, host_id).await?;
     let renew = expires.saturating_sub(token::now()) < CREDENTIAL_TTL_SECS / 3;
     Ok(Json(CheckinResponse {
         host_id,

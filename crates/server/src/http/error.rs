@@ -15,6 +15,7 @@ use crate::names::SlugError;
 use crate::pools::PoolError;
 use crate::provisioner::ProvisionError;
 use crate::routing::ResolveError;
+use crate::store::TenantDataError;
 use crate::store::credentials::CredentialError;
 use crate::store::tenants::StoreError;
 use crate::store::{is_disk_full, is_foreign_key_violation, is_unreachable};
@@ -228,6 +229,53 @@ pub fn store_error(e: &StoreError) -> ApiError {
             ApiError::insufficient_storage(e)
         }
         other => ApiError::internal(other),
+    }
+}
+
+/// The one place a failure on a tenant's storage becomes a response.
+impl From<TenantDataError> for ApiError {
+    fn from(e: TenantDataError) -> Self {
+        match e {
+            TenantDataError::Busy { tenant } => {
+                tracing::warn!(
+                    tenant = tenant.as_deref().unwrap_or("?"),
+                    "every connection of the tenant's pool is busy"
+                );
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::STORAGE_BUSY,
+                    "every connection to this tenant's storage is busy; try again",
+                )
+            }
+            TenantDataError::Unavailable {
+                instance: Some(instance),
+                source,
+            } => store_error(&StoreError::InstanceUnavailable { instance, source }),
+            TenantDataError::Unavailable {
+                instance: None,
+                source,
+            } => {
+                tracing::error!(error = %source, "tenant's instance unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::INSTANCE_UNAVAILABLE,
+                    "the tenant's database instance is unavailable; try again later",
+                )
+            }
+            TenantDataError::LoginRefused { tenant, source } => {
+                // Renewal happens off the request path: the source has been unreachable
+                // for longer than the lease.
+                let why = format!(
+                    "tenant {}: the database refused its leased login: {source}",
+                    tenant.as_deref().unwrap_or("?")
+                );
+                store_error(&StoreError::Credentials(CredentialError::Unavailable(
+                    why.into(),
+                )))
+            }
+            TenantDataError::Full(e) => ApiError::insufficient_storage(e),
+            TenantDataError::Db(e) => ApiError::from(e),
+        }
     }
 }
 

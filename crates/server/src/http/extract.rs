@@ -277,47 +277,6 @@ impl TenantScope {
     pub fn slug(&self) -> &str {
         self.route.slug().as_str()
     }
-
-    /// A failed query on this tenant's storage.
-    pub fn fail(&self, e: sqlx::Error) -> ApiError {
-        tenant_failure(&self.route, &self.db, e)
-    }
-}
-
-/// A failed query on a tenant's storage: a saturated pool is `storage_busy`, an
-/// unreachable server is named as the tenant's instance, a full disk is 507; anything
-/// else is internal.
-pub fn tenant_failure(route: &TenantRoute, db: &TenantDb, e: sqlx::Error) -> ApiError {
-    if crate::store::is_saturated(&e, db.db()) {
-        tracing::warn!(tenant = %route.slug(), "every connection of the tenant's pool is busy");
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            codes::STORAGE_BUSY,
-            "every connection to this tenant's storage is busy; try again",
-        );
-    }
-    if crate::store::postgres::is_auth_failure(&e) {
-        // The login the broker leased ran out and no fresh one replaced it: OpenBAO has
-        // been unreachable for longer than the lease (renewal happens off the request path).
-        return super::error::store_error(&crate::store::tenants::StoreError::Credentials(
-            crate::store::credentials::CredentialError::Unavailable(
-                format!(
-                    "tenant {}: the database refused its leased login: {e}",
-                    route.slug()
-                )
-                .into(),
-            ),
-        ));
-    }
-    if crate::store::is_unreachable(&e) {
-        return super::error::store_error(
-            &crate::store::tenants::StoreError::InstanceUnavailable {
-                instance: route.location.instance.clone(),
-                source: e,
-            },
-        );
-    }
-    ApiError::from(e)
 }
 
 impl FromRequestParts<AppState> for TenantScope {

@@ -131,9 +131,7 @@ async fn list_hosts(
         Some(c) => filter.after_id = Some(Uuid::parse_str(c).map_err(|_| invalid_cursor())?),
         None => {}
     }
-    let rows = hosts::list(&tenant.db, tenant.slug(), &filter, limit + 1)
-        .await
-        .map_err(|e| tenant.fail(e))?;
+    let rows = hosts::list(&tenant.db, tenant.slug(), &filter, limit + 1).await?;
     Ok(Json(page(rows, limit, |h| {
         if by_hostname {
             h.hostname.clone()
@@ -184,8 +182,7 @@ async fn update_host(
     let id = Uuid::parse_str(&id).map_err(|_| host_not_found(&id))?;
     crate::fleet::labels::validate(&body.labels).map_err(ApiError::invalid)?;
     hosts::set_labels(&tenant.db, tenant.slug(), id, &body.labels)
-        .await
-        .map_err(|e| tenant.fail(e))?
+        .await?
         .map(Json)
         .ok_or_else(|| host_not_found(id))
 }
@@ -208,7 +205,7 @@ async fn create_host(
                 codes::HOST_EXISTS,
                 format!("a host named {name} already exists"),
             ),
-            HostError::Db(e) => tenant.fail(e),
+            HostError::Data(e) => e.into(),
         })?;
     let location = format!("/api/v1/hosts/{}", host.id);
     Ok((
@@ -226,8 +223,7 @@ async fn create_host(
 async fn get_host(tenant: TenantScope, ApiPath(id): ApiPath<String>) -> ApiResult<Json<Host>> {
     let id = Uuid::parse_str(&id).map_err(|_| host_not_found(&id))?;
     hosts::get(&tenant.db, tenant.slug(), id)
-        .await
-        .map_err(|e| tenant.fail(e))?
+        .await?
         .map(Json)
         .ok_or_else(|| host_not_found(id))
 }
@@ -243,9 +239,7 @@ async fn delete_host(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = Uuid::parse_str(&id).map_err(|_| host_not_found(&id))?;
-    let deleted = hosts::delete(&tenant.db, id)
-        .await
-        .map_err(|e| tenant.fail(e))?;
+    let deleted = hosts::delete(&tenant.db, id).await?;
     // Its credential stops working with the binding (401 `host_unknown` at check-in).
     let unbound = state.core.catalog.unbind_host(tenant.route.id, id).await?;
     if deleted || unbound {

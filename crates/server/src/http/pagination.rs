@@ -68,7 +68,7 @@ pub async fn across_tenants<T, Fut>(
     tenant_of: impl Fn(&T) -> &str,
 ) -> Result<Page<T>, ApiError>
 where
-    Fut: std::future::Future<Output = Result<Vec<T>, sqlx::Error>>,
+    Fut: std::future::Future<Output = Result<Vec<T>, crate::store::TenantDataError>>,
 {
     let (from_slug, after) = match cursor {
         Some(c) => {

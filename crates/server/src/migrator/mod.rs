@@ -35,6 +35,8 @@ pub enum MigrateFailure {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Data(#[from] crate::store::TenantDataError),
 }
 
 /// The version table of `chain`, qualified by the (already quoted) schema in schema mode.

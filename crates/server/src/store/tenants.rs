@@ -136,7 +136,7 @@ impl TenantStorage {
         settings: Option<PoolSettings>,
     ) -> Result<TenantDb, StoreError> {
         let settings = settings.unwrap_or(self.settings);
-        mode(loc.isolation).open(self, loc, settings).await
+        Ok(mode(loc.isolation).open(self, loc, settings).await?.at(loc))
     }
 
     /// The tenant's handle on its instance's shared pool (modes that pool per instance).
@@ -145,7 +145,9 @@ impl TenantStorage {
         pool: sqlx::PgPool,
         loc: &TenantLocation,
     ) -> Result<TenantDb, StoreError> {
-        mode(loc.isolation).on_instance_pool(self, pool, loc)
+        Ok(mode(loc.isolation)
+            .on_instance_pool(self, pool, loc)?
+            .at(loc))
     }
 
     /// Closes a handle from [`Self::open`] unless it is the shared registry pool.

@@ -41,9 +41,7 @@ async fn list_components(
         Some(c) => Some(Uuid::parse_str(c).map_err(|_| invalid_cursor())?),
         None => None,
     };
-    let rows = sessions::components(&tenant.db, tenant.slug(), after, limit + 1)
-        .await
-        .map_err(|e| tenant.fail(e))?;
+    let rows = sessions::components(&tenant.db, tenant.slug(), after, limit + 1).await?;
     Ok(Json(page(rows, limit, |c| c.id.to_string())))
 }
 
@@ -57,8 +55,7 @@ async fn get_component(
 ) -> ApiResult<Json<Component>> {
     let id = Uuid::parse_str(&id).map_err(|_| not_found(&id))?;
     sessions::component(&tenant.db, tenant.slug(), id)
-        .await
-        .map_err(|e| tenant.fail(e))?
+        .await?
         .map(Json)
         .ok_or_else(|| not_found(id))
 }
@@ -81,15 +78,11 @@ async fn update_component(
     {
         return Err(ApiError::invalid("desired_state is too large"));
     }
-    if !sessions::set_desired(&tenant.db, id, body.desired_state.as_ref())
-        .await
-        .map_err(|e| tenant.fail(e))?
-    {
+    if !sessions::set_desired(&tenant.db, id, body.desired_state.as_ref()).await? {
         return Err(not_found(id));
     }
     sessions::component(&tenant.db, tenant.slug(), id)
-        .await
-        .map_err(|e| tenant.fail(e))?
+        .await?
         .map(Json)
         .ok_or_else(|| not_found(id))
 }

@@ -60,9 +60,7 @@ async fn list_sessions(
                 Some(c) => Some(Uuid::parse_str(c).map_err(|_| invalid_cursor())?),
                 None => None,
             };
-            let rows = sessions::list(&tenant.db, tenant.slug(), status, after, limit + 1)
-                .await
-                .map_err(|e| tenant.fail(e))?;
+            let rows = sessions::list(&tenant.db, tenant.slug(), status, after, limit + 1).await?;
             Ok(Json(page(rows, limit, |s| s.id.to_string())))
         }
         FleetScope::AllTenants => {
@@ -107,8 +105,7 @@ async fn create_session(
         ));
     }
     let template = stored_templates::get(&tenant.db, tenant.slug(), &body.template_name)
-        .await
-        .map_err(|e| tenant.fail(e))?
+        .await?
         .ok_or_else(|| templates::not_found(&body.template_name))?;
     let options = crate::options::get(&state.core.shared).await?;
     let timeout = chrono::Duration::seconds(
@@ -126,8 +123,7 @@ async fn create_session(
             timeout,
         },
     )
-    .await
-    .map_err(|e| tenant.fail(e))?;
+    .await?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/v2/sessions/{}", session.id))],
@@ -145,8 +141,7 @@ async fn get_session(
 ) -> ApiResult<Json<Session>> {
     let id = Uuid::parse_str(&id).map_err(|_| not_found(&id))?;
     sessions::get(&tenant.db, tenant.slug(), id)
-        .await
-        .map_err(|e| tenant.fail(e))?
+        .await?
         .map(Json)
         .ok_or_else(|| not_found(id))
 }
@@ -160,10 +155,7 @@ async fn delete_session(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
     let id = Uuid::parse_str(&id).map_err(|_| not_found(&id))?;
-    if sessions::delete(&tenant.db, id)
-        .await
-        .map_err(|e| tenant.fail(e))?
-    {
+    if sessions::delete(&tenant.db, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(id))

@@ -31,14 +31,14 @@ pub fn not_found(name: &str) -> ApiError {
     )
 }
 
-fn exists(e: TemplateError, tenant: &TenantScope) -> ApiError {
+fn exists(e: TemplateError) -> ApiError {
     match e {
         TemplateError::Exists(name) => ApiError::new(
             StatusCode::CONFLICT,
             codes::TEMPLATE_EXISTS,
             format!("a session template named {name} already exists"),
         ),
-        TemplateError::Db(e) => tenant.fail(e),
+        TemplateError::Data(e) => e.into(),
     }
 }
 
@@ -62,8 +62,7 @@ async fn list_templates(
                 params.cursor.as_deref(),
                 limit + 1,
             )
-            .await
-            .map_err(|e| tenant.fail(e))?;
+            .await?;
             Ok(Json(page(rows, limit, |t| t.name.clone())))
         }
         FleetScope::AllTenants => Ok(Json(
@@ -100,10 +99,9 @@ async fn create_template(
         false,
     )
     .await
-    .map_err(|e| exists(e, &tenant))?;
+    .map_err(exists)?;
     let created = templates::get(&tenant.db, tenant.slug(), &body.name)
-        .await
-        .map_err(|e| tenant.fail(e))?
+        .await?
         .ok_or_else(|| not_found(&body.name))?;
     Ok((
         StatusCode::CREATED,
@@ -124,8 +122,7 @@ async fn get_template(
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<Json<SessionTemplate>> {
     templates::get(&tenant.db, tenant.slug(), &name)
-        .await
-        .map_err(|e| tenant.fail(e))?
+        .await?
         .map(Json)
         .ok_or_else(|| not_found(&name))
 }
@@ -144,10 +141,9 @@ async fn put_template(
     templates::validate(&body.description, &body.boot_sets).map_err(ApiError::invalid)?;
     let created = templates::put(&tenant.db, &name, &body.description, &body.boot_sets, true)
         .await
-        .map_err(|e| exists(e, &tenant))?;
+        .map_err(exists)?;
     let template = templates::get(&tenant.db, tenant.slug(), &name)
-        .await
-        .map_err(|e| tenant.fail(e))?
+        .await?
         .ok_or_else(|| not_found(&name))?;
     let status = if created {
         StatusCode::CREATED
@@ -165,10 +161,7 @@ async fn delete_template(
     tenant: TenantScope,
     ApiPath(name): ApiPath<String>,
 ) -> ApiResult<StatusCode> {
-    if templates::delete(&tenant.db, &name)
-        .await
-        .map_err(|e| tenant.fail(e))?
-    {
+    if templates::delete(&tenant.db, &name).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(&name))
