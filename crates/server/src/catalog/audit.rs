@@ -3,8 +3,8 @@ use sqlx::types::Json;
 use tenantry_proto::AuditEvent;
 use uuid::Uuid;
 
+use super::measure::op;
 use super::{Catalog, CatalogError};
-use crate::with_db;
 
 /// An event to append to the audit log.
 #[derive(Debug, Clone)]
@@ -30,7 +30,7 @@ struct AuditRow {
 
 impl Catalog {
     pub async fn audit(&self, e: NewAuditEvent<'_>) -> Result<(), CatalogError> {
-        with_db!(&self.db, pool => {
+        op!(self, "audit", Write, pool => {
             sqlx::query(
                 "INSERT INTO registry_audit_events (id, at, actor, action, tenant_slug, tenant_id, request_id, detail) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -57,7 +57,7 @@ impl Catalog {
         before: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, CatalogError> {
-        let rows: Vec<AuditRow> = with_db!(&self.db, pool => {
+        let rows: Vec<AuditRow> = op!(self, "audit_events", Read, pool => {
             sqlx::query_as(
                 "SELECT id, at, actor, action, tenant_slug, request_id, detail FROM registry_audit_events \
                  WHERE ($1 IS NULL OR tenant_slug = $1) AND ($2 IS NULL OR id < $2) \

@@ -1,9 +1,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::measure::op;
 use super::{Catalog, CatalogError};
 use crate::store::is_unique_violation;
-use crate::with_db;
 
 impl Catalog {
     pub async fn add_domain(
@@ -12,7 +12,7 @@ impl Catalog {
         domain: &str,
     ) -> Result<DateTime<Utc>, CatalogError> {
         let now = Utc::now();
-        let result = with_db!(&self.db, pool => {
+        let result = op!(self, "add_domain", Write, pool => {
             sqlx::query("INSERT INTO registry_domains (domain, tenant_id, created_at) VALUES ($1, $2, $3)")
                 .bind(domain)
                 .bind(tenant_id)
@@ -29,7 +29,7 @@ impl Catalog {
     }
 
     pub async fn remove_domain(&self, tenant_id: Uuid, domain: &str) -> Result<(), CatalogError> {
-        let n = with_db!(&self.db, pool => {
+        let n = op!(self, "remove_domain", Write, pool => {
             sqlx::query("DELETE FROM registry_domains WHERE tenant_id = $1 AND domain = $2")
                 .bind(tenant_id)
                 .bind(domain)
@@ -48,7 +48,7 @@ impl Catalog {
         &self,
         tenant_id: Uuid,
     ) -> Result<Vec<(String, DateTime<Utc>)>, CatalogError> {
-        Ok(with_db!(&self.db, pool => {
+        Ok(op!(self, "domains_of", Read, pool => {
             sqlx::query_as("SELECT domain, created_at FROM registry_domains WHERE tenant_id = $1 ORDER BY domain")
                 .bind(tenant_id)
                 .fetch_all(pool)
@@ -58,7 +58,7 @@ impl Catalog {
 
     /// Every domain with its tenant's slug, for the routing snapshot.
     pub async fn all_domains(&self) -> Result<Vec<(String, String)>, CatalogError> {
-        Ok(with_db!(&self.db, pool => {
+        Ok(op!(self, "all_domains", Read, pool => {
             sqlx::query_as(
                 "SELECT d.domain, t.slug FROM registry_domains d \
                  JOIN registry_tenants t ON t.id = d.tenant_id",

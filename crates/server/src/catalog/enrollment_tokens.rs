@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::measure::op;
 use super::{Catalog, CatalogError};
-use crate::with_db;
 
 /// One enrollment token, without its secret (only the hash is stored at all).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -40,7 +40,7 @@ impl Catalog {
     ) -> Result<EnrollmentTokenRecord, CatalogError> {
         let id = Uuid::now_v7();
         let now = Utc::now();
-        with_db!(&self.db, pool => {
+        op!(self, "insert_enrollment_token", Write, pool => {
             sqlx::query(
                 "INSERT INTO registry_enrollment_tokens \
                  (id, tenant_id, token_hash, labels, max_uses, uses, expires_at, created_at, created_by) \
@@ -75,10 +75,12 @@ impl Catalog {
         &self,
         tenant_id: Uuid,
     ) -> Result<Vec<EnrollmentTokenRecord>, CatalogError> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT {COLUMNS} FROM registry_enrollment_tokens WHERE tenant_id = $1 ORDER BY id DESC"
-        ));
-        Ok(with_db!(&self.db, pool => sqlx::query_as(sql).bind(tenant_id).fetch_all(pool).await?))
+        );
+        Ok(
+            op!(self, "enrollment_tokens_of", Read, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(tenant_id).fetch_all(pool).await?),
+        )
     }
 
     /// Revokes one of a tenant's tokens (idempotent for an already revoked one).
@@ -87,7 +89,7 @@ impl Catalog {
         tenant_id: Uuid,
         id: Uuid,
     ) -> Result<EnrollmentTokenRecord, CatalogError> {
-        with_db!(&self.db, pool => {
+        op!(self, "revoke_enrollment_token", Write, pool => {
             sqlx::query(
                 "UPDATE registry_enrollment_tokens SET revoked_at = $3 \
                  WHERE tenant_id = $1 AND id = $2 AND revoked_at IS NULL",
@@ -99,10 +101,10 @@ impl Catalog {
             .await?
             .rows_affected()
         });
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "SELECT {COLUMNS} FROM registry_enrollment_tokens WHERE tenant_id = $1 AND id = $2"
-        ));
-        let found: Option<EnrollmentTokenRecord> = with_db!(&self.db, pool => sqlx::query_as(sql).bind(tenant_id).bind(id).fetch_optional(pool).await?);
+        );
+        let found: Option<EnrollmentTokenRecord> = op!(self, "revoke_enrollment_token", Read, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(tenant_id).bind(id).fetch_optional(pool).await?);
         found.ok_or(CatalogError::NotFound("enrollment token"))
     }
 }

@@ -8,9 +8,9 @@ use chrono::Utc;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::measure::op;
 use super::{Catalog, CatalogError};
 use crate::store::cancel::transaction_in;
-use crate::with_db;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollError {
@@ -55,7 +55,7 @@ impl Catalog {
         &self,
         hash: &str,
     ) -> Result<Option<UsableToken>, CatalogError> {
-        let row: Option<TokenRow> = with_db!(&self.db, pool => {
+        let row: Option<TokenRow> = op!(self, "usable_enrollment_token", Read, pool => {
             sqlx::query_as(
                 "SELECT id, tenant_id, labels FROM registry_enrollment_tokens WHERE token_hash = $1 \
                  AND revoked_at IS NULL AND expires_at > $2",
@@ -82,7 +82,7 @@ impl Catalog {
     ) -> Result<Binding, EnrollError> {
         let now = Utc::now();
         let fresh = Uuid::now_v7();
-        with_db!(&self.db, pool => transaction_in(pool, async |tx| {
+        op!(self, "bind_host", Write, pool => transaction_in(pool, async |tx| {
             // Serializes enrollments into one tenant, so the host limit holds under races.
             sqlx::query("UPDATE registry_tenants SET updated_at = updated_at WHERE id = $1")
                 .bind(token.tenant_id)
@@ -147,7 +147,7 @@ impl Catalog {
         token: &UsableToken,
         host_id: Uuid,
     ) -> Result<(), CatalogError> {
-        with_db!(&self.db, pool => transaction_in(pool, async |tx| {
+        op!(self, "release_binding", Write, pool => transaction_in(pool, async |tx| {
             let n = sqlx::query("DELETE FROM registry_host_bindings WHERE host_id = $1 AND tenant_id = $2")
                 .bind(host_id)
                 .bind(token.tenant_id)
@@ -167,7 +167,7 @@ impl Catalog {
 
     /// The tenant a host is bound to; `None` once the host (or its tenant) is deleted.
     pub async fn host_tenant(&self, host_id: Uuid) -> Result<Option<Uuid>, CatalogError> {
-        Ok(with_db!(&self.db, pool => {
+        Ok(op!(self, "host_tenant", Read, pool => {
             sqlx::query_scalar("SELECT tenant_id FROM registry_host_bindings WHERE host_id = $1")
                 .bind(host_id)
                 .fetch_optional(pool)
@@ -177,7 +177,7 @@ impl Catalog {
 
     /// Removes a host's binding (its credential stops working). Returns whether it existed.
     pub async fn unbind_host(&self, tenant_id: Uuid, host_id: Uuid) -> Result<bool, CatalogError> {
-        let n = with_db!(&self.db, pool => {
+        let n = op!(self, "unbind_host", Write, pool => {
             sqlx::query("DELETE FROM registry_host_bindings WHERE tenant_id = $1 AND host_id = $2")
                 .bind(tenant_id)
                 .bind(host_id)

@@ -1,13 +1,15 @@
 //! The catalog: the registry partition's tables (tenants, domains, versions, audit, keys).
 //!
-//! Every registry read and write goes through this facade; nothing on the request path
-//! calls it except to change something (reads come from the routing snapshot).
+//! Every registry read and write goes through this facade, each as one named operation
+//! that [`measure`] times and retries; nothing on the request path calls it except to
+//! change something (reads come from the routing snapshot).
 
 mod api_keys;
 mod audit;
 mod domains;
 mod enrollment_tokens;
 mod host_bindings;
+pub mod measure;
 mod tenants;
 mod trusted_keys;
 mod versions;
@@ -34,6 +36,7 @@ pub enum CatalogError {
 #[derive(Clone, Debug)]
 pub struct Catalog {
     db: Db,
+    metrics: std::sync::Arc<measure::CatalogMetrics>,
     /// Sent with this process's change announcements, so it can tell them from others'.
     origin: std::sync::Arc<str>,
 }
@@ -57,6 +60,7 @@ impl Catalog {
     pub fn new(db: Db) -> Self {
         Catalog {
             db,
+            metrics: std::sync::Arc::default(),
             origin: uuid::Uuid::now_v7().to_string().into(),
         }
     }

@@ -3,12 +3,12 @@ use sqlx::types::Json;
 use tenantry_proto::{Isolation, TenantStatus};
 use uuid::Uuid;
 
+use super::measure::op;
 use super::{Catalog, CatalogError};
 use crate::names::{DEFAULT_TENANT, Slug, SlugError};
 use crate::store::TenantLocation;
 use crate::store::cancel::transaction_in;
 use crate::store::is_unique_violation;
-use crate::with_db;
 
 /// One row of `registry_tenants`, with the tenant chain version recorded for it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -68,7 +68,7 @@ impl Catalog {
     /// Inserts a tenant row; a taken slug is a conflict.
     pub async fn insert_tenant(&self, t: &NewTenant) -> Result<TenantRecord, CatalogError> {
         let now = Utc::now();
-        let result = with_db!(&self.db, pool => {
+        let result = op!(self, "insert_tenant", Write, pool => {
             sqlx::query(
                 "INSERT INTO registry_tenants (id, slug, display_name, status, isolation, instance, \
                  physical_name, limits, settings, created_at, updated_at) \
@@ -97,9 +97,9 @@ impl Catalog {
     }
 
     pub async fn tenant(&self, slug: &str) -> Result<Option<TenantRecord>, CatalogError> {
-        let sql = sqlx::AssertSqlSafe(format!("{SELECT_TENANT} WHERE t.slug = $1"));
-        Ok(with_db!(&self.db, pool => {
-            sqlx::query_as(sql).bind(slug).fetch_optional(pool).await?
+        let sql = format!("{SELECT_TENANT} WHERE t.slug = $1");
+        Ok(op!(self, "tenant", Read, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(slug).fetch_optional(pool).await?
         }))
     }
 
@@ -110,14 +110,14 @@ impl Catalog {
         search: Option<&str>,
         limit: u32,
     ) -> Result<Vec<TenantRecord>, CatalogError> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "{SELECT_TENANT} WHERE t.slug > $1 \
              AND (lower(t.slug) LIKE $2 ESCAPE '\\' OR lower(t.display_name) LIKE $2 ESCAPE '\\') \
              ORDER BY t.slug LIMIT $3"
-        ));
+        );
         let pattern = search.map_or_else(|| "%".to_owned(), contains_pattern);
-        Ok(with_db!(&self.db, pool => {
-            sqlx::query_as(sql)
+        Ok(op!(self, "tenants_page", Read, pool => {
+            sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(after.unwrap_or(""))
                 .bind(&pattern)
                 .bind(i64::from(limit))
@@ -128,8 +128,10 @@ impl Catalog {
 
     /// Every tenant, for the routing snapshot and the migrator.
     pub async fn all_tenants(&self) -> Result<Vec<TenantRecord>, CatalogError> {
-        let sql = sqlx::AssertSqlSafe(format!("{SELECT_TENANT} ORDER BY t.slug"));
-        Ok(with_db!(&self.db, pool => sqlx::query_as(sql).fetch_all(pool).await?))
+        let sql = format!("{SELECT_TENANT} ORDER BY t.slug");
+        Ok(
+            op!(self, "all_tenants", Read, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).fetch_all(pool).await?),
+        )
     }
 
     /// Tenants being created or deleted, whose last step is older than `before`.
@@ -137,14 +139,16 @@ impl Catalog {
         &self,
         before: DateTime<Utc>,
     ) -> Result<Vec<TenantRecord>, CatalogError> {
-        let sql = sqlx::AssertSqlSafe(format!(
+        let sql = format!(
             "{SELECT_TENANT} WHERE t.status IN ('provisioning', 'deleting') AND t.updated_at <= $1 ORDER BY t.slug"
-        ));
-        Ok(with_db!(&self.db, pool => sqlx::query_as(sql).bind(before).fetch_all(pool).await?))
+        );
+        Ok(
+            op!(self, "unsettled_tenants", Read, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(before).fetch_all(pool).await?),
+        )
     }
 
     pub async fn set_status(&self, id: Uuid, status: TenantStatus) -> Result<(), CatalogError> {
-        let n = with_db!(&self.db, pool => {
+        let n = op!(self, "set_status", Write, pool => {
             sqlx::query("UPDATE registry_tenants SET status = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(status.as_str())
@@ -161,7 +165,7 @@ impl Catalog {
 
     /// Records the lifecycle step just finished (`None` when the tenant became active).
     pub async fn set_step(&self, id: Uuid, step: Option<&str>) -> Result<(), CatalogError> {
-        with_db!(&self.db, pool => {
+        op!(self, "set_step", Write, pool => {
             sqlx::query("UPDATE registry_tenants SET lifecycle_step = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(step)
@@ -178,7 +182,7 @@ impl Catalog {
         id: Uuid,
         limits: &serde_json::Value,
     ) -> Result<(), CatalogError> {
-        with_db!(&self.db, pool => {
+        op!(self, "set_limits", Write, pool => {
             sqlx::query("UPDATE registry_tenants SET limits = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(Json(limits))
@@ -192,12 +196,14 @@ impl Catalog {
 
     /// A tenant by id (agents' tokens and bindings name tenants by id).
     pub async fn tenant_by_id(&self, id: Uuid) -> Result<Option<TenantRecord>, CatalogError> {
-        let sql = sqlx::AssertSqlSafe(format!("{SELECT_TENANT} WHERE t.id = $1"));
-        Ok(with_db!(&self.db, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await?))
+        let sql = format!("{SELECT_TENANT} WHERE t.id = $1");
+        Ok(
+            op!(self, "tenant_by_id", Read, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str())).bind(id).fetch_optional(pool).await?),
+        )
     }
 
     pub async fn set_display_name(&self, id: Uuid, name: &str) -> Result<(), CatalogError> {
-        let n = with_db!(&self.db, pool => {
+        let n = op!(self, "set_display_name", Write, pool => {
             sqlx::query("UPDATE registry_tenants SET display_name = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(name)
@@ -215,7 +221,7 @@ impl Catalog {
     /// Removes the tenant row and everything hanging off it in the registry (domains,
     /// versions) in one transaction; audit events are kept. Returns domains removed.
     pub async fn delete_tenant(&self, id: Uuid) -> Result<u64, CatalogError> {
-        with_db!(&self.db, pool => transaction_in(pool, async |tx| {
+        op!(self, "delete_tenant", Write, pool => transaction_in(pool, async |tx| {
             let domains = sqlx::query("DELETE FROM registry_domains WHERE tenant_id = $1")
                 .bind(id)
                 .execute(&mut *tx)
@@ -244,7 +250,7 @@ impl Catalog {
 
     /// Whether anything of the tenant is still in the registry (besides its audit trail).
     pub async fn tenant_leftovers(&self, id: Uuid) -> Result<i64, CatalogError> {
-        Ok(with_db!(&self.db, pool => {
+        Ok(op!(self, "tenant_leftovers", Read, pool => {
             sqlx::query_scalar(
                 "SELECT (SELECT COUNT(*) FROM registry_tenants WHERE id = $1) \
                  + (SELECT COUNT(*) FROM registry_domains WHERE tenant_id = $1) \
@@ -262,7 +268,7 @@ impl Catalog {
     /// How many tenants each instance holds (every status: a tenant being created or
     /// deleted still occupies its place).
     pub async fn tenants_per_instance(&self) -> Result<Vec<(String, i64)>, CatalogError> {
-        Ok(with_db!(&self.db, pool => {
+        Ok(op!(self, "tenants_per_instance", Read, pool => {
             sqlx::query_as("SELECT instance, COUNT(*) FROM registry_tenants GROUP BY instance")
                 .fetch_all(pool)
                 .await?
@@ -271,7 +277,7 @@ impl Catalog {
 
     /// Counts tenants other than the built-in one (to refuse collapsing a multi-tenant store).
     pub async fn count_non_default(&self) -> Result<i64, CatalogError> {
-        Ok(with_db!(&self.db, pool => {
+        Ok(op!(self, "count_non_default", Read, pool => {
             sqlx::query_scalar("SELECT COUNT(*) FROM registry_tenants WHERE slug <> $1")
                 .bind(crate::names::DEFAULT_TENANT)
                 .fetch_one(pool)

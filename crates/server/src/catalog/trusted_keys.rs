@@ -1,9 +1,9 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::measure::op;
 use super::{Catalog, CatalogError};
 use crate::store::is_unique_violation;
-use crate::with_db;
 
 /// One trust store row, with the slug of the tenant it is restricted to.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -25,7 +25,7 @@ impl Catalog {
         tenant_id: Option<Uuid>,
         comment: &str,
     ) -> Result<(), CatalogError> {
-        let result = with_db!(&self.db, pool => {
+        let result = op!(self, "insert_trusted_key", Write, pool => {
             sqlx::query(
                 "INSERT INTO registry_trusted_keys (kid, algorithm, public_key, tenant_id, comment, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -48,7 +48,7 @@ impl Catalog {
     }
 
     pub async fn trusted_keys(&self) -> Result<Vec<TrustedKeyRecord>, CatalogError> {
-        Ok(with_db!(&self.db, pool => {
+        Ok(op!(self, "trusted_keys", Read, pool => {
             sqlx::query_as(
                 "SELECT k.kid, k.algorithm, k.public_key, t.slug AS tenant, k.comment, k.created_at \
                  FROM registry_trusted_keys k LEFT JOIN registry_tenants t ON t.id = k.tenant_id \
@@ -60,7 +60,7 @@ impl Catalog {
     }
 
     pub async fn delete_trusted_key(&self, kid: &str) -> Result<(), CatalogError> {
-        let n = with_db!(&self.db, pool => {
+        let n = op!(self, "delete_trusted_key", Write, pool => {
             sqlx::query("DELETE FROM registry_trusted_keys WHERE kid = $1")
                 .bind(kid)
                 .execute(pool)

@@ -1,9 +1,9 @@
 use chrono::Utc;
 use uuid::Uuid;
 
+use super::measure::op;
 use super::{Catalog, CatalogError};
 use crate::migrator::Chain;
-use crate::with_db;
 
 impl Catalog {
     /// Records the version a tenant's database is at on `chain`.
@@ -13,7 +13,7 @@ impl Catalog {
         chain: Chain,
         version: i64,
     ) -> Result<(), CatalogError> {
-        with_db!(&self.db, pool => {
+        op!(self, "record_version", Write, pool => {
             sqlx::query(
                 "INSERT INTO registry_tenant_versions (tenant_id, chain, version, updated_at) \
                  VALUES ($1, $2, $3, $4) \

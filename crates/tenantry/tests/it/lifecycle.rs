@@ -280,3 +280,20 @@ async fn suspend_refuses_requests_and_resume_restores_them(mode: Mode) {
     // Nothing was written while suspended.
     assert_eq!(server.hostnames("acme").await, ["web1"]);
 }
+
+/// Every catalog operation is timed by name at `/metrics` (decision 0012).
+#[tokio::test]
+async fn catalog_operations_are_timed_by_name() {
+    let server = TestServer::start();
+    let created =
+        r#"tenantry_catalog_operation_seconds_count{operation="insert_tenant",outcome="ok"}"#;
+    // The built-in tenant was inserted at the first start.
+    let before = server.metric(created).await;
+    server.create_tenant("timed").await;
+    assert_eq!(server.metric(created).await, before + 1);
+    let read = r#"tenantry_catalog_operation_seconds_count{operation="all_tenants",outcome="ok"}"#;
+    assert!(
+        server.metric(read).await >= 1,
+        "the routing snapshot's read is timed too"
+    );
+}
