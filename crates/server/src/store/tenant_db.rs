@@ -262,3 +262,102 @@ impl TenantDb {
         self.schema.as_deref()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Whether `claim` is still waiting once every other task has had its turn (the clock
+    /// is paused, so this is a statement about order, not about time).
+    async fn still_waiting(claim: &mut tokio::task::JoinHandle<bool>) -> bool {
+        tokio::time::timeout(Duration::from_secs(60), claim)
+            .await
+            .is_err()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closing_waits_for_every_lease_and_then_refuses_new_ones() {
+        let leases = Arc::new(Leases::default());
+        let first = leases.try_lease();
+        let second = leases.try_lease();
+        assert!(first.is_some() && second.is_some());
+        assert!(leases.in_use());
+
+        let closer = Arc::clone(&leases);
+        let mut claim = tokio::spawn(async move { closer.claim_for_close().await });
+        assert!(still_waiting(&mut claim).await, "closed under two leases");
+        drop(first);
+        assert!(still_waiting(&mut claim).await, "closed under one lease");
+        // A lease taken while the closer waits is fine: the pool is not closed yet.
+        let third = leases.try_lease();
+        assert!(third.is_some());
+        drop(second);
+        assert!(
+            still_waiting(&mut claim).await,
+            "closed under the lease taken while waiting"
+        );
+        drop(third);
+        assert!(
+            matches!(claim.await, Ok(true)),
+            "the last lease let the closer in"
+        );
+
+        assert!(leases.try_lease().is_none(), "a lease on a closed pool");
+        assert!(!leases.in_use(), "a closed pool is not in use");
+        assert!(!leases.claim_for_close().await, "closed twice");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn of_two_closers_exactly_one_closes() {
+        let leases = Arc::new(Leases::default());
+        let held = leases.try_lease();
+        let (a, b) = (Arc::clone(&leases), Arc::clone(&leases));
+        let first = tokio::spawn(async move { a.claim_for_close().await });
+        let second = tokio::spawn(async move { b.claim_for_close().await });
+        tokio::task::yield_now().await;
+        drop(held);
+        let (first, second) = (first.await, second.await);
+        assert!(
+            matches!(
+                (first, second),
+                (Ok(true), Ok(false)) | (Ok(false), Ok(true))
+            ),
+            "both or neither closed"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn leases_taken_and_dropped_concurrently_never_let_a_close_through_early() {
+        let leases = Arc::new(Leases::default());
+        let mut workers = Vec::new();
+        for _ in 0..8 {
+            let leases = Arc::clone(&leases);
+            workers.push(tokio::spawn(async move {
+                let mut taken = 0u32;
+                for _ in 0..200 {
+                    if let Some(lease) = leases.try_lease() {
+                        taken += 1;
+                        // While a lease is held the pool is never closed.
+                        assert_ne!(leases.count.load(Ordering::Acquire), CLOSED);
+                        tokio::task::yield_now().await;
+                        drop(lease);
+                    }
+                }
+                taken
+            }));
+        }
+        let closer = Arc::clone(&leases);
+        let claim = tokio::spawn(async move { closer.claim_for_close().await });
+        let mut taken = 0;
+        for worker in workers {
+            taken += worker
+                .await
+                .unwrap_or_else(|e| panic!("a worker failed: {e}"));
+        }
+        assert!(matches!(claim.await, Ok(true)));
+        assert!(taken > 0);
+        assert!(leases.try_lease().is_none());
+    }
+}

@@ -9,23 +9,27 @@
 //!   checkout (decision 0008).
 //! - The request path only reads the in-memory lease; OpenBAO is called when a tenant is
 //!   first opened, by the renewal task, and on an authentication failure (once).
-//! - A lease is renewed at about two thirds of its TTL. When renewing can no longer give a
-//!   full TTL (its maximum is near), a fresh lease replaces it while the old one still has
-//!   at least a third of a TTL to live; pools swap their connect options and recycle their
-//!   connections within a quarter TTL, so no connection outlives its login role.
+//! - A lease is renewed at about two thirds of its TTL, and replaced when its maximum is
+//!   near ([`timing`]); pools swap their connect options and recycle their connections
+//!   within a quarter TTL, so no connection outlives its login role ([`renewal`]).
 
 pub mod client;
+mod renewal;
+mod source;
+mod timing;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures_util::future::BoxFuture;
+use tokio::time::Instant;
+
 use serde_json::json;
 
 use self::client::{BaoAuth, BaoClient, BaoError, DbLease};
-use super::{CredentialError, CredentialSource, CredentialStats, Credentials, TenantRoles};
+use self::timing::LeaseTimes;
+use super::{CredentialError, CredentialStats, Credentials};
 use crate::config::{VaultAuth, VaultConfig};
 use crate::names::{ROUTER_ROLE, router_bao_role};
 use crate::store::TenantLocation;
@@ -52,9 +56,7 @@ impl From<BaoError> for CredentialError {
 struct Held {
     lease_id: String,
     credentials: Credentials,
-    born: Instant,
-    expires: Instant,
-    renew_at: Instant,
+    times: LeaseTimes,
 }
 
 pub struct OpenBaoBroker {
@@ -297,21 +299,6 @@ impl OpenBaoBroker {
             rotations: inner.rotations.load(Ordering::Relaxed),
         }
     }
-
-    /// Renews leases (and the server's own token) until the server stops.
-    pub fn spawn_renewal(&self) -> tokio::task::JoinHandle<()> {
-        let inner = Arc::clone(&self.inner);
-        let tick = (inner.ttl / 10).clamp(Duration::from_millis(200), Duration::from_secs(30));
-        tokio::spawn(async move {
-            let mut interval = tokio::time::interval(tick);
-            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                interval.tick().await;
-                inner.renew_token().await;
-                inner.renew_due(tick).await;
-            }
-        })
-    }
 }
 
 impl Inner {
@@ -377,12 +364,11 @@ impl Inner {
         let margin = (self.ttl / 10).min(Duration::from_secs(5));
         self.lock()
             .get(role)
-            .filter(|h| h.expires > Instant::now() + margin)
+            .filter(|h| h.times.live(margin))
             .map(|h| h.credentials.clone())
     }
 
     fn hold(&self, role: &str, lease: DbLease) -> Credentials {
-        let now = Instant::now();
         let credentials = Credentials {
             username: Some(lease.username),
             password: Some(lease.password),
@@ -390,183 +376,10 @@ impl Inner {
         let held = Held {
             lease_id: lease.lease_id,
             credentials: credentials.clone(),
-            born: now,
-            expires: now + lease.duration,
-            renew_at: now + lease.duration * 2 / 3,
+            times: LeaseTimes::granted(lease.duration),
         };
         self.lock().insert(role.to_owned(), held);
         self.generations.fetch_add(1, Ordering::Relaxed);
         credentials
-    }
-
-    fn schedule_token(&self, ttl: Option<Duration>) {
-        *self
-            .token_renew_at
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = ttl.map(|ttl| Instant::now() + ttl * 2 / 3);
-    }
-
-    async fn renew_token(&self) {
-        let due = self
-            .token_renew_at
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_some_and(|at| at <= Instant::now());
-        if !due {
-            return;
-        }
-        let renewed = match self.client.renew_self().await {
-            Ok(ttl) if !ttl.is_zero() => Ok(Some(ttl)),
-            // Not renewable any more: log in again where we can.
-            _ => self
-                .client
-                .login()
-                .await
-                .map(|t| t.ttl.filter(|_| t.renewable)),
-        };
-        match renewed {
-            Ok(ttl) => self.schedule_token(ttl),
-            Err(e) => tracing::warn!(error = %e, "could not renew the OpenBAO token; retrying"),
-        }
-    }
-
-    async fn renew_due(&self, retry_in: Duration) {
-        let now = Instant::now();
-        let due: Vec<(String, String, Instant)> = self
-            .lock()
-            .iter()
-            .filter(|(_, h)| h.renew_at <= now)
-            .map(|(role, h)| (role.clone(), h.lease_id.clone(), h.born))
-            .collect();
-        for (role, lease_id, born) in due {
-            // Near its maximum a lease cannot get a full TTL again: replace it now, while
-            // it still has at least a third of a TTL left for connections to move over.
-            let renewed = if now + self.ttl >= born + self.max_ttl {
-                None
-            } else {
-                match self.client.renew_lease(&lease_id, self.ttl).await {
-                    Ok(granted) if granted >= self.ttl / 2 => Some(Ok(granted)),
-                    Ok(_) => None,
-                    Err(e) if e.is_unavailable() => Some(Err(e)),
-                    // Gone or refused: lease a fresh one.
-                    Err(_) => None,
-                }
-            };
-            match renewed {
-                Some(Ok(granted)) => {
-                    self.renewals.fetch_add(1, Ordering::Relaxed);
-                    if let Some(h) = self.lock().get_mut(&role) {
-                        let now = Instant::now();
-                        h.expires = now + granted;
-                        h.renew_at = now + granted * 2 / 3;
-                    }
-                }
-                Some(Err(e)) => {
-                    tracing::warn!(%role, error = %e, "lease renewal failed; the current credential stays in use until it expires");
-                    if let Some(h) = self.lock().get_mut(&role) {
-                        h.renew_at = Instant::now() + retry_in;
-                    }
-                }
-                None => self.rotate(&role, retry_in).await,
-            }
-        }
-    }
-
-    async fn rotate(&self, role: &str, retry_in: Duration) {
-        let _one = self.fetching.lock().await;
-        match self.client.db_creds(&self.mount, role).await {
-            Ok(lease) => {
-                // The tenant may have been purged meanwhile.
-                if self.lock().contains_key(role) {
-                    self.hold(role, lease);
-                    self.rotations.fetch_add(1, Ordering::Relaxed);
-                } else if let Err(e) = self.client.revoke_lease(&lease.lease_id).await {
-                    tracing::warn!(%role, error = %e, "could not revoke an unneeded lease");
-                }
-            }
-            Err(e) => {
-                tracing::warn!(%role, error = %e, "could not replace an expiring credential; retrying");
-                if let Some(h) = self.lock().get_mut(role) {
-                    h.renew_at = Instant::now() + retry_in;
-                }
-            }
-        }
-    }
-}
-
-impl CredentialSource for OpenBaoBroker {
-    fn name(&self) -> &'static str {
-        "openbao"
-    }
-
-    fn tenant_roles(&self) -> TenantRoles {
-        TenantRoles::Own
-    }
-
-    fn credentials<'a>(
-        &'a self,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<Credentials, CredentialError>> {
-        Box::pin(OpenBaoBroker::credentials(self, loc))
-    }
-
-    fn router_credentials<'a>(
-        &'a self,
-        instance: &'a str,
-    ) -> BoxFuture<'a, Result<Credentials, CredentialError>> {
-        Box::pin(OpenBaoBroker::router_credentials(self, instance))
-    }
-
-    fn invalidate(&self, loc: &TenantLocation) {
-        OpenBaoBroker::invalidate(self, loc);
-    }
-
-    fn invalidate_router(&self, instance: &str) {
-        OpenBaoBroker::invalidate_router(self, instance);
-    }
-
-    fn epoch(&self) -> u64 {
-        OpenBaoBroker::epoch(self)
-    }
-
-    fn connection_lifetime(&self) -> Option<Duration> {
-        Some(OpenBaoBroker::connection_lifetime(self))
-    }
-
-    fn provision<'a>(
-        &'a self,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<(), CredentialError>> {
-        Box::pin(OpenBaoBroker::provision(self, loc))
-    }
-
-    fn revoke<'a>(&'a self, loc: &'a TenantLocation) -> BoxFuture<'a, Result<(), CredentialError>> {
-        Box::pin(OpenBaoBroker::revoke(self, loc))
-    }
-
-    fn residue<'a>(
-        &'a self,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<Option<&'static str>, CredentialError>> {
-        Box::pin(OpenBaoBroker::residue(self, loc))
-    }
-
-    fn instance_login<'a>(
-        &'a self,
-        instance: &'a str,
-    ) -> BoxFuture<'a, Result<Option<InstanceLogin>, CredentialError>> {
-        Box::pin(OpenBaoBroker::instance_login(self, instance))
-    }
-
-    fn problem(&self) -> BoxFuture<'_, Option<String>> {
-        Box::pin(OpenBaoBroker::problem(self))
-    }
-
-    fn stats(&self) -> Option<CredentialStats> {
-        Some(OpenBaoBroker::stats(self))
-    }
-
-    fn spawn_upkeep(&self) -> Option<tokio::task::JoinHandle<()>> {
-        Some(self.spawn_renewal())
     }
 }
