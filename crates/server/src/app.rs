@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
+use crate::catalog::CatalogError;
 use crate::config::{Config, ConfigError};
 use crate::core::{Core, OpenError};
 use crate::fanout::{self, Plan, Progress};
 use crate::http::{self, AppState};
-use crate::migrator::{Chain, state_on};
+use crate::identity::server_key::ServerKeyError;
+use crate::migrator::{Chain, MigrateFailure, state_on};
 use crate::pools::TenantPools;
 use crate::provisioner::{ProvisionError, Provisioner};
 use crate::routing::Routing;
@@ -33,7 +35,11 @@ pub enum StartError {
     )]
     PendingMigrations(Chain),
     #[error("registry: {0}")]
-    Registry(String),
+    Registry(#[from] CatalogError),
+    #[error("reading the registry's migration state: {0}")]
+    RegistryChain(#[from] MigrateFailure),
+    #[error("the server's signing key: {0}")]
+    ServerKey(#[from] ServerKeyError),
     #[error("cannot create the operator API key: {0}")]
     KeyGeneration(String),
     #[error("the built-in tenant: {0}")]
@@ -87,17 +93,15 @@ impl Server {
                 } else {
                     &core.registry
                 };
-                let mut conn = db.acquire().await.map_err(registry)?;
-                let s = state_on(&mut conn, &core.chains, chain, None)
-                    .await
-                    .map_err(registry)?;
+                let mut conn = db.acquire().await.map_err(MigrateFailure::from)?;
+                let s = state_on(&mut conn, &core.chains, chain, None).await?;
                 if !s.is_current() {
                     return Err(StartError::PendingMigrations(chain));
                 }
             }
         }
 
-        if !multitenancy && core.catalog.count_non_default().await.map_err(registry)? > 0 {
+        if !multitenancy && core.catalog.count_non_default().await? > 0 {
             return Err(ConfigError::invalid(
                 "multitenancy.enabled",
                 "this data directory holds tenants besides `default`; it cannot run with multi-tenancy off",
@@ -105,7 +109,7 @@ impl Server {
             .into());
         }
 
-        for record in core.catalog.all_tenants().await.map_err(registry)? {
+        for record in core.catalog.all_tenants().await? {
             let placed = record.isolation.available_on(Backend::Postgres);
             if placed && core.storage.instance(&record.instance).is_err() {
                 return Err(ConfigError::invalid(
@@ -126,29 +130,19 @@ impl Server {
             .as_ref()
             .map(|k| api_key::hash(k.expose()));
         let mut new_operator_key = None;
-        if configured_key.is_none()
-            && core
-                .catalog
-                .api_key_hashes()
-                .await
-                .map_err(registry)?
-                .is_empty()
-        {
+        if configured_key.is_none() && core.catalog.api_key_hashes().await?.is_empty() {
             let key = api_key::generate().map_err(|e| StartError::KeyGeneration(e.to_string()))?;
             core.catalog
                 .insert_api_key(&api_key::hash(key.expose()), "created on first start")
-                .await
-                .map_err(registry)?;
+                .await?;
             new_operator_key = Some(key);
         }
 
-        let signer = crate::identity::server_key::load_or_create(core.layout.root())
-            .map_err(|e| StartError::Registry(e.to_string()))?;
+        let signer = crate::identity::server_key::load_or_create(core.layout.root())?;
         if !core
             .catalog
             .trusted_keys()
-            .await
-            .map_err(registry)?
+            .await?
             .iter()
             .any(|k| k.kid == signer.public.kid)
         {
@@ -160,15 +154,10 @@ impl Server {
                     None,
                     "tenantry server",
                 )
-                .await
-                .map_err(registry)?;
+                .await?;
         }
 
-        let routing = Arc::new(
-            Routing::load(core.catalog.clone(), configured_key)
-                .await
-                .map_err(registry)?,
-        );
+        let routing = Arc::new(Routing::load(core.catalog.clone(), configured_key).await?);
         let pools = Arc::new(TenantPools::new(
             Arc::clone(&core.storage),
             Arc::clone(&core.broker),
@@ -200,7 +189,7 @@ impl Server {
         }
         let default = provisioner.ensure_default(!multitenancy).await?;
         tracing::debug!(tenant = %default.slug, status = %default.status, "built-in tenant ready");
-        routing.reload().await.map_err(registry)?;
+        routing.reload().await?;
 
         let listener = TcpListener::bind(addr)
             .await
@@ -295,10 +284,6 @@ fn log_reconciled(report: &crate::provisioner::ReconcileReport) {
     for (slug, error) in &report.failed {
         tracing::error!(tenant = %slug, %error, "could not finish an interrupted lifecycle step; retrying later");
     }
-}
-
-fn registry(e: impl std::fmt::Display) -> StartError {
-    StartError::Registry(e.to_string())
 }
 
 fn fail_on_error(outcomes: Vec<fanout::Outcome>) -> Result<(), StartError> {

@@ -171,3 +171,19 @@ fn the_checker_sees_imports_and_skips_comments_and_tests() {
     let found: Vec<String> = imports(text).into_iter().collect();
     assert_eq!(found, ["names", "store"]);
 }
+
+/// Small files: a file that grows past this is two concepts, or one that wants a folder.
+#[test]
+fn every_source_file_stays_under_500_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let lines = std::fs::read_to_string(f).ok()?.lines().count();
+            (lines >= 500).then(|| format!("{} has {lines} lines", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "{}", long.join("\n"));
+}

@@ -1,5 +1,6 @@
 //! The fleet workload: data that lives in each tenant's own database.
 
+pub mod components;
 pub mod hosts;
 pub mod labels;
 pub mod sessions;

@@ -243,7 +243,7 @@ async fn checkin(
         }
         sessions::report(&db, host_id, actual).await?;
     }
-    let desired = sessions::desired_for(&db, host_id).await?;
+    let desired = crate::fleet::components::desired_for(&db, host_id).await?;
     let renew = expires.saturating_sub(token::now()) < CREDENTIAL_TTL_SECS / 3;
     Ok(Json(CheckinResponse {
         host_id,

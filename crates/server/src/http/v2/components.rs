@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::fleet::sessions;
+use crate::fleet::components;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, ComponentScope};
 use crate::http::pagination::{PageParams, invalid_cursor, page};
@@ -41,7 +41,7 @@ async fn list_components(
         Some(c) => Some(Uuid::parse_str(c).map_err(|_| invalid_cursor())?),
         None => None,
     };
-    let rows = sessions::components(&tenant.db, tenant.slug(), after, limit + 1).await?;
+    let rows = components::components(&tenant.db, tenant.slug(), after, limit + 1).await?;
     Ok(Json(page(rows, limit, |c| c.id.to_string())))
 }
 
@@ -54,7 +54,7 @@ async fn get_component(
     ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<Component>> {
     let id = Uuid::parse_str(&id).map_err(|_| not_found(&id))?;
-    sessions::component(&tenant.db, tenant.slug(), id)
+    components::component(&tenant.db, tenant.slug(), id)
         .await?
         .map(Json)
         .ok_or_else(|| not_found(id))
@@ -78,10 +78,10 @@ async fn update_component(
     {
         return Err(ApiError::invalid("desired_state is too large"));
     }
-    if !sessions::set_desired(&tenant.db, id, body.desired_state.as_ref()).await? {
+    if !components::set_desired(&tenant.db, id, body.desired_state.as_ref()).await? {
         return Err(not_found(id));
     }
-    sessions::component(&tenant.db, tenant.slug(), id)
+    components::component(&tenant.db, tenant.slug(), id)
         .await?
         .map(Json)
         .ok_or_else(|| not_found(id))
