@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::migrator::{Chains, Templates};
 use crate::names::DataLayout;
 use crate::store::instances::Instance;
+use crate::store::isolation::TenantTables;
 use crate::store::tenants::TenantStorage;
 use crate::store::{Db, PoolSettings, postgres, sqlite};
 
@@ -120,21 +121,23 @@ impl Core {
             })?;
             instances.insert(name.clone(), opened);
         }
+        let chains = Arc::new(chains);
+        let templates = Arc::new(Templates::new(Arc::clone(&chains)));
         let storage = TenantStorage::new(
             layout.clone(),
             registry.clone(),
             settings,
             Arc::clone(&broker),
+            Arc::clone(&templates) as Arc<dyn TenantTables>,
             instances,
         );
-        let chains = Arc::new(chains);
         Ok(Core {
             catalog: Catalog::new(registry.clone()),
             config: Arc::new(config),
             layout,
             registry,
             shared,
-            templates: Arc::new(Templates::new(Arc::clone(&chains))),
+            templates,
             chains,
             broker,
             storage: Arc::new(storage),

@@ -21,7 +21,7 @@ pub const RESERVED_SLUGS: &[&str] = &[
 pub const TEMPLATE_DATABASE: &str = "tenantry_template";
 
 /// The database on each PostgreSQL instance that holds the schema-mode tenants.
-pub const POOL_DATABASE: &str = "tenantry_pool";
+pub const SCHEMAS_DATABASE: &str = "tenantry_pool";
 
 /// The least-privileged login the server provisions with on each instance (LOGIN
 /// CREATEDB CREATEROLE, plus `pg_signal_backend` to end a purged tenant's sessions).
@@ -34,11 +34,11 @@ pub const TEMPLATE_OWNER: &str = "tenantry_owner";
 /// The NOLOGIN, NOINHERIT role on each instance that is a member of every schema tenant's
 /// group role. The schema pool's logins join it: they may `SET ROLE` to one tenant per
 /// checkout, yet hold no tenant's privileges before they do (decision 0008).
-pub const ROUTER_ROLE: &str = "tenantry_router";
+pub const SCHEMA_LOGIN_ROLE: &str = "tenantry_router";
 
 /// The OpenBAO database role issuing an instance's schema-pool logins (members of
-/// [`ROUTER_ROLE`]). Instance names are validated by the configuration (a-z, 0-9, -).
-pub fn router_bao_role(instance: &str) -> String {
+/// [`SCHEMA_LOGIN_ROLE`]). Instance names are validated by the configuration (a-z, 0-9, -).
+pub fn schema_login_bao_role(instance: &str) -> String {
     format!("router-{instance}")
 }
 

@@ -36,7 +36,7 @@ struct Contents {
 async fn contents(db: &TenantDb) -> Result<Contents, TenantDataError> {
     Ok(Contents {
         hosts: hosts::ids(db).await?,
-        templates: crate::fleet::templates::count(db).await?,
+        templates: crate::fleet::session_templates::count(db).await?,
         sessions: crate::fleet::sessions::count(db).await?,
         targets: crate::fleet::sessions::target_ids(db).await?,
     })
@@ -143,7 +143,10 @@ pub async fn run(core: &Core) -> Result<Report, crate::catalog::CatalogError> {
     }
     if core.config.is_postgres() {
         for instance in core.storage.instances() {
-            for database in [crate::names::TEMPLATE_DATABASE, crate::names::POOL_DATABASE] {
+            for database in [
+                crate::names::TEMPLATE_DATABASE,
+                crate::names::SCHEMAS_DATABASE,
+            ] {
                 if let Ok(Db::Postgres(pool)) =
                     crate::store::postgres::open(instance.database(database), one).await
                 {

@@ -5,14 +5,15 @@ use std::time::Duration;
 
 use futures_util::future::{BoxFuture, FutureExt, ready};
 
-use super::{CredentialError, CredentialSource, CredentialStats, Credentials, TenantRoles};
+use super::{CredentialSource, CredentialStats, Credentials, TenantRoles};
 use crate::store::TenantLocation;
 use crate::store::credentials::InstanceLogin;
+use crate::store::credentials::Op;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StaticCredentials;
 
-fn instance_own<'a, T: Default + Send + 'a>() -> BoxFuture<'a, Result<T, CredentialError>> {
+fn instance_own<'a, T: Default + Send + 'a>() -> Op<'a, T> {
     ready(Ok(T::default())).boxed()
 }
 
@@ -25,23 +26,17 @@ impl CredentialSource for StaticCredentials {
         TenantRoles::Shared
     }
 
-    fn credentials<'a>(
-        &'a self,
-        _loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<Credentials, CredentialError>> {
+    fn credentials<'a>(&'a self, _loc: &'a TenantLocation) -> Op<'a, Credentials> {
         instance_own()
     }
 
-    fn router_credentials<'a>(
-        &'a self,
-        _instance: &'a str,
-    ) -> BoxFuture<'a, Result<Credentials, CredentialError>> {
+    fn schema_login_credentials<'a>(&'a self, _instance: &'a str) -> Op<'a, Credentials> {
         instance_own()
     }
 
     fn invalidate(&self, _loc: &TenantLocation) {}
 
-    fn invalidate_router(&self, _instance: &str) {}
+    fn invalidate_schema_login(&self, _instance: &str) {}
 
     fn epoch(&self) -> u64 {
         0
@@ -51,31 +46,19 @@ impl CredentialSource for StaticCredentials {
         None
     }
 
-    fn provision<'a>(
-        &'a self,
-        _loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<(), CredentialError>> {
+    fn provision<'a>(&'a self, _loc: &'a TenantLocation) -> Op<'a, ()> {
         instance_own()
     }
 
-    fn revoke<'a>(
-        &'a self,
-        _loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<(), CredentialError>> {
+    fn revoke<'a>(&'a self, _loc: &'a TenantLocation) -> Op<'a, ()> {
         instance_own()
     }
 
-    fn residue<'a>(
-        &'a self,
-        _loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<Option<&'static str>, CredentialError>> {
+    fn residue<'a>(&'a self, _loc: &'a TenantLocation) -> Op<'a, Option<&'static str>> {
         instance_own()
     }
 
-    fn instance_login<'a>(
-        &'a self,
-        _instance: &'a str,
-    ) -> BoxFuture<'a, Result<Option<InstanceLogin>, CredentialError>> {
+    fn instance_login<'a>(&'a self, _instance: &'a str) -> Op<'a, Option<InstanceLogin>> {
         instance_own()
     }
 

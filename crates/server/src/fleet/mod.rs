@@ -3,5 +3,5 @@
 pub mod components;
 pub mod hosts;
 pub mod labels;
+pub mod session_templates;
 pub mod sessions;
-pub mod templates;

@@ -1,4 +1,4 @@
-//! `/metrics`: Prometheus text exposition of the router's own numbers: a handful of gauges
+//! `/metrics`: Prometheus text exposition of the server's own numbers: a handful of gauges
 //! and counters written here, and the catalog's operation histogram from its
 //! `prometheus-client` registry. No metric carries a tenant label, so the endpoint
 //! reveals no tenant names.

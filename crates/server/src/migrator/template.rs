@@ -5,12 +5,10 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use futures_util::future::BoxFuture;
-
 use super::{Chain, ChainState, Chains, MigrateFailure, apply_tenant, tenant_state};
 use crate::store::TenantDb;
 use crate::store::instances::Instance;
-use crate::store::isolation::{self, Template, TenantTables};
+use crate::store::isolation::{self, Op, Template, TenantTables};
 use crate::store::tenants::{StoreError, TenantStorage};
 
 /// The state of a template before and after migrating it.
@@ -133,25 +131,17 @@ impl TenantTables for Templates {
             .contains(&Key::from(template))
     }
 
-    fn update_template<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        instance: &'a Instance,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn update_template<'a>(&'a self, st: &'a TenantStorage, instance: &'a Instance) -> Op<'a, ()> {
         Box::pin(async move {
-            self.migrate_instance(storage, instance, false).await?;
+            self.migrate_instance(st, instance, false).await?;
             Ok(())
         })
     }
 
-    fn create_in<'a>(
-        &'a self,
-        conn: &'a mut sqlx::PgConnection,
-        quoted_schema: &'a str,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
+    fn create_in<'a>(&'a self, conn: &'a mut sqlx::PgConnection, schema: &'a str) -> Op<'a, ()> {
         Box::pin(async move {
             self.chains
-                .in_schema(Chain::Tenant, quoted_schema)
+                .in_schema(Chain::Tenant, schema)
                 .run_direct(None, conn, false)
                 .await
                 .map_err(MigrateFailure::from)?;

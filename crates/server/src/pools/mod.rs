@@ -1,4 +1,4 @@
-//! The router's pools: a bounded, lazily filled map from tenant to connection pool.
+//! Tenant pools: a bounded, lazily filled map from tenant to connection pool.
 //!
 //! - File and database tenants get a pool each, keyed by tenant id (a re-created tenant of
 //!   the same slug never inherits an old pool). Least recently used and idle pools close.
@@ -93,6 +93,11 @@ impl Budget {
     /// Closes the pool, then gives its permits back. Idempotent per serial.
     async fn close(&self, db: &Db, serial: u64) {
         db.close().await;
+        self.release(serial);
+    }
+
+    /// Gives back the permits held under `serial` (its pool is closed, or never opened).
+    fn release(&self, serial: u64) {
         self.held
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -271,19 +276,11 @@ impl TenantPools {
             // Another request opened it first, or the open failed: our permits back
             // the pool that exists, or none.
             Ok(cached) => {
-                self.budget
-                    .held
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&serial);
+                self.budget.release(serial);
                 Ok(cached.hand_out())
             }
             Err(e) => {
-                self.budget
-                    .held
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&serial);
+                self.budget.release(serial);
                 Err(e.into())
             }
         }
@@ -295,7 +292,7 @@ impl TenantPools {
             let current = self.credentials.epoch();
             if open.epoch.swap(current, Ordering::Relaxed) != current {
                 self.storage
-                    .refresh_router_credentials(instance, &open.pool)
+                    .refresh_schema_login_credentials(instance, &open.pool)
                     .await
                     .map_err(Arc::new)?;
             }

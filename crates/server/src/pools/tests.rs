@@ -45,9 +45,9 @@ async fn fixture(tenants: usize, fit: u32) -> Result<Fixture> {
         registry,
         settings,
         Arc::clone(&credentials),
+        Arc::new(Templates::new(Arc::new(Chains::embedded(Backend::Sqlite)))),
         BTreeMap::new(),
     ));
-    let templates = Templates::new(Arc::new(Chains::embedded(Backend::Sqlite)));
     let mut made = Vec::new();
     for i in 0..tenants {
         let loc = TenantLocation {
@@ -55,7 +55,7 @@ async fn fixture(tenants: usize, fit: u32) -> Result<Fixture> {
             isolation: Isolation::File,
             instance: "embedded".into(),
         };
-        storage.create(&loc, &templates).await?;
+        storage.create(&loc).await?;
         made.push((Uuid::now_v7(), loc));
     }
     Ok(Fixture {

@@ -16,7 +16,7 @@ use sqlx::{Connection, PgConnection};
 use crate::broker::openbao::client::{BaoAuth, BaoClient, BaoError};
 use crate::broker::openbao::instance_secret_path;
 use crate::config::{Config, VaultConfig};
-use crate::names::{PROVISIONER_ROLE, router_bao_role};
+use crate::names::{PROVISIONER_ROLE, schema_login_bao_role};
 use crate::secret::Secret;
 use crate::store::postgres;
 use crate::store::sql::{quote_ident, quote_literal};
@@ -54,7 +54,7 @@ pub enum BootstrapError {
 
 /// What one step found or did.
 #[derive(Debug, Clone)]
-pub struct Step {
+pub struct BootstrapStep {
     pub what: String,
     pub changed: bool,
 }
@@ -76,7 +76,7 @@ pub struct Bootstrap<'a> {
 }
 
 impl Bootstrap<'_> {
-    pub async fn run(&self) -> Result<(Vec<Step>, AppRoleLogin), BootstrapError> {
+    pub async fn run(&self) -> Result<(Vec<BootstrapStep>, AppRoleLogin), BootstrapError> {
         let vault = self.config.vault.as_ref().ok_or(BootstrapError::NoVault)?;
         if self.config.instances.is_empty() {
             return Err(BootstrapError::NoInstances);
@@ -91,7 +91,7 @@ impl Bootstrap<'_> {
         let bao = BaoClient::new(&vault.url, BaoAuth::Token(self.bao_token.clone()))?;
         bao.lookup_self().await?;
         let mut steps = Vec::new();
-        let mut step = |what: String, changed: bool| steps.push(Step { what, changed });
+        let mut step = |what: String, changed: bool| steps.push(BootstrapStep { what, changed });
 
         let changed = bao
             .enable_secrets(&vault.mount, "database", json!({}))
@@ -226,7 +226,7 @@ impl Bootstrap<'_> {
     ) -> Result<bool, BootstrapError> {
         let path = format!("{}/config/{instance}", vault.mount);
         // Database tenants' roles, and this instance's router role for its schema tenants.
-        let allowed = json!(["tenant-*", router_bao_role(instance)]);
+        let allowed = json!(["tenant-*", schema_login_bao_role(instance)]);
         let current = bao.read(&path).await?;
         let same = current.as_ref().is_some_and(|c| {
             let details = c.get("connection_details");

@@ -160,7 +160,7 @@ impl Provisioner {
         record: &TenantRecord,
     ) -> Result<TenantRecord, ProvisionError> {
         let loc = location(record)?;
-        let created = self.storage.create(&loc, &*self.templates).await?;
+        let created = self.storage.create(&loc).await?;
         self.step(record, Step::Storage).await?;
         self.broker
             .provision(&loc)

@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::catalog::{Catalog, CatalogError, NewAuditEvent, NewTenant, TenantRecord};
 use crate::core::Core;
-use crate::migrator::{self, Chain, Chains, MigrateFailure, Templates};
+use crate::migrator::{self, Chain, Chains, MigrateFailure};
 use crate::names::{DataLayout, Slug};
 use crate::pools::TenantPools;
 use crate::routing::Routing;
@@ -110,7 +110,6 @@ pub struct Provisioner {
     storage: Arc<TenantStorage>,
     broker: Arc<dyn CredentialSource>,
     chains: Arc<Chains>,
-    templates: Arc<Templates>,
     layout: DataLayout,
     default_isolation: Isolation,
     locks: TenantLocks,
@@ -127,7 +126,6 @@ impl Provisioner {
             storage: Arc::clone(&core.storage),
             broker: Arc::clone(&core.broker),
             chains: Arc::clone(&core.chains),
-            templates: Arc::clone(&core.templates),
             layout: core.layout.clone(),
             default_isolation: core.config.isolation.default,
             locks: TenantLocks::default(),
@@ -144,11 +142,7 @@ impl Provisioner {
         actor: &Actor,
     ) -> Result<TenantRecord, ProvisionError> {
         let _one_at_a_time = self.exclusive(slug)?;
-        let record = self
-            .catalog
-            .tenant(slug.as_str())
-            .await?
-            .ok_or_else(|| ProvisionError::NotFound(slug.to_string()))?;
+        let record = self.record(slug).await?;
         if let Some(to) = status.filter(|to| *to != record.status) {
             let allowed = matches!(
                 (record.status, to),
@@ -206,6 +200,14 @@ impl Provisioner {
         self.locks
             .try_lock(slug.as_str())
             .ok_or_else(|| ProvisionError::Busy(slug.to_string()))
+    }
+
+    /// The tenant's catalog row, or `NotFound`.
+    async fn record(&self, slug: &Slug) -> Result<TenantRecord, ProvisionError> {
+        self.catalog
+            .tenant(slug.as_str())
+            .await?
+            .ok_or_else(|| ProvisionError::NotFound(slug.to_string()))
     }
 
     async fn refuse_taken(&self, slug: &Slug) -> Result<(), ProvisionError> {

@@ -10,11 +10,7 @@ impl Provisioner {
             return Err(ProvisionError::Protected(slug.to_string()));
         }
         let _one_at_a_time = self.exclusive(slug)?;
-        let record = self
-            .catalog
-            .tenant(slug.as_str())
-            .await?
-            .ok_or_else(|| ProvisionError::NotFound(slug.to_string()))?;
+        let record = self.record(slug).await?;
         self.catalog
             .set_status(record.id, TenantStatus::Deleting)
             .await?;

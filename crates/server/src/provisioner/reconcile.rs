@@ -92,7 +92,7 @@ impl Provisioner {
             }
         }
         for (instance, tenants) in &by_instance {
-            match self.storage.admit_to_router(instance, tenants).await {
+            match self.storage.admit_to_schema_login(instance, tenants).await {
                 Ok(admitted) => {
                     for loc in admitted {
                         tracing::info!(tenant = %loc.slug, "schema tenant admitted to its instance's router role");

@@ -49,6 +49,9 @@ pub struct CredentialStats {
     pub rotations: u64,
 }
 
+/// What the source's fallible calls return.
+pub type Op<'a, T> = BoxFuture<'a, Result<T, CredentialError>>;
+
 /// A provisioner login kept by the source for an instance: user name and password.
 pub type InstanceLogin = (String, Secret);
 
@@ -64,23 +67,17 @@ pub trait CredentialSource: Send + Sync + std::fmt::Debug {
     fn tenant_roles(&self) -> TenantRoles;
 
     /// Credentials for connecting to one tenant's storage.
-    fn credentials<'a>(
-        &'a self,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<Credentials, CredentialError>>;
+    fn credentials<'a>(&'a self, loc: &'a TenantLocation) -> Op<'a, Credentials>;
 
     /// Credentials for an instance's shared schema pool, whose logins act as one schema
     /// tenant per checkout (`SET ROLE`).
-    fn router_credentials<'a>(
-        &'a self,
-        instance: &'a str,
-    ) -> BoxFuture<'a, Result<Credentials, CredentialError>>;
+    fn schema_login_credentials<'a>(&'a self, instance: &'a str) -> Op<'a, Credentials>;
 
     /// The tenant's credentials were refused: forget them.
     fn invalidate(&self, loc: &TenantLocation);
 
     /// The schema pool's credentials were refused: forget them.
-    fn invalidate_router(&self, instance: &str);
+    fn invalidate_schema_login(&self, instance: &str);
 
     /// Grows whenever any credentials change (always 0 for ones that never do). Pools
     /// compare it on each use, without a lock, and re-read credentials only when it moved.
@@ -90,25 +87,16 @@ pub trait CredentialSource: Send + Sync + std::fmt::Debug {
     fn connection_lifetime(&self) -> Option<Duration>;
 
     /// Prepares issuing credentials for a new tenant. Idempotent.
-    fn provision<'a>(
-        &'a self,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<(), CredentialError>>;
+    fn provision<'a>(&'a self, loc: &'a TenantLocation) -> Op<'a, ()>;
 
     /// Revokes everything issued for a tenant (part of the purge). Idempotent.
-    fn revoke<'a>(&'a self, loc: &'a TenantLocation) -> BoxFuture<'a, Result<(), CredentialError>>;
+    fn revoke<'a>(&'a self, loc: &'a TenantLocation) -> Op<'a, ()>;
 
     /// What the source still holds for a purged tenant (`None`: nothing).
-    fn residue<'a>(
-        &'a self,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<Option<&'static str>, CredentialError>>;
+    fn residue<'a>(&'a self, loc: &'a TenantLocation) -> Op<'a, Option<&'static str>>;
 
     /// The provisioner login the source keeps for an instance, if any.
-    fn instance_login<'a>(
-        &'a self,
-        instance: &'a str,
-    ) -> BoxFuture<'a, Result<Option<InstanceLogin>, CredentialError>>;
+    fn instance_login<'a>(&'a self, instance: &'a str) -> Op<'a, Option<InstanceLogin>>;
 
     /// For `/readyz`: `None` when healthy, else why not.
     fn problem(&self) -> BoxFuture<'_, Option<String>>;

@@ -7,7 +7,7 @@ use sqlx::postgres::PgConnectOptions;
 
 use super::PoolSettings;
 use super::postgres;
-use crate::names::POOL_DATABASE;
+use crate::names::SCHEMAS_DATABASE;
 use crate::secret::Secret;
 
 /// `application_name` of request-path sessions.
@@ -42,7 +42,7 @@ pub struct Instance {
     /// Administrative connections (CREATE/DROP DATABASE), separate from tenant pools.
     admin: PgPool,
     /// Administrative connections to `tenantry_pool` (CREATE/DROP SCHEMA).
-    pool_admin: PgPool,
+    schemas_admin: PgPool,
 }
 
 impl Instance {
@@ -65,8 +65,8 @@ impl Instance {
         };
         let admin_base = base.clone().application_name(ADMIN_APPLICATION);
         let admin = postgres::pool_options(admin_settings).connect_lazy_with(admin_base.clone());
-        let pool_admin = postgres::pool_options(admin_settings)
-            .connect_lazy_with(admin_base.database(POOL_DATABASE));
+        let schemas_admin = postgres::pool_options(admin_settings)
+            .connect_lazy_with(admin_base.database(SCHEMAS_DATABASE));
         Ok(Instance {
             name: name.to_owned(),
             region: config.region.clone(),
@@ -74,7 +74,7 @@ impl Instance {
             max_tenants: config.max_tenants,
             base,
             admin,
-            pool_admin,
+            schemas_admin,
         })
     }
 
@@ -99,12 +99,12 @@ impl Instance {
     }
 
     /// Administrative connections to the schema-mode database (which must exist).
-    pub fn pool_admin(&self) -> &PgPool {
-        &self.pool_admin
+    pub fn schemas_admin(&self) -> &PgPool {
+        &self.schemas_admin
     }
 
     pub async fn close(&self) {
         self.admin.close().await;
-        self.pool_admin.close().await;
+        self.schemas_admin.close().await;
     }
 }

@@ -8,26 +8,29 @@ use super::credentials::{Credentials, TenantRoles};
 use super::instances::Instance;
 use super::tenants::{StoreError, TenantStorage};
 use super::{Db, PoolSettings, TenantDb, TenantLocation, postgres};
-use crate::names::POOL_DATABASE;
+use crate::names::SCHEMAS_DATABASE;
 
-/// Whose credentials a pool connects with: a tenant's own login, or its instance's router
+/// Whose credentials a pool connects with: a tenant's own login, or its instance's schema
 /// login (the shared schema pool, decision 0008).
 #[derive(Clone, Copy)]
 pub(super) enum Login<'a> {
     Tenant(&'a TenantLocation),
-    Router,
+    SchemaLogin,
 }
 
 impl TenantStorage {
     /// A pool on an instance's schema-mode database, shared by its schema tenants: with
-    /// the instance's credentials, or the source's router login (decision 0008).
+    /// the instance's credentials, or the source's schema login (decision 0008).
     pub async fn open_instance_pool(
         &self,
         instance: &str,
         settings: PoolSettings,
     ) -> Result<sqlx::PgPool, StoreError> {
         let instance = self.instance(instance)?;
-        match self.open_leased(instance, Login::Router, settings).await? {
+        match self
+            .open_leased(instance, Login::SchemaLogin, settings)
+            .await?
+        {
             Db::Postgres(pool) => Ok(pool),
             Db::Sqlite(_) => Err(StoreError::Missing),
         }
@@ -48,13 +51,13 @@ impl TenantStorage {
     }
 
     /// As [`Self::refresh_credentials`], for an instance's shared pool.
-    pub async fn refresh_router_credentials(
+    pub async fn refresh_schema_login_credentials(
         &self,
         instance: &str,
         pool: &sqlx::PgPool,
     ) -> Result<(), StoreError> {
         let instance = self.instance(instance)?;
-        self.refresh(instance, Login::Router, pool).await
+        self.refresh(instance, Login::SchemaLogin, pool).await
     }
 
     /// Opens a pool with the source's credentials for `login`. A refused login (a revoked
@@ -81,7 +84,7 @@ impl TenantStorage {
                 Err(e) if postgres::is_auth_failure(&e) && !retried => {
                     match login {
                         Login::Tenant(loc) => self.source().invalidate(loc),
-                        Login::Router => self.source().invalidate_router(&instance.name),
+                        Login::SchemaLogin => self.source().invalidate_schema_login(&instance.name),
                     }
                     retried = true;
                 }
@@ -112,9 +115,11 @@ impl TenantStorage {
     ) -> Result<PgConnectOptions, StoreError> {
         let (database, credentials) = match login {
             Login::Tenant(loc) => (loc.slug.physical_name(), self.credentials(loc).await?),
-            Login::Router => (
-                POOL_DATABASE.to_owned(),
-                self.source().router_credentials(&instance.name).await?,
+            Login::SchemaLogin => (
+                SCHEMAS_DATABASE.to_owned(),
+                self.source()
+                    .schema_login_credentials(&instance.name)
+                    .await?,
             ),
         };
         Ok(with_credentials(instance.database(&database), &credentials))

@@ -262,27 +262,27 @@ pub async fn ensure_group_role(admin: &PgPool, role: &str) -> Result<(), sqlx::E
     Ok(())
 }
 
-/// Makes `router` a member of each of `groups`. The first time, it creates the role
+/// Makes `login_role` a member of each of `groups`. The first time, it creates the role
 /// (NOLOGIN NOINHERIT) and makes it the only one, besides the owner, that may connect to
 /// `database`. Run on a connection to that database, by its owner. Granting a membership
 /// that exists changes nothing.
-pub async fn admit_to_router(
+pub async fn admit_to_schema_login(
     conn: &mut PoolConnection<Postgres>,
-    router: &str,
+    login_role: &str,
     database: &str,
     groups: &[String],
 ) -> Result<(), sqlx::Error> {
-    // Concurrent statements on one catalog row (the database's ACL, the router's
+    // Concurrent statements on one catalog row (the database's ACL, the login role's
     // memberships) fail with "tuple concurrently updated": one at a time, briefly.
     transaction(conn, async |tx| {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenantry:router-role'))")
             .execute(&mut *tx)
             .await?;
         let mut statements = Vec::new();
-        if !role_exists(&mut *tx, router).await? {
+        if !role_exists(&mut *tx, login_role).await? {
             statements.push(format!(
                 "CREATE ROLE {} NOLOGIN NOINHERIT",
-                quote_ident(router)
+                quote_ident(login_role)
             ));
             statements.push(format!(
                 "REVOKE ALL ON DATABASE {} FROM PUBLIC",
@@ -291,14 +291,14 @@ pub async fn admit_to_router(
             statements.push(format!(
                 "GRANT CONNECT ON DATABASE {} TO {}",
                 quote_ident(database),
-                quote_ident(router)
+                quote_ident(login_role)
             ));
         }
         for group in groups {
             statements.push(format!(
                 "GRANT {} TO {}",
                 quote_ident(group),
-                quote_ident(router)
+                quote_ident(login_role)
             ));
         }
         for sql in statements {

@@ -10,7 +10,7 @@ use super::instances::Instance;
 use super::isolation::{Logins, mode};
 use super::tenants::{StoreError, TenantStorage};
 use super::{TenantLocation, postgres};
-use crate::names::{POOL_DATABASE, ROUTER_ROLE};
+use crate::names::{SCHEMA_LOGIN_ROLE, SCHEMAS_DATABASE};
 
 impl TenantStorage {
     /// The tenant's group role, created if missing — when tenants have their own roles.
@@ -31,7 +31,7 @@ impl TenantStorage {
 
     /// Lets the instance's router act as these tenants where it cannot yet (schema
     /// tenants created before decision 0008). Returns the tenants it admitted.
-    pub async fn admit_to_router<'a>(
+    pub async fn admit_to_schema_login<'a>(
         &self,
         instance: &str,
         tenants: impl IntoIterator<Item = &'a TenantLocation>,
@@ -40,7 +40,7 @@ impl TenantStorage {
             return Ok(Vec::new());
         }
         let instance = self.instance(instance)?;
-        let Some(mut conn) = self.pool_admin(instance).await? else {
+        let Some(mut conn) = self.schemas_admin(instance).await? else {
             return Ok(Vec::new());
         };
         let admitted: HashSet<String> = sqlx::query_scalar(
@@ -48,7 +48,7 @@ impl TenantStorage {
              JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member \
              WHERE u.rolname = $1",
         )
-        .bind(ROUTER_ROLE)
+        .bind(SCHEMA_LOGIN_ROLE)
         .fetch_all(&mut *conn)
         .await
         .map_err(Self::unavailable(instance))?
@@ -63,9 +63,14 @@ impl TenantStorage {
             .collect();
         if !missing.is_empty() {
             let groups: Vec<String> = missing.iter().map(|l| l.slug.group_role()).collect();
-            postgres::admit_to_router(&mut conn, ROUTER_ROLE, POOL_DATABASE, &groups)
-                .await
-                .map_err(Self::unavailable(instance))?;
+            postgres::admit_to_schema_login(
+                &mut conn,
+                SCHEMA_LOGIN_ROLE,
+                SCHEMAS_DATABASE,
+                &groups,
+            )
+            .await
+            .map_err(Self::unavailable(instance))?;
         }
         Ok(missing)
     }
@@ -93,7 +98,7 @@ impl TenantStorage {
             return Ok(());
         }
         let conn = if in_pool_database {
-            self.pool_admin(instance).await?
+            self.schemas_admin(instance).await?
         } else {
             None
         };
@@ -111,11 +116,11 @@ impl TenantStorage {
 
     /// An administrative connection to the instance's schema-mode database; `None` when
     /// that database does not exist (so no schema tenant can either).
-    pub(super) async fn pool_admin(
+    pub(super) async fn schemas_admin(
         &self,
         instance: &Instance,
     ) -> Result<Option<PoolConnection<sqlx::Postgres>>, StoreError> {
-        match instance.pool_admin().acquire().await {
+        match instance.schemas_admin().acquire().await {
             Ok(conn) => Ok(Some(conn)),
             Err(e) if postgres::is_missing_database(&e) => Ok(None),
             Err(e) => Err(Self::unavailable(instance)(e)),

@@ -187,7 +187,7 @@ impl TenantDb {
     }
 
     /// A tenant that is one schema in a shared pool database; `role` is the tenant's
-    /// group role when the pool's login must act as it (see [`crate::names::ROUTER_ROLE`]).
+    /// group role when the pool's login must act as it (see [`crate::names::SCHEMA_LOGIN_ROLE`]).
     pub fn schema(pool: sqlx::PgPool, schema: &str, role: Option<&str>) -> Self {
         let schema = sql::quote_ident(schema);
         let pin = match role {

@@ -11,7 +11,7 @@ use tenantry_proto::Isolation;
 
 use super::credentials::{CredentialError, CredentialSource, Credentials, TenantRoles};
 use super::instances::Instance;
-use super::isolation::{Pooling, TenantTables, mode};
+use super::isolation::{At, Pooling, TenantTables, mode};
 use super::{Db, PoolSettings, TenantDb, TenantLocation};
 use crate::names::DataLayout;
 
@@ -47,6 +47,8 @@ pub struct TenantStorage {
     settings: PoolSettings,
     credentials: Arc<dyn CredentialSource>,
     roles: TenantRoles,
+    /// The tenant chain and its templates (the migrator's), for creating storage.
+    tables: Arc<dyn TenantTables>,
     instances: BTreeMap<String, Instance>,
     /// Copies read the file template; migrations write it. They never overlap.
     file_template: tokio::sync::Mutex<()>,
@@ -58,6 +60,7 @@ impl TenantStorage {
         registry: Db,
         settings: PoolSettings,
         credentials: Arc<dyn CredentialSource>,
+        tables: Arc<dyn TenantTables>,
         instances: BTreeMap<String, Instance>,
     ) -> Self {
         TenantStorage {
@@ -66,6 +69,7 @@ impl TenantStorage {
             settings,
             roles: credentials.tenant_roles(),
             credentials,
+            tables,
             instances,
             file_template: tokio::sync::Mutex::new(()),
         }
@@ -102,6 +106,10 @@ impl TenantStorage {
         &self.file_template
     }
 
+    pub(super) fn tables(&self) -> &dyn TenantTables {
+        &*self.tables
+    }
+
     pub(super) fn source(&self) -> &dyn CredentialSource {
         &*self.credentials
     }
@@ -136,7 +144,12 @@ impl TenantStorage {
         settings: Option<PoolSettings>,
     ) -> Result<TenantDb, StoreError> {
         let settings = settings.unwrap_or(self.settings);
-        Ok(mode(loc.isolation).open(self, loc, settings).await?.at(loc))
+        let at = At { st: self, loc };
+        Ok(mode(loc.isolation)
+            .operations()
+            .open(at, settings)
+            .await?
+            .at(loc))
     }
 
     /// The tenant's handle on its instance's shared pool (modes that pool per instance).
@@ -145,8 +158,10 @@ impl TenantStorage {
         pool: sqlx::PgPool,
         loc: &TenantLocation,
     ) -> Result<TenantDb, StoreError> {
+        let at = At { st: self, loc };
         Ok(mode(loc.isolation)
-            .on_instance_pool(self, pool, loc)?
+            .operations()
+            .on_instance_pool(at, pool)?
             .at(loc))
     }
 
@@ -162,27 +177,35 @@ impl TenantStorage {
     ///
     /// Returns the tenant chain version when it is known to be current without looking:
     /// copied from a template this process brought up to date, or just migrated.
-    pub async fn create(
-        &self,
-        loc: &TenantLocation,
-        tables: &dyn TenantTables,
-    ) -> Result<Option<i64>, StoreError> {
-        mode(loc.isolation).create(self, loc, tables).await
+    pub async fn create(&self, loc: &TenantLocation) -> Result<Option<i64>, StoreError> {
+        mode(loc.isolation)
+            .operations()
+            .create(At { st: self, loc })
+            .await
     }
 
     /// Removes the tenant's storage, ending its sessions first. Returns whether anything
     /// was there.
     pub async fn destroy(&self, loc: &TenantLocation) -> Result<bool, StoreError> {
-        mode(loc.isolation).destroy(self, loc).await
+        mode(loc.isolation)
+            .operations()
+            .destroy(At { st: self, loc })
+            .await
     }
 
     /// Whether any trace of the tenant's storage is left.
     pub async fn exists(&self, loc: &TenantLocation) -> Result<bool, StoreError> {
-        mode(loc.isolation).exists(self, loc).await
+        mode(loc.isolation)
+            .operations()
+            .exists(At { st: self, loc })
+            .await
     }
 
     /// Bytes the tenant's storage takes (`None`: not its alone to count).
     pub async fn size(&self, loc: &TenantLocation) -> Result<Option<u64>, StoreError> {
-        mode(loc.isolation).size(self, loc).await
+        mode(loc.isolation)
+            .operations()
+            .size(At { st: self, loc })
+            .await
     }
 }

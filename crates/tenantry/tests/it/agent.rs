@@ -8,24 +8,26 @@ use std::path::{Path, PathBuf};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, call, expect_problem, run, text};
+use tenantry_proto::{
+    CheckinResponse, EnrollResponse, EnrollmentToken, Host, HostStatus, IssuedEnrollmentToken,
+    Page, PurgeReport, Tenant,
+};
+
+use crate::support::{TestServer, answer, call, expect_problem, run, text};
 
 /// An enrollment token for the tenant.
 async fn token(server: &TestServer, tenant: &str, body: Value) -> (String, String) {
-    let (status, issued) = call(
+    let issued: IssuedEnrollmentToken = answer(
         server
             .op(
                 Method::POST,
                 &format!("/api/v1/tenants/{tenant}/enrollment-tokens"),
             )
             .json(&body),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{issued}");
-    (
-        issued["token"].as_str().unwrap_or_default().to_owned(),
-        issued["id"].as_str().unwrap_or_default().to_owned(),
-    )
+    (issued.token, issued.info.id.to_string())
 }
 
 /// Writes an agent configuration; returns its path.
@@ -97,16 +99,19 @@ fn state(config: &Path) -> Value {
 }
 
 async fn token_uses(server: &TestServer, tenant: &str, id: &str) -> u64 {
-    let (_, list) = call(server.op(
-        Method::GET,
-        &format!("/api/v1/tenants/{tenant}/enrollment-tokens"),
-    ))
+    let list: Page<EnrollmentToken> = answer(
+        server.op(
+            Method::GET,
+            &format!("/api/v1/tenants/{tenant}/enrollment-tokens"),
+        ),
+        StatusCode::OK,
+    )
     .await;
-    list["items"]
-        .as_array()
-        .and_then(|items| items.iter().find(|t| t["id"] == id))
-        .and_then(|t| t["uses"].as_u64())
-        .unwrap_or_else(|| panic!("token {id} not listed: {list}"))
+    list.items
+        .iter()
+        .find(|t| t.id.to_string() == id)
+        .map(|t| t.uses)
+        .unwrap_or_else(|| panic!("token {id} not listed: {list:?}"))
 }
 
 #[tokio::test]
@@ -147,35 +152,30 @@ async fn an_agent_enrolls_checks_in_and_re_enrolls_as_the_same_host() {
     assert_eq!(mode, 0o600, "the host credential must be private");
 
     // The host is the tenant's, with this machine's real facts and the token's labels.
-    let (status, host) =
-        call(server.as_tenant("acme", Method::GET, &format!("/api/v1/hosts/{host_id}"))).await;
-    assert_eq!(status, StatusCode::OK, "{host}");
+    let host: Host = answer(
+        server.as_tenant("acme", Method::GET, &format!("/api/v1/hosts/{host_id}")),
+        StatusCode::OK,
+    )
+    .await;
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    assert_eq!(host["hostname"], hostname.trim());
-    assert_eq!(host["facts"]["arch"], std::env::consts::ARCH);
-    assert!(
-        host["facts"]["cpus"].as_u64().is_some_and(|n| n >= 1),
-        "{host}"
-    );
-    assert!(
-        host["facts"]["kernel"]
-            .as_str()
-            .is_some_and(|k| !k.is_empty()),
-        "{host}"
-    );
+    assert_eq!(host.hostname, hostname.trim());
+    let facts = host.facts.clone().unwrap_or_default();
+    assert_eq!(facts.arch.as_deref(), Some(std::env::consts::ARCH));
+    assert!(facts.cpus.is_some_and(|n| n >= 1), "{host:?}");
+    assert!(facts.kernel.is_some_and(|k| !k.is_empty()), "{host:?}");
     let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
     if let Some(version) = os_release
         .lines()
         .find_map(|l| l.strip_prefix("VERSION_ID="))
     {
         assert_eq!(
-            host["facts"]["os_version"],
-            version.trim_matches('"'),
-            "{host}"
+            facts.os_version.as_deref(),
+            Some(version.trim_matches('"')),
+            "{host:?}"
         );
     }
-    assert_eq!(host["labels"]["site"], "fra1");
-    assert_eq!(host["status"], "online");
+    assert_eq!(host.labels.get("site").map(String::as_str), Some("fra1"));
+    assert_eq!(host.status, HostStatus::Online);
     assert_eq!(token_uses(&server, "acme", &id).await, 1);
 
     // Checking in.
@@ -199,8 +199,12 @@ async fn an_agent_enrolls_checks_in_and_re_enrolls_as_the_same_host() {
     );
     assert_eq!(state(&config)["host_id"], host_id.as_str());
     assert_eq!(token_uses(&server, "acme", &id).await, 1);
-    let (_, hosts) = call(server.as_tenant("acme", Method::GET, "/api/v1/hosts")).await;
-    assert_eq!(hosts["items"].as_array().map(Vec::len), Some(1), "{hosts}");
+    let hosts: Page<Host> = answer(
+        server.as_tenant("acme", Method::GET, "/api/v1/hosts"),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(hosts.items.len(), 1, "{hosts:?}");
 
     // Another machine with the used-up token is refused.
     let other = agent_config(
@@ -261,7 +265,7 @@ async fn bad_tokens_stop_the_agent_with_the_reason() {
         "invalid_enrollment_token",
     )
     .await;
-    assert_eq!(p["detail"], "invalid or expired enrollment token");
+    assert_eq!(p.detail, "invalid or expired enrollment token");
 }
 
 #[tokio::test]
@@ -328,14 +332,14 @@ async fn host_limits_agent_credentials_and_bad_input() {
     let server = TestServer::start();
     server.create_tenant("acme").await;
     server.create_tenant("beta").await;
-    let (status, t) = call(
+    let t: Tenant = answer(
         server
             .op(Method::PATCH, "/api/v1/tenants/acme")
             .json(&json!({ "limits": { "max_hosts": 1 } })),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{t}");
-    assert_eq!(t["limits"]["max_hosts"], 1);
+    assert_eq!(t.limits["max_hosts"], 1);
     let (secret, id) = token(&server, "acme", json!({})).await;
     let enroll = |machine: &str, hostname: &str| {
         server
@@ -343,8 +347,8 @@ async fn host_limits_agent_credentials_and_bad_input() {
             .bearer_auth(&secret)
             .json(&json!({ "machine_id": machine, "facts": { "hostname": hostname } }))
     };
-    let (status, first) = call(enroll("machine-0000001", "web1")).await;
-    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let first: EnrollResponse =
+        answer(enroll("machine-0000001", "web1"), StatusCode::CREATED).await;
     expect_problem(
         enroll("machine-0000002", "web2"),
         StatusCode::TOO_MANY_REQUESTS,
@@ -353,9 +357,9 @@ async fn host_limits_agent_credentials_and_bad_input() {
     .await;
     // The limit refused it before a use was burned; the known machine is still fine.
     assert_eq!(token_uses(&server, "acme", &id).await, 1);
-    let (status, again) = call(enroll("machine-0000001", "web1")).await;
-    assert_eq!(status, StatusCode::OK, "{again}");
-    assert_eq!(again["host_id"], first["host_id"]);
+    let again: EnrollResponse = answer(enroll("machine-0000001", "web1"), StatusCode::OK).await;
+    assert_eq!(again.host_id, first.host_id);
+    assert!(again.reenrolled);
 
     // Odd input is refused and changes nothing.
     for (machine, hostname) in [
@@ -385,17 +389,17 @@ async fn host_limits_agent_credentials_and_bad_input() {
     assert_eq!(token_uses(&server, "acme", &id).await, 1);
 
     // The host credential reaches check-in only: not the tenant's API, not another tenant.
-    let credential = first["credential"].as_str().unwrap_or_default().to_owned();
-    let (status, answer) = call(
+    let credential = first.credential;
+    let checked_in: CheckinResponse = answer(
         server
             .anon(Method::POST, "/api/v1/agent/checkin")
             .bearer_auth(&credential)
             .json(&json!({})),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(answer["tenant"], "acme");
-    assert_eq!(answer["next_checkin_secs"], 60);
+    assert_eq!(checked_in.tenant, "acme");
+    assert_eq!(checked_in.next_checkin_secs, 60);
     expect_problem(
         server
             .anon(Method::GET, "/api/v1/hosts")
@@ -429,8 +433,11 @@ async fn host_limits_agent_credentials_and_bad_input() {
 
     // Deleting the tenant purges its bindings too (the purge verifies the registry), and
     // its hosts' credentials stop working.
-    let (status, report) = call(server.op(Method::DELETE, "/api/v1/tenants/acme")).await;
-    assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(report["verified"], true);
+    let report: PurgeReport = answer(
+        server.op(Method::DELETE, "/api/v1/tenants/acme"),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(report.verified);
     assert_host_unknown(&server, &credential).await;
 }

@@ -23,10 +23,7 @@ async fn control_plane_requires_the_operator_key() {
             "unauthorized",
         )
         .await;
-        assert_eq!(
-            p["detail"], "Authorization header missing",
-            "{method} {path}"
-        );
+        assert_eq!(p.detail, "Authorization header missing", "{method} {path}");
         expect_problem(
             server.anon(method.clone(), path).bearer_auth(new_key()),
             StatusCode::UNAUTHORIZED,

@@ -68,7 +68,7 @@ async fn malformed_bodies_change_nothing(mode: Mode) {
             "validation_failed",
         )
         .await;
-        let detail = p["detail"].as_str().unwrap_or_default().to_lowercase();
+        let detail = p.detail.to_lowercase();
         assert!(
             !detail.contains("insert") && !detail.contains("sqlite") && !detail.contains(".db"),
             "{detail}"

@@ -9,23 +9,28 @@ use std::path::{Path, PathBuf};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use tenantry_proto::{
+    ApplyStatus, Component, IssuedEnrollmentToken, Operation, Options, Page, Session,
+    SessionStatus, SessionTemplate,
+};
+
 use crate::on_every_backend;
-use crate::support::{Mode, TestServer, call, expect_problem, run, text};
+use crate::support::{Mode, TestServer, answer, call, expect_problem, run, text};
 
 on_every_backend!(two_tenants_two_agents_one_template_name_two_sessions);
 
 async fn token(server: &TestServer, tenant: &str) -> String {
-    let (status, issued) = call(
+    let issued: IssuedEnrollmentToken = answer(
         server
             .op(
                 Method::POST,
                 &format!("/api/v1/tenants/{tenant}/enrollment-tokens"),
             )
             .json(&json!({ "labels": { "rack": tenant } })),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{issued}");
-    issued["token"].as_str().unwrap_or_default().to_owned()
+    issued.token
 }
 
 /// An agent of its own (state dir, machine id, hook that records what it applied).
@@ -112,57 +117,61 @@ async fn two_tenants_two_agents_one_template_name_two_sessions(mode: Mode) {
 
     // The same template name in both tenants, each with its own image.
     for tenant in ["acme", "beta"] {
-        let (status, t) = call(
+        let t: SessionTemplate = answer(
             server
                 .as_tenant(tenant, Method::POST, "/api/v2/sessiontemplates")
                 .json(&template(&format!("{tenant}.img"))),
+            StatusCode::CREATED,
         )
         .await;
-        assert_eq!(status, StatusCode::CREATED, "{t}");
-        assert_eq!(t["tenant"], tenant);
+        assert_eq!(t.tenant, tenant);
     }
-    let (_, acme_t) =
-        call(server.as_tenant("acme", Method::GET, "/api/v2/sessiontemplates/nightly")).await;
-    assert_eq!(acme_t["boot_sets"][0]["image"], "acme.img");
+    let acme_t: SessionTemplate = answer(
+        server.as_tenant("acme", Method::GET, "/api/v2/sessiontemplates/nightly"),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(acme_t.boot_sets[0].image, "acme.img");
 
     // A session per tenant: targets are the template's nodes among the tenant's own hosts.
     let mut ids = Vec::new();
     for tenant in ["acme", "beta"] {
-        let (status, s) = call(
+        let s: Session = answer(
             server
                 .as_tenant(tenant, Method::POST, "/api/v2/sessions")
                 .json(&json!({ "template_name": "nightly", "operation": "reboot" })),
+            StatusCode::CREATED,
         )
         .await;
-        assert_eq!(status, StatusCode::CREATED, "{s}");
-        assert_eq!(s["status"], "pending", "{s}");
-        assert_eq!(s["targets"].as_array().map(Vec::len), Some(1), "{s}");
-        ids.push(s["id"].as_str().unwrap_or_default().to_owned());
+        assert_eq!(s.status, SessionStatus::Pending, "{s:?}");
+        assert_eq!(s.targets.len(), 1, "{s:?}");
+        ids.push(s.id.to_string());
     }
     // Components show the desired state; tenants may read but not change them.
-    let (_, components) = call(server.as_tenant("acme", Method::GET, "/api/v2/components")).await;
-    let mine: Vec<&Value> = components["items"]
-        .as_array()
-        .map(|c| c.iter().filter(|c| !c["desired_state"].is_null()).collect())
-        .unwrap_or_default();
-    assert_eq!(mine.len(), 1, "{components}");
-    assert_eq!(mine[0]["desired_state"]["image"], "acme.img");
-    let component = mine[0]["id"].as_str().unwrap_or_default().to_owned();
-    let (status, admin) = call(
-        server
-            .op(Method::POST, "/api/v1/tenants/acme/admin-token")
-            .json(&json!({ "ttl": "1h" })),
+    let components: Page<Component> = answer(
+        server.as_tenant("acme", Method::GET, "/api/v2/components"),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{admin}");
-    let admin = admin["token"].as_str().unwrap_or_default().to_owned();
-    let (status, read) = call(
+    let mine: Vec<&Component> = components
+        .items
+        .iter()
+        .filter(|c| c.desired_state.is_some())
+        .collect();
+    assert_eq!(mine.len(), 1, "{components:?}");
+    assert_eq!(
+        mine[0].desired_state.as_ref().map(|d| d.image.as_str()),
+        Some("acme.img")
+    );
+    let component = mine[0].id.to_string();
+    let admin = server.admin_token("acme").await;
+    let _: Component = answer(
         server
             .anon(Method::GET, &format!("/api/v2/components/{component}"))
             .bearer_auth(&admin),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{read}");
     expect_problem(
         server
             .anon(Method::PATCH, &format!("/api/v2/components/{component}"))
@@ -191,11 +200,14 @@ async fn two_tenants_two_agents_one_template_name_two_sessions(mode: Mode) {
         assert_eq!(log.trim(), format!("reboot {tenant}.img console=ttyS0"));
     }
     for (tenant, id) in ["acme", "beta"].iter().zip(&ids) {
-        let (_, s) =
-            call(server.as_tenant(tenant, Method::GET, &format!("/api/v2/sessions/{id}"))).await;
-        assert_eq!(s["status"], "complete", "{tenant}: {s}");
-        assert_eq!(s["progress"]["applied"], 1, "{s}");
-        assert!(s["completed_at"].is_string());
+        let s: Session = answer(
+            server.as_tenant(tenant, Method::GET, &format!("/api/v2/sessions/{id}")),
+            StatusCode::OK,
+        )
+        .await;
+        assert_eq!(s.status, SessionStatus::Complete, "{tenant}: {s:?}");
+        assert_eq!(s.progress.applied, 1, "{s:?}");
+        assert!(s.completed_at.is_some());
     }
     // Nothing more to apply.
     for (_, config) in &agents {
@@ -234,30 +246,26 @@ exit 3
 ",
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let (status, failing) = call(
+    let failing: Session = answer(
         server
             .as_tenant("acme", Method::POST, "/api/v2/sessions")
             .json(&json!({ "template_name": "acme-only", "operation": "shutdown" })),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{failing}");
-    assert_eq!(
-        failing["targets"].as_array().map(Vec::len),
-        Some(1),
-        "{failing}"
-    );
+    assert_eq!(failing.targets.len(), 1, "{failing:?}");
     assert!(run_agent(&agents[0].1).contains("failed to apply shutdown"));
-    let (_, failing) = call(server.as_tenant(
-        "acme",
-        Method::GET,
-        &format!(
-            "/api/v2/sessions/{}",
-            failing["id"].as_str().unwrap_or_default()
+    let failing: Session = answer(
+        server.as_tenant(
+            "acme",
+            Method::GET,
+            &format!("/api/v2/sessions/{}", failing.id),
         ),
-    ))
+        StatusCode::OK,
+    )
     .await;
-    assert_eq!(failing["status"], "failed", "{failing}");
-    assert_eq!(failing["error"], "1 of 1 targets failed");
+    assert_eq!(failing.status, SessionStatus::Failed, "{failing:?}");
+    assert_eq!(failing.error.as_deref(), Some("1 of 1 targets failed"));
 
     // Isolation: the other tenant's session and template are simply not found.
     expect_problem(
@@ -277,14 +285,19 @@ exit 3
 
     // The operator sees both tenants' templates and sessions, each naming its tenant, and
     // must act as a tenant to change one.
-    let (_, all) = call(server.op(Method::GET, "/api/v2/sessiontemplates")).await;
-    let tenants: Vec<&str> = all["items"]
-        .as_array()
-        .map(|i| i.iter().filter_map(|t| t["tenant"].as_str()).collect())
-        .unwrap_or_default();
-    assert_eq!(tenants, ["acme", "acme", "beta"], "{all}");
-    let (_, all) = call(server.op(Method::GET, "/api/v2/sessions?status=complete")).await;
-    assert_eq!(all["items"].as_array().map(Vec::len), Some(2), "{all}");
+    let all: Page<SessionTemplate> = answer(
+        server.op(Method::GET, "/api/v2/sessiontemplates"),
+        StatusCode::OK,
+    )
+    .await;
+    let tenants: Vec<&str> = all.items.iter().map(|t| t.tenant.as_str()).collect();
+    assert_eq!(tenants, ["acme", "acme", "beta"], "{all:?}");
+    let all: Page<Session> = answer(
+        server.op(Method::GET, "/api/v2/sessions?status=complete"),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(all.items.len(), 2, "{all:?}");
     expect_problem(
         server
             .op(Method::POST, "/api/v2/sessions")
@@ -293,16 +306,26 @@ exit 3
         "tenant_required",
     )
     .await;
-    let (status, c) = call(server.as_tenant(
-        "acme",
-        Method::GET,
-        &format!("/api/v2/components/{component}"),
-    ))
+    let c: Component = answer(
+        server.as_tenant(
+            "acme",
+            Method::GET,
+            &format!("/api/v2/components/{component}"),
+        ),
+        StatusCode::OK,
+    )
     .await;
-    assert_eq!(status, StatusCode::OK, "{c}");
     // Its last report was the failed shutdown.
-    assert_eq!(c["actual_state"]["status"], "failed", "{c}");
-    assert_eq!(c["actual_state"]["operation"], "shutdown", "{c}");
+    let actual = c.actual_state.clone();
+    assert_eq!(
+        actual.as_ref().map(|a| a.status),
+        Some(ApplyStatus::Failed),
+        "{c:?}"
+    );
+    assert!(
+        matches!(actual.map(|a| a.operation), Some(Operation::Shutdown)),
+        "{c:?}"
+    );
 
     // Options are the operators'.
     expect_problem(
@@ -313,14 +336,14 @@ exit 3
         "operator_only",
     )
     .await;
-    let (status, o) = call(
+    let o: Options = answer(
         server
             .op(Method::PATCH, "/api/v2/options")
             .json(&json!({ "default_session_timeout_secs": 600 })),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{o}");
-    assert_eq!(o["default_session_timeout_secs"], 600);
+    assert_eq!(o.default_session_timeout_secs, 600);
 
     // Each tenant's storage holds only its own hosts, and routing verifies clean.
     assert_eq!(server.stored_hostnames("beta").await.len(), 1);
@@ -345,13 +368,13 @@ async fn a_session_nobody_reports_on_times_out() {
     let server = TestServer::start();
     server.create_tenant("acme").await;
     let host = server.create_host("acme", "silent-1").await;
-    let (status, o) = call(
+    let _: Options = answer(
         server
             .op(Method::PATCH, "/api/v2/options")
             .json(&json!({ "default_session_timeout_secs": 10 })),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{o}");
     let (status, _) = call(
         server
             .as_tenant("acme", Method::POST, "/api/v2/sessiontemplates")
@@ -359,24 +382,20 @@ async fn a_session_nobody_reports_on_times_out() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
-    let (_, session) = call(
+    let session: Session = answer(
         server
             .as_tenant("acme", Method::POST, "/api/v2/sessions")
             .json(&json!({ "template_name": "t", "operation": "boot" })),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(session["targets"][0], host["id"], "{session}");
-    let url = format!(
-        "/api/v2/sessions/{}",
-        session["id"].as_str().unwrap_or_default()
-    );
-    let (_, pending) = call(server.as_tenant("acme", Method::GET, &url)).await;
-    assert_eq!(pending["status"], "pending", "{pending}");
+    assert_eq!(session.targets, [host.id], "{session:?}");
+    let url = format!("/api/v2/sessions/{}", session.id);
+    let pending: Session =
+        answer(server.as_tenant("acme", Method::GET, &url), StatusCode::OK).await;
+    assert_eq!(pending.status, SessionStatus::Pending, "{pending:?}");
     // The session's own deadline is the event under test: wait for that moment, once.
-    let timeout_at: chrono::DateTime<chrono::Utc> = pending["timeout_at"]
-        .as_str()
-        .and_then(|t| t.parse().ok())
-        .unwrap_or_else(|| panic!("no timeout_at: {pending}"));
+    let timeout_at = pending.timeout_at;
     let left = (timeout_at - chrono::Utc::now())
         .to_std()
         .unwrap_or_default();
@@ -384,14 +403,17 @@ async fn a_session_nobody_reports_on_times_out() {
         tokio::time::Instant::now() + left + std::time::Duration::from_millis(50),
     )
     .await;
-    let (_, s) = call(server.as_tenant("acme", Method::GET, &url)).await;
-    assert_eq!(s["status"], "failed", "{s}");
-    assert_eq!(s["error"], "timed out before every target reported", "{s}");
-    let (_, failed) =
-        call(server.as_tenant("acme", Method::GET, "/api/v2/sessions?status=failed")).await;
+    let s: Session = answer(server.as_tenant("acme", Method::GET, &url), StatusCode::OK).await;
+    assert_eq!(s.status, SessionStatus::Failed, "{s:?}");
     assert_eq!(
-        failed["items"].as_array().map(Vec::len),
-        Some(1),
-        "{failed}"
+        s.error.as_deref(),
+        Some("timed out before every target reported"),
+        "{s:?}"
     );
+    let failed: Page<Session> = answer(
+        server.as_tenant("acme", Method::GET, "/api/v2/sessions?status=failed"),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(failed.items.len(), 1, "{failed:?}");
 }

@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
+use tenantry_proto::TenantStatus;
 
 use reqwest::{Method, StatusCode};
 
@@ -81,7 +82,7 @@ async fn dev_stack_brings_up_the_production_shape_and_removes_it() {
         )
         .start();
     let tenant = server.create_tenant("acme").await;
-    assert_eq!(tenant["status"], "active", "{tenant}");
+    assert_eq!(tenant.status, TenantStatus::Active, "{tenant:?}");
     server.create_host("acme", "web1").await;
     assert_eq!(server.hostnames("acme").await, vec!["web1".to_owned()]);
     let (status, _) = call(server.anon(Method::GET, "/readyz")).await;

@@ -316,11 +316,8 @@ pub async fn setup_a(server: &TestServer, a: &str, keys: &std::path::Path) -> Ct
         operator: server.key().to_owned(),
         admin_a,
         enroll_a,
-        host_credential_a: enrolled["credential"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        host_a: enrolled["host_id"].as_str().unwrap_or_default().to_owned(),
+        host_credential_a: enrolled.credential,
+        host_a: enrolled.host_id.to_string(),
         kid_a: trusted_keypair(server, keys, "a-only.pem", &["--tenant", a]),
         session_a: session["id"].as_str().unwrap_or_default().to_owned(),
     }

@@ -103,7 +103,7 @@ async fn tenant_tokens_reach_only_their_own_tenant(mode: Mode) {
     )
     .await;
     // A tenant principal is told whose credential it holds, never whose endpoint it hit.
-    let detail = p["detail"].as_str().unwrap_or_default();
+    let detail = p.detail.as_str();
     assert!(
         detail.contains("acme") && !detail.contains("beta"),
         "{detail}"

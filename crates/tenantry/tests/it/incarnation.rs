@@ -36,10 +36,7 @@ async fn issue_everything(
         global: token(keys, "global.pem", slug, "admin", &[]),
         restricted: token(keys, &restricted_key, slug, "admin", &[]),
         enrollment,
-        host: enrolled["credential"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
+        host: enrolled.credential,
     }
 }
 

@@ -42,7 +42,7 @@ async fn no_route_reaches_another_tenants_host(mode: Mode) {
     server.create_tenant("acme").await;
     server.create_tenant("beta").await;
     let a = server.create_host("acme", "secret-a").await;
-    let a_id = a["id"].as_str().unwrap_or_default().to_owned();
+    let a_id = a.id.to_string();
     server.create_host("beta", "b1").await;
     let path = format!("/api/v1/hosts/{a_id}");
 
@@ -107,7 +107,7 @@ async fn same_hostname_in_two_tenants_is_two_hosts(mode: Mode) {
     server.create_tenant("beta").await;
     let a = server.create_host("acme", "web").await;
     let b = server.create_host("beta", "web").await;
-    assert_ne!(a["id"], b["id"]);
+    assert_ne!(a.id, b.id);
     // A duplicate within one tenant is refused and writes nothing.
     expect_problem(
         server
@@ -119,7 +119,7 @@ async fn same_hostname_in_two_tenants_is_two_hosts(mode: Mode) {
     .await;
     assert_eq!(server.stored_hostnames("acme").await, ["web"]);
     // Deleting acme's "web" leaves beta's.
-    let path = format!("/api/v1/hosts/{}", a["id"].as_str().unwrap_or_default());
+    let path = format!("/api/v1/hosts/{}", a.id);
     let (status, _) = call(server.as_tenant("acme", Method::DELETE, &path)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert!(server.hostnames("acme").await.is_empty());
@@ -159,7 +159,7 @@ async fn operators_list_across_tenants_but_act_on_one(mode: Mode) {
     assert_eq!(seen, ["acme:a1", "acme:a2", "beta:b1"]);
 
     // One record needs the tenant named.
-    let path = format!("/api/v1/hosts/{}", a["id"].as_str().unwrap_or_default());
+    let path = format!("/api/v1/hosts/{}", a.id);
     expect_problem(
         server.op(Method::GET, &path),
         StatusCode::BAD_REQUEST,

@@ -3,8 +3,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use tenantry_proto::{AuditEvent, Domain, Page, PurgeReport, Tenant, TenantStatus};
+
 use crate::on_every_backend;
-use crate::support::{Mode, TestServer, call, expect_problem, item_strings};
+use crate::support::{Mode, TestServer, answer, call, expect_problem};
 
 on_every_backend!(
     delete_purges_everything_and_recreate_is_empty,
@@ -22,12 +24,13 @@ async fn delete_purges_everything_and_recreate_is_empty(mode: Mode) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(server.storage_exists("acme").await);
 
-    let (status, report) = call(server.op(Method::DELETE, "/api/v1/tenants/acme")).await;
-    assert_eq!(status, StatusCode::OK, "{report}");
-    assert_eq!(report["verified"], true);
-    assert_eq!(report["storage_removed"], true);
-    assert_eq!(report["media_removed"], true);
-    assert_eq!(report["domains_removed"], 1);
+    let report: PurgeReport = answer(
+        server.op(Method::DELETE, "/api/v1/tenants/acme"),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(report.verified && report.storage_removed && report.media_removed);
+    assert_eq!(report.domains_removed, 1);
 
     assert!(
         !server.storage_exists("acme").await,
@@ -53,11 +56,12 @@ async fn delete_purges_everything_and_recreate_is_empty(mode: Mode) {
     .await;
 
     // The audit trail outlives the tenant.
-    let (_, audit) = call(server.op(Method::GET, "/api/v1/audit?tenant=acme")).await;
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|e| e["action"].as_str()).collect())
-        .unwrap_or_default();
+    let audit: Page<AuditEvent> = answer(
+        server.op(Method::GET, "/api/v1/audit?tenant=acme"),
+        StatusCode::OK,
+    )
+    .await;
+    let actions: Vec<&str> = audit.items.iter().map(|e| e.action.as_str()).collect();
     for expected in [
         "tenant.create",
         "tenant.masquerade",
@@ -73,30 +77,37 @@ async fn delete_purges_everything_and_recreate_is_empty(mode: Mode) {
 
     // Re-creating the slug gives a new, empty tenant.
     let again = server.create_tenant("acme").await;
-    assert_ne!(again["id"], created["id"]);
+    assert_ne!(again.id, created.id);
     assert!(server.hostnames("acme").await.is_empty());
-    let (_, domains) = call(server.op(Method::GET, "/api/v1/tenants/acme/domains")).await;
-    assert_eq!(domains["items"], json!([]));
+    let domains: Page<Domain> = answer(
+        server.op(Method::GET, "/api/v1/tenants/acme/domains"),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(domains.items.is_empty());
 }
 
 async fn create_get_list_and_conflicts(mode: Mode) {
     let server = TestServer::start_on(mode);
-    let (status, t) = call(
+    let t: Tenant = answer(
         server
             .op(Method::POST, "/api/v1/tenants")
             .json(&json!({ "slug": "acme-corp", "display_name": "Acme Corp" })),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{t}");
-    assert_eq!(t["slug"], "acme-corp");
-    assert_eq!(t["display_name"], "Acme Corp");
-    assert_eq!(t["status"], "active");
-    assert_eq!(t["isolation"], mode.isolation());
-    assert_eq!(t["placement"]["physical_name"], "t_acme_corp");
-    assert!(t["created_at"].is_string());
+    assert_eq!(t.slug, "acme-corp");
+    assert_eq!(t.display_name, "Acme Corp");
+    assert_eq!(t.status, TenantStatus::Active);
+    assert_eq!(t.isolation.as_str(), mode.isolation());
+    assert_eq!(t.placement.physical_name, "t_acme_corp");
 
-    let (_, got) = call(server.op(Method::GET, "/api/v1/tenants/acme-corp")).await;
-    assert_eq!(got["id"], t["id"]);
+    let got: Tenant = answer(
+        server.op(Method::GET, "/api/v1/tenants/acme-corp"),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(got.id, t.id);
     expect_problem(
         server
             .op(Method::POST, "/api/v1/tenants")
@@ -145,13 +156,11 @@ async fn create_get_list_and_conflicts(mode: Mode) {
             Some(c) => format!("/api/v1/tenants?limit=2&cursor={c}"),
             None => "/api/v1/tenants?limit=2".into(),
         };
-        let (status, page) = call(server.op(Method::GET, &path)).await;
-        assert_eq!(status, StatusCode::OK);
-        let slugs = item_strings(&page, "slug");
-        assert!(slugs.len() <= 2);
-        seen.extend(slugs);
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
+        let page: Page<Tenant> = answer(server.op(Method::GET, &path), StatusCode::OK).await;
+        assert!(page.items.len() <= 2);
+        seen.extend(page.items.into_iter().map(|t| t.slug));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
             None => break,
         }
     }
@@ -174,9 +183,8 @@ async fn create_get_list_and_conflicts(mode: Mode) {
         let path = format!("/api/v1/tenants?q={q}");
         let req = server.op(Method::GET, &path);
         async move {
-            let (status, page) = call(req).await;
-            assert_eq!(status, StatusCode::OK, "{page}");
-            item_strings(&page, "slug")
+            let page: Page<Tenant> = answer(req, StatusCode::OK).await;
+            page.items.into_iter().map(|t| t.slug).collect::<Vec<_>>()
         }
     };
     assert_eq!(slugs("t-").await, ["t-b", "t-c", "t-d"]);
@@ -198,31 +206,34 @@ async fn create_get_list_and_conflicts(mode: Mode) {
     server.create_host("t-b", "b1").await;
     server.create_host("t-b", "b2").await;
     server.create_host("t-c", "c1").await;
-    let (_, page) = call(server.op(Method::GET, "/api/v1/tenants?q=t-&count_hosts=true")).await;
-    let counts: Vec<(String, u64)> = page["items"]
-        .as_array()
+    let page: Page<Tenant> = answer(
+        server.op(Method::GET, "/api/v1/tenants?q=t-&count_hosts=true"),
+        StatusCode::OK,
+    )
+    .await;
+    let counts: Vec<(String, u64)> = page
+        .items
         .into_iter()
-        .flatten()
-        .map(|t| {
-            (
-                t["slug"].as_str().unwrap_or_default().to_owned(),
-                t["hosts"].as_u64().unwrap_or(u64::MAX),
-            )
-        })
+        .map(|t| (t.slug, t.hosts.unwrap_or(u64::MAX)))
         .collect();
     assert_eq!(
         counts,
         [("t-b".into(), 2), ("t-c".into(), 1), ("t-d".into(), 0)]
     );
+    // Absent, not zero: the raw answer has no `hosts` at all.
     let (_, page) = call(server.op(Method::GET, "/api/v1/tenants?q=t-b")).await;
     assert!(page["items"][0].get("hosts").is_none(), "{page}");
 }
 
 async fn default_tenant_is_builtin_and_protected(mode: Mode) {
     let server = TestServer::start_on(mode);
-    let (_, t) = call(server.op(Method::GET, "/api/v1/tenants/default")).await;
-    assert_eq!(t["builtin"], true);
-    assert_eq!(t["status"], "active");
+    let t: Tenant = answer(
+        server.op(Method::GET, "/api/v1/tenants/default"),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(t.builtin);
+    assert_eq!(t.status, TenantStatus::Active);
     expect_problem(
         server.op(Method::DELETE, "/api/v1/tenants/default"),
         StatusCode::CONFLICT,
@@ -237,14 +248,14 @@ async fn suspend_refuses_requests_and_resume_restores_them(mode: Mode) {
     server.create_tenant("acme").await;
     server.create_host("acme", "web1").await;
 
-    let (status, t) = call(
+    let t: Tenant = answer(
         server
             .op(Method::PATCH, "/api/v1/tenants/acme")
             .json(&json!({ "status": "suspended" })),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(t["status"], "suspended");
+    assert_eq!(t.status, TenantStatus::Suspended);
     expect_problem(
         server.as_tenant("acme", Method::GET, "/api/v1/hosts"),
         StatusCode::FORBIDDEN,
@@ -269,14 +280,15 @@ async fn suspend_refuses_requests_and_resume_restores_them(mode: Mode) {
     )
     .await;
 
-    let (_, t) = call(
+    let t: Tenant = answer(
         server
             .op(Method::PATCH, "/api/v1/tenants/acme")
             .json(&json!({ "status": "active", "display_name": "Acme Inc" })),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(t["status"], "active");
-    assert_eq!(t["display_name"], "Acme Inc");
+    assert_eq!(t.status, TenantStatus::Active);
+    assert_eq!(t.display_name, "Acme Inc");
     // Nothing was written while suspended.
     assert_eq!(server.hostnames("acme").await, ["web1"]);
 }

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tenantry_proto::TenantStatus;
 
 use reqwest::{Method, StatusCode};
 use sqlx::Connection;
@@ -524,7 +525,7 @@ async fn purge_leaves_nothing_in_postgres_or_openbao() {
 
         // The same slug again is a new, empty tenant with working credentials.
         let again = server.create_tenant("alpha").await;
-        assert_eq!(again["status"], "active", "{again}");
+        assert_eq!(again.status, TenantStatus::Active, "{again:?}");
         assert!(server.hostnames("alpha").await.is_empty());
     }
 }

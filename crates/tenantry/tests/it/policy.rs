@@ -330,10 +330,7 @@ async fn every_route_times_every_principal_follows_the_table() {
     server.create_tenant("acme").await;
     server.create_tenant("beta").await;
     server.add_domain("acme", "acme.example.com").await;
-    let host_a = server.create_host("acme", "a1").await["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let host_a = server.create_host("acme", "a1").await.id.to_string();
     server.create_host("beta", "b1").await;
     let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
     let kid_a = trusted_keypair(&server, dir.path(), "a.pem", &["--tenant", "acme"]);

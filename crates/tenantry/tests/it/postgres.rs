@@ -84,7 +84,7 @@ async fn placement_follows_instance_region_and_labels() {
         "no_instance_matches",
     )
     .await;
-    let detail = p["detail"].as_str().unwrap_or_default();
+    let detail = p.detail.as_str();
     assert!(
         detail.contains("eu-west") && detail.contains("jurisdiction=us"),
         "{detail}"
@@ -175,10 +175,7 @@ async fn an_instance_going_down_affects_only_its_tenants() {
         "instance_unavailable",
     )
     .await;
-    assert!(
-        p["detail"].as_str().unwrap_or_default().contains("us1"),
-        "{p}"
-    );
+    assert!(p.detail.as_str().contains("us1"), "{p}");
     let (_, t) = call(server.op(Method::GET, "/api/v1/tenants/doomed")).await;
     assert_ne!(
         t["status"], "active",

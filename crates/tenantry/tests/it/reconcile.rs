@@ -38,7 +38,7 @@ async fn an_unfinished_purge_keeps_the_slug_reserved_until_a_restart_finishes_it
         "internal_error",
     )
     .await;
-    let detail = p["detail"].as_str().unwrap_or_default();
+    let detail = p.detail.as_str();
     assert!(
         !detail.contains("/tmp") && !detail.contains(".db"),
         "path leaked: {detail}"

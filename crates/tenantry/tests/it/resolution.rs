@@ -27,7 +27,7 @@ async fn unresolvable_requests_are_refused_and_logged(mode: Mode) {
         "tenant_required",
     )
     .await;
-    assert_eq!(problem["request_id"], "req-no-tenant-1");
+    assert_eq!(problem.request_id, "req-no-tenant-1");
     expect_problem(
         server.as_tenant("nope", Method::GET, "/api/v1/hosts"),
         StatusCode::NOT_FOUND,
@@ -112,7 +112,7 @@ async fn host_header_routes_by_domain_and_subdomain(mode: Mode) {
         "tenant_mismatch",
     )
     .await;
-    let detail = problem["detail"].as_str().unwrap_or_default();
+    let detail = problem.detail.as_str();
     assert!(
         detail.contains("acme") && detail.contains("beta"),
         "{detail}"

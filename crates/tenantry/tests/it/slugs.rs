@@ -44,7 +44,7 @@ async fn bad_slugs_are_refused_and_create_nothing(mode: Mode) {
             "invalid_slug",
         )
         .await;
-        let detail = problem["detail"].as_str().unwrap_or_default();
+        let detail = problem.detail.as_str();
         assert!(
             detail.contains("2 to 40 characters"),
             "the rule is stated: {detail}"

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
+use tenantry_proto::{EnrollResponse, Host, IssuedEnrollmentToken, IssuedToken, Problem, Tenant};
 
 use tenantry_testkit::bao::{BaoServer, ROOT_TOKEN};
 use tenantry_testkit::pg::PgCluster;
@@ -620,93 +621,72 @@ impl TestServer {
         self.op(method, path).header("X-Tenantry-Tenant", tenant)
     }
 
-    pub async fn create_tenant(&self, slug: &str) -> Value {
-        let (status, body) = call(
+    pub async fn create_tenant(&self, slug: &str) -> Tenant {
+        answer(
             self.op(Method::POST, "/api/v1/tenants")
                 .json(&serde_json::json!({ "slug": slug })),
+            StatusCode::CREATED,
         )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "creating {slug}: {body}");
-        body
+        .await
     }
 
     /// Creates a tenant with this isolation on this instance.
-    pub async fn create_tenant_on(&self, slug: &str, isolation: &str, instance: &str) -> Value {
-        let (status, body) = call(self.op(Method::POST, "/api/v1/tenants").json(
-            &serde_json::json!({ "slug": slug, "isolation": isolation, "instance": instance }),
-        ))
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "creating {slug}: {body}");
-        body
+    pub async fn create_tenant_on(&self, slug: &str, isolation: &str, instance: &str) -> Tenant {
+        answer(
+            self.op(Method::POST, "/api/v1/tenants").json(
+                &serde_json::json!({ "slug": slug, "isolation": isolation, "instance": instance }),
+            ),
+            StatusCode::CREATED,
+        )
+        .await
     }
 
-    pub async fn create_host(&self, tenant: &str, hostname: &str) -> Value {
-        let (status, body) = call(
+    pub async fn create_host(&self, tenant: &str, hostname: &str) -> Host {
+        answer(
             self.as_tenant(tenant, Method::POST, "/api/v1/hosts")
                 .json(&serde_json::json!({ "hostname": hostname, "os": "debian 12" })),
-        )
-        .await;
-        assert_eq!(
-            status,
             StatusCode::CREATED,
-            "creating host {hostname} in {tenant}: {body}"
-        );
-        body
+        )
+        .await
     }
 
     /// A tenant-admin recovery token for `tenant` (operator-minted, 1 h).
     pub async fn admin_token(&self, tenant: &str) -> String {
-        let (status, body) = call(
+        let issued: IssuedToken = answer(
             self.op(
                 Method::POST,
                 &format!("/api/v1/tenants/{tenant}/admin-token"),
             )
             .json(&serde_json::json!({ "ttl": "1h" })),
+            StatusCode::CREATED,
         )
         .await;
-        assert_eq!(
-            status,
-            StatusCode::CREATED,
-            "admin token for {tenant}: {body}"
-        );
-        body["token"].as_str().unwrap_or_default().to_owned()
+        issued.token
     }
 
     /// A new enrollment token of `tenant`: (secret, id).
     pub async fn enrollment_token(&self, tenant: &str) -> (String, String) {
-        let (status, body) = call(
+        let issued: IssuedEnrollmentToken = answer(
             self.op(
                 Method::POST,
                 &format!("/api/v1/tenants/{tenant}/enrollment-tokens"),
             )
             .json(&serde_json::json!({ "ttl": "1h" })),
+            StatusCode::CREATED,
         )
         .await;
-        assert_eq!(
-            status,
-            StatusCode::CREATED,
-            "enrollment token for {tenant}: {body}"
-        );
-        (
-            body["token"].as_str().unwrap_or_default().to_owned(),
-            body["id"].as_str().unwrap_or_default().to_owned(),
-        )
+        (issued.token, issued.info.id.to_string())
     }
 
     /// Enrolls `machine_id` (reporting `hostname`) with an enrollment token: the answer.
-    pub async fn enroll(&self, token: &str, machine_id: &str, hostname: &str) -> Value {
-        let (status, enrolled) = call(
+    pub async fn enroll(&self, token: &str, machine_id: &str, hostname: &str) -> EnrollResponse {
+        answer(
             self.anon(Method::POST, "/api/v1/agent/enroll")
                 .bearer_auth(token)
                 .json(&serde_json::json!({ "machine_id": machine_id, "facts": { "hostname": hostname } })),
-        )
-        .await;
-        assert_eq!(
-            status,
             StatusCode::CREATED,
-            "enrolling {machine_id}: {enrolled}"
-        );
-        enrolled
+        )
+        .await
     }
 
     /// The server's log lines about one request.
@@ -842,8 +822,17 @@ pub async fn split(response: Response) -> (StatusCode, Value) {
     (status, body)
 }
 
+/// Sends `req`, asserts the answer's status, and reads it as the API type `T` it
+/// documents (an answer that is not one fails the test, showing the body).
+pub async fn answer<T: serde::de::DeserializeOwned>(req: RequestBuilder, status: StatusCode) -> T {
+    let (got, body) = call(req).await;
+    assert_eq!(got, status, "{body}");
+    serde_json::from_value(body.clone())
+        .unwrap_or_else(|e| panic!("not a {}: {e}: {body}", std::any::type_name::<T>()))
+}
+
 /// Asserts a problem document with this status and code; returns it.
-pub async fn expect_problem(req: RequestBuilder, status: StatusCode, code: &str) -> Value {
+pub async fn expect_problem(req: RequestBuilder, status: StatusCode, code: &str) -> Problem {
     let response = req
         .send()
         .await
@@ -875,7 +864,8 @@ pub async fn expect_problem(req: RequestBuilder, status: StatusCode, code: &str)
         header_id.as_str(),
         "request id in body and header"
     );
-    body
+    serde_json::from_value(body.clone())
+        .unwrap_or_else(|e| panic!("not a problem document: {e}: {body}"))
 }
 
 /// Rows of `SELECT hostname FROM hosts` read straight from a SQLite file.

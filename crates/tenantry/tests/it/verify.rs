@@ -48,7 +48,7 @@ async fn verify_routing_counts_hosts_and_finds_misplaced_ones(mode: Mode) {
     assert!(stdout.contains("routing verified"), "{stdout}");
 
     // acme's host, planted in beta's storage behind the server's back.
-    let id = a1["id"].as_str().unwrap_or_default().to_owned();
+    let id = a1.id.to_string();
     server.plant_host("beta", &id, "a1-copy").await;
     let out = run(&["verify-routing"], &env);
     let stderr = text(&out.stderr);

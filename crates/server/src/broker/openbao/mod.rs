@@ -31,7 +31,7 @@ use self::client::{BaoAuth, BaoClient, BaoError, DbLease};
 use self::timing::LeaseTimes;
 use super::{CredentialError, CredentialStats, Credentials};
 use crate::config::{VaultAuth, VaultConfig};
-use crate::names::{ROUTER_ROLE, router_bao_role};
+use crate::names::{SCHEMA_LOGIN_ROLE, schema_login_bao_role};
 use crate::store::TenantLocation;
 use crate::store::credentials::InstanceLogin;
 use crate::store::isolation::{Logins, mode};
@@ -79,9 +79,9 @@ struct Inner {
     max_ttl: Duration,
     /// By OpenBAO role (`tenant-<slug>`, `router-<instance>`).
     leases: std::sync::Mutex<HashMap<String, Held>>,
-    /// Instances whose router role this process has written.
-    routers: std::sync::Mutex<std::collections::HashSet<String>>,
-    writing_router: tokio::sync::Mutex<()>,
+    /// Instances whose schema login role this process has written.
+    schema_logins: std::sync::Mutex<std::collections::HashSet<String>>,
+    writing_schema_login: tokio::sync::Mutex<()>,
     /// One lease fetched at a time, so two first requests do not lease twice.
     fetching: tokio::sync::Mutex<()>,
     /// Counts credentials issued; pools compare it to know when to look again.
@@ -120,8 +120,8 @@ impl OpenBaoBroker {
                 ttl: config.lease_ttl.as_duration(),
                 max_ttl: config.lease_max_ttl.as_duration(),
                 leases: std::sync::Mutex::new(HashMap::new()),
-                routers: std::sync::Mutex::new(std::collections::HashSet::new()),
-                writing_router: tokio::sync::Mutex::new(()),
+                schema_logins: std::sync::Mutex::new(std::collections::HashSet::new()),
+                writing_schema_login: tokio::sync::Mutex::new(()),
                 fetching: tokio::sync::Mutex::new(()),
                 generations: AtomicU64::new(0),
                 renewals: AtomicU64::new(0),
@@ -171,9 +171,12 @@ impl OpenBaoBroker {
         self.inner.lease(&loc.slug.bao_role()).await
     }
 
-    /// Credentials for the instance's schema pool (see [`ROUTER_ROLE`]).
-    pub async fn router_credentials(&self, instance: &str) -> Result<Credentials, CredentialError> {
-        self.inner.lease(&router_bao_role(instance)).await
+    /// Credentials for the instance's schema pool (see [`SCHEMA_LOGIN_ROLE`]).
+    pub async fn schema_login_credentials(
+        &self,
+        instance: &str,
+    ) -> Result<Credentials, CredentialError> {
+        self.inner.lease(&schema_login_bao_role(instance)).await
     }
 
     /// Forgets the held lease (its login was refused), so the next call leases anew.
@@ -182,8 +185,8 @@ impl OpenBaoBroker {
     }
 
     /// As [`Self::invalidate`], for the instance's schema pool.
-    pub fn invalidate_router(&self, instance: &str) {
-        self.inner.forget(&router_bao_role(instance));
+    pub fn invalidate_schema_login(&self, instance: &str) {
+        self.inner.forget(&schema_login_bao_role(instance));
     }
 
     /// Grows whenever any tenant's credentials change: a lock-free check for pools.
@@ -192,27 +195,27 @@ impl OpenBaoBroker {
     }
 
     /// Writes the OpenBAO role the tenant's logins come from: its own in database mode,
-    /// its instance's router role in schema mode. Idempotent.
+    /// its instance's schema login role in schema mode. Idempotent.
     pub async fn provision(&self, loc: &TenantLocation) -> Result<(), CredentialError> {
         let inner = &self.inner;
         if mode(loc.isolation).logins() == Logins::Instance {
-            if inner.routers_lock().contains(&loc.instance) {
+            if inner.schema_logins_lock().contains(&loc.instance) {
                 return Ok(());
             }
             // Tenants created at once would all write it, and OpenBAO fails concurrent
             // writes of one path ("transaction commit failed").
-            let _one = inner.writing_router.lock().await;
-            if inner.routers_lock().contains(&loc.instance) {
+            let _one = inner.writing_schema_login.lock().await;
+            if inner.schema_logins_lock().contains(&loc.instance) {
                 return Ok(());
             }
-            // INHERIT (the default) towards the router, which holds only CONNECT on the
-            // pool database; the router is NOINHERIT, so no tenant's privileges reach
+            // INHERIT (the default) towards the schema login role, which holds only CONNECT on the
+            // pool database; that role is NOINHERIT, so no tenant's privileges reach
             // the login until it sets a tenant's role.
             let creation = format!(
                 "CREATE ROLE \"{{{{name}}}}\" LOGIN PASSWORD '{{{{password}}}}' VALID UNTIL '{{{{expiration}}}}' IN ROLE {};",
-                quote_ident(ROUTER_ROLE),
+                quote_ident(SCHEMA_LOGIN_ROLE),
             );
-            let role = router_bao_role(&loc.instance);
+            let role = schema_login_bao_role(&loc.instance);
             if let Err(e) = inner.write_role(&loc.instance, &role, creation).await {
                 // Another replica may have written it at the same moment.
                 if !matches!(
@@ -222,7 +225,7 @@ impl OpenBaoBroker {
                     return Err(e);
                 }
             }
-            inner.routers_lock().insert(loc.instance.clone());
+            inner.schema_logins_lock().insert(loc.instance.clone());
             return Ok(());
         }
         let group = loc.slug.group_role();
@@ -306,8 +309,8 @@ impl Inner {
         self.leases.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn routers_lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
-        self.routers.lock().unwrap_or_else(|p| p.into_inner())
+    fn schema_logins_lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        self.schema_logins.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The held lease of an OpenBAO role, or a new one.

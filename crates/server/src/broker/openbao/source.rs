@@ -7,7 +7,7 @@ use futures_util::future::BoxFuture;
 use super::OpenBaoBroker;
 use crate::store::TenantLocation;
 use crate::store::credentials::{
-    CredentialError, CredentialSource, CredentialStats, Credentials, InstanceLogin, TenantRoles,
+    CredentialSource, CredentialStats, Credentials, InstanceLogin, Op, TenantRoles,
 };
 
 impl CredentialSource for OpenBaoBroker {
@@ -19,26 +19,20 @@ impl CredentialSource for OpenBaoBroker {
         TenantRoles::Own
     }
 
-    fn credentials<'a>(
-        &'a self,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<Credentials, CredentialError>> {
+    fn credentials<'a>(&'a self, loc: &'a TenantLocation) -> Op<'a, Credentials> {
         Box::pin(OpenBaoBroker::credentials(self, loc))
     }
 
-    fn router_credentials<'a>(
-        &'a self,
-        instance: &'a str,
-    ) -> BoxFuture<'a, Result<Credentials, CredentialError>> {
-        Box::pin(OpenBaoBroker::router_credentials(self, instance))
+    fn schema_login_credentials<'a>(&'a self, instance: &'a str) -> Op<'a, Credentials> {
+        Box::pin(OpenBaoBroker::schema_login_credentials(self, instance))
     }
 
     fn invalidate(&self, loc: &TenantLocation) {
         OpenBaoBroker::invalidate(self, loc);
     }
 
-    fn invalidate_router(&self, instance: &str) {
-        OpenBaoBroker::invalidate_router(self, instance);
+    fn invalidate_schema_login(&self, instance: &str) {
+        OpenBaoBroker::invalidate_schema_login(self, instance);
     }
 
     fn epoch(&self) -> u64 {
@@ -49,28 +43,19 @@ impl CredentialSource for OpenBaoBroker {
         Some(OpenBaoBroker::connection_lifetime(self))
     }
 
-    fn provision<'a>(
-        &'a self,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<(), CredentialError>> {
+    fn provision<'a>(&'a self, loc: &'a TenantLocation) -> Op<'a, ()> {
         Box::pin(OpenBaoBroker::provision(self, loc))
     }
 
-    fn revoke<'a>(&'a self, loc: &'a TenantLocation) -> BoxFuture<'a, Result<(), CredentialError>> {
+    fn revoke<'a>(&'a self, loc: &'a TenantLocation) -> Op<'a, ()> {
         Box::pin(OpenBaoBroker::revoke(self, loc))
     }
 
-    fn residue<'a>(
-        &'a self,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<Option<&'static str>, CredentialError>> {
+    fn residue<'a>(&'a self, loc: &'a TenantLocation) -> Op<'a, Option<&'static str>> {
         Box::pin(OpenBaoBroker::residue(self, loc))
     }
 
-    fn instance_login<'a>(
-        &'a self,
-        instance: &'a str,
-    ) -> BoxFuture<'a, Result<Option<InstanceLogin>, CredentialError>> {
+    fn instance_login<'a>(&'a self, instance: &'a str) -> Op<'a, Option<InstanceLogin>> {
         Box::pin(OpenBaoBroker::instance_login(self, instance))
     }
 

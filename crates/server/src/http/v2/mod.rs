@@ -4,8 +4,8 @@
 
 mod components;
 mod options;
+mod session_templates;
 mod sessions;
-mod templates;
 
 use utoipa_axum::router::OpenApiRouter;
 
@@ -13,7 +13,7 @@ use super::state::AppState;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .merge(templates::routes())
+        .merge(session_templates::routes())
         .merge(sessions::routes())
         .merge(components::routes())
         .merge(options::routes())

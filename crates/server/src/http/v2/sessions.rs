@@ -10,9 +10,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::templates;
+use super::session_templates as templates;
+use crate::fleet::session_templates as stored_templates;
 use crate::fleet::sessions::{self, NewSession};
-use crate::fleet::templates as stored_templates;
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, FleetScope, TenantScope};
 use crate::http::pagination::{across_tenants, check_limit, invalid_cursor, page};

@@ -2,50 +2,35 @@
 //! instance's `tenantry_template` (`CREATE DATABASE … TEMPLATE`, atomic), owned by the
 //! tenant's group role when tenants have their own roles.
 
-use futures_util::future::BoxFuture;
 use sqlx::Connection;
 use tenantry_proto::Isolation;
 
-use super::{IsolationMode, Logins, Pooling, Template, TenantTables};
+use super::{At, IsolationMode, Logins, Mode, Op, Pooling, Template};
 use crate::names::{TEMPLATE_DATABASE, TEMPLATE_OWNER};
 use crate::store::cancel::Unsettled;
 use crate::store::credentials::TenantRoles;
 use crate::store::instances::Instance;
 use crate::store::logins::Login;
 use crate::store::tenants::{StoreError, TenantStorage};
-use crate::store::{Backend, PoolSettings, TenantDb, TenantLocation, postgres};
+use crate::store::{Backend, PoolSettings, TenantDb, postgres};
 
 pub struct Database;
 
+pub static MODE: Mode = Mode::new(
+    Isolation::Database,
+    (Pooling::Tenant, Logins::Tenant),
+    &[Backend::Postgres],
+    &Database,
+);
+
 impl IsolationMode for Database {
-    fn isolation(&self) -> Isolation {
-        Isolation::Database
-    }
-
-    fn available_on(&self, backend: Backend) -> bool {
-        backend == Backend::Postgres
-    }
-
-    fn pooling(&self) -> Pooling {
-        Pooling::Tenant
-    }
-
-    fn logins(&self) -> Logins {
-        Logins::Tenant
-    }
-
-    fn create<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-        tables: &'a dyn TenantTables,
-    ) -> BoxFuture<'a, Result<Option<i64>, StoreError>> {
+    fn create<'a>(&'a self, At { st, loc }: At<'a>) -> Op<'a, Option<i64>> {
         Box::pin(async move {
-            let instance = storage.instance(&loc.instance)?;
+            let instance = st.instance(&loc.instance)?;
             let unavailable = TenantStorage::unavailable(instance);
             let name = loc.slug.physical_name();
             let admin = instance.admin();
-            let group = storage.group_role(loc, instance).await?;
+            let group = st.group_role(loc, instance).await?;
             let template = Template::Instance(&instance.name);
             let fresh = if postgres::database_exists(admin, &name)
                 .await
@@ -53,8 +38,8 @@ impl IsolationMode for Database {
             {
                 false
             } else {
-                if !tables.is_current(template) {
-                    tables.update_template(storage, instance).await?;
+                if !st.tables().is_current(template) {
+                    st.tables().update_template(st, instance).await?;
                 }
                 postgres::create_database_from_template(admin, &name, TEMPLATE_DATABASE)
                     .await
@@ -63,60 +48,43 @@ impl IsolationMode for Database {
             if let Some(group) = &group {
                 hand_over(instance, &name, group).await?;
             }
-            Ok((fresh && tables.is_current(template)).then(|| tables.latest()))
+            Ok((fresh && st.tables().is_current(template)).then(|| st.tables().latest()))
         })
     }
 
-    fn open<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-        settings: PoolSettings,
-    ) -> BoxFuture<'a, Result<TenantDb, StoreError>> {
+    fn open<'a>(&'a self, At { st, loc }: At<'a>, settings: PoolSettings) -> Op<'a, TenantDb> {
         Box::pin(async move {
-            let instance = storage.instance(&loc.instance)?;
-            let db = storage
+            let instance = st.instance(&loc.instance)?;
+            let db = st
                 .open_leased(instance, Login::Tenant(loc), settings)
                 .await?;
             Ok(TenantDb::whole(db))
         })
     }
 
-    fn destroy<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn destroy<'a>(&'a self, At { st, loc }: At<'a>) -> Op<'a, bool> {
         Box::pin(async move {
-            let instance = storage.instance(&loc.instance)?;
+            let instance = st.instance(&loc.instance)?;
             let dropped = postgres::drop_database(instance.admin(), &loc.slug.physical_name())
                 .await
                 .map_err(TenantStorage::unavailable(instance))?;
-            storage.drop_group_role(loc, instance, false).await?;
+            st.drop_group_role(loc, instance, false).await?;
             Ok(dropped)
         })
     }
 
-    fn exists<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn exists<'a>(&'a self, At { st, loc }: At<'a>) -> Op<'a, bool> {
         Box::pin(async move {
-            let instance = storage.instance(&loc.instance)?;
+            let instance = st.instance(&loc.instance)?;
             postgres::database_exists(instance.admin(), &loc.slug.physical_name())
                 .await
                 .map_err(TenantStorage::unavailable(instance))
         })
     }
 
-    fn size<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+    fn size<'a>(&'a self, At { st, loc }: At<'a>) -> Op<'a, Option<u64>> {
         Box::pin(async move {
-            let instance = storage.instance(&loc.instance)?;
+            let instance = st.instance(&loc.instance)?;
             let bytes: Option<i64> = sqlx::query_scalar(
                 "SELECT pg_database_size(datname) FROM pg_database WHERE datname = $1",
             )
@@ -155,7 +123,7 @@ pub async fn template_exists(instance: &Instance) -> Result<bool, StoreError> {
 /// template's lock so no copy is made meanwhile, and closing every session after, or
 /// copying it would fail.
 pub async fn with_template<T>(
-    storage: &TenantStorage,
+    st: &TenantStorage,
     instance: &Instance,
     body: impl AsyncFnOnce(&TenantDb) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
@@ -171,10 +139,10 @@ pub async fn with_template<T>(
     let result = async {
         let one = PoolSettings {
             max_connections: 1,
-            ..storage.settings()
+            ..st.settings()
         };
         let mut options = instance.admin_options(TEMPLATE_DATABASE);
-        if storage.tenant_roles() == TenantRoles::Own {
+        if st.tenant_roles() == TenantRoles::Own {
             // The template's objects belong to a role that copies hand to the tenant.
             postgres::ensure_group_role(admin, TEMPLATE_OWNER)
                 .await

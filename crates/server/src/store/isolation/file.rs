@@ -5,92 +5,60 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use futures_util::future::BoxFuture;
 use tenantry_proto::Isolation;
 
-use super::{IsolationMode, Logins, Pooling, Template, TenantTables};
+use super::{At, IsolationMode, Logins, Mode, Op, Pooling, Template};
 use crate::store::tenants::{StoreError, TenantStorage};
 use crate::store::{Backend, Db, PoolSettings, TenantDb, TenantLocation, sqlite};
 
 pub struct File;
 
+pub static MODE: Mode = Mode::new(
+    Isolation::File,
+    (Pooling::Tenant, Logins::None),
+    &[Backend::Sqlite],
+    &File,
+);
+
 impl IsolationMode for File {
-    fn isolation(&self) -> Isolation {
-        Isolation::File
-    }
-
-    fn available_on(&self, backend: Backend) -> bool {
-        backend == Backend::Sqlite
-    }
-
-    fn pooling(&self) -> Pooling {
-        Pooling::Tenant
-    }
-
-    fn logins(&self) -> Logins {
-        Logins::None
-    }
-
-    fn create<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-        tables: &'a dyn TenantTables,
-    ) -> BoxFuture<'a, Result<Option<i64>, StoreError>> {
+    fn create<'a>(&'a self, At { st, loc }: At<'a>) -> Op<'a, Option<i64>> {
         Box::pin(async move {
-            let fresh = create_file(storage, loc).await?;
-            Ok((fresh && tables.is_current(Template::File)).then(|| tables.latest()))
+            let fresh = create_file(st, loc).await?;
+            Ok((fresh && st.tables().is_current(Template::File)).then(|| st.tables().latest()))
         })
     }
 
-    fn open<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-        settings: PoolSettings,
-    ) -> BoxFuture<'a, Result<TenantDb, StoreError>> {
+    fn open<'a>(&'a self, At { st, loc }: At<'a>, settings: PoolSettings) -> Op<'a, TenantDb> {
         Box::pin(async move {
-            let path = storage.layout().tenant_db(&loc.slug);
+            let path = st.layout().tenant_db(&loc.slug);
             if !path.is_file() {
                 return Err(StoreError::Missing);
             }
             // Files need no credentials, but the source is still the one that says so.
-            let _credentials = storage.credentials(loc).await?;
+            let _credentials = st.credentials(loc).await?;
             Ok(TenantDb::whole(sqlite::open(&path, settings, false).await?))
         })
     }
 
-    fn destroy<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn destroy<'a>(&'a self, At { st, loc }: At<'a>) -> Op<'a, bool> {
         Box::pin(async move {
             let mut removed = false;
-            let staging = storage.layout().tenant_db_staging(&loc.slug);
-            for path in files(storage, loc).into_iter().chain([staging]) {
+            let staging = st.layout().tenant_db_staging(&loc.slug);
+            for path in files(st, loc).into_iter().chain([staging]) {
                 removed |= remove_if_exists(&path).await?;
             }
             Ok(removed)
         })
     }
 
-    fn exists<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(async move { Ok(files(storage, loc).iter().any(|p| p.exists())) })
+    fn exists<'a>(&'a self, At { st, loc }: At<'a>) -> Op<'a, bool> {
+        Box::pin(async move { Ok(files(st, loc).iter().any(|p| p.exists())) })
     }
 
-    fn size<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+    fn size<'a>(&'a self, At { st, loc }: At<'a>) -> Op<'a, Option<u64>> {
         Box::pin(async move {
             let mut total = 0;
-            for path in files(storage, loc) {
+            for path in files(st, loc) {
                 match tokio::fs::metadata(&path).await {
                     Ok(meta) => total += meta.len(),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -103,15 +71,15 @@ impl IsolationMode for File {
 }
 
 /// The database file and its WAL companions.
-fn files(storage: &TenantStorage, loc: &TenantLocation) -> [PathBuf; 3] {
-    let main = storage.layout().tenant_db(&loc.slug);
+fn files(st: &TenantStorage, loc: &TenantLocation) -> [PathBuf; 3] {
+    let main = st.layout().tenant_db(&loc.slug);
     let (wal, shm) = (with_suffix(&main, "-wal"), with_suffix(&main, "-shm"));
     [main, wal, shm]
 }
 
 /// Returns whether a new file was made (rather than one found from an earlier attempt).
-async fn create_file(storage: &TenantStorage, loc: &TenantLocation) -> Result<bool, StoreError> {
-    let layout = storage.layout();
+async fn create_file(st: &TenantStorage, loc: &TenantLocation) -> Result<bool, StoreError> {
+    let layout = st.layout();
     let target = layout.tenant_db(&loc.slug);
     if target.is_file() {
         return Ok(false);
@@ -121,8 +89,8 @@ async fn create_file(storage: &TenantStorage, loc: &TenantLocation) -> Result<bo
     remove_if_exists(&staging).await?;
     {
         // Copies read the template; migrations write it. They never overlap.
-        let _read = storage.file_template_lock().lock().await;
-        let template = open_template_unlocked(storage).await?;
+        let _read = st.file_template_lock().lock().await;
+        let template = open_template_unlocked(st).await?;
         let copied = sqlite::copy_to(&template, &staging).await;
         template.close().await;
         copied?;
@@ -133,22 +101,22 @@ async fn create_file(storage: &TenantStorage, loc: &TenantLocation) -> Result<bo
 
 /// Runs `body` on the template file (created if missing), with copies held off.
 pub async fn with_file_template<T>(
-    storage: &TenantStorage,
+    st: &TenantStorage,
     body: impl AsyncFnOnce(&TenantDb) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    let _write = storage.file_template_lock().lock().await;
-    let template = TenantDb::whole(open_template_unlocked(storage).await?);
+    let _write = st.file_template_lock().lock().await;
+    let template = TenantDb::whole(open_template_unlocked(st).await?);
     let result = body(&template).await;
     template.db().close().await;
     result
 }
 
-async fn open_template_unlocked(storage: &TenantStorage) -> Result<Db, StoreError> {
-    let layout = storage.layout();
+async fn open_template_unlocked(st: &TenantStorage) -> Result<Db, StoreError> {
+    let layout = st.layout();
     tokio::fs::create_dir_all(layout.root()).await?;
     let one = PoolSettings {
         max_connections: 1,
-        ..storage.settings()
+        ..st.settings()
     };
     Ok(sqlite::open(&layout.template_db(), one, true).await?)
 }

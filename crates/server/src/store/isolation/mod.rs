@@ -1,9 +1,10 @@
 //! Isolation modes as plug-ins: each mode (the built-in collapsed tenant, a SQLite file, a
 //! PostgreSQL database, a schema in a shared database) is one module implementing
-//! [`IsolationMode`], registered in [`mode`]. Everything else — storage, pools, the
+//! [`IsolationMode`] and describing itself as a [`Mode`], registered in [`mode`]. Everything else — storage, pools, the
 //! provisioner, the broker, config — asks the mode, never matches on [`Isolation`].
 //!
-//! Adding a mode is one new file here plus one line in [`mode`] (decision 0012).
+//! Adding a mode is one new file here (its operations and its `MODE`) plus one line in
+//! [`mode`] (decision 0012).
 
 mod collapsed;
 mod database;
@@ -25,7 +26,7 @@ pub use file::with_file_template;
 pub enum Pooling {
     /// The registry's own pool (the collapsed built-in tenant).
     Registry,
-    /// A pool per tenant, cached and evicted by the router's pools.
+    /// A pool per tenant, cached and evicted by [`crate::pools`].
     Tenant,
     /// One pool per instance, shared by its tenants; each checkout is pinned to one.
     Instance,
@@ -38,7 +39,7 @@ pub enum Logins {
     None,
     /// The tenant's own (leased per tenant under OpenBAO).
     Tenant,
-    /// The instance's router login, acting as one tenant per checkout (decision 0008).
+    /// The instance's schema login, acting as one tenant per checkout (decision 0008).
     Instance,
 }
 
@@ -53,7 +54,7 @@ pub enum Template<'a> {
 
 /// What creating storage needs from the migrator, which sits above the store: templates
 /// at the latest tenant chain, and the chain itself for storage made without a template.
-pub trait TenantTables: Send + Sync {
+pub trait TenantTables: Send + Sync + std::fmt::Debug {
     /// The newest tenant chain version.
     fn latest(&self) -> i64;
 
@@ -61,92 +62,104 @@ pub trait TenantTables: Send + Sync {
     fn is_current(&self, template: Template<'_>) -> bool;
 
     /// Brings an instance's template database to the latest tenant chain.
-    fn update_template<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        instance: &'a Instance,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn update_template<'a>(&'a self, st: &'a TenantStorage, instance: &'a Instance) -> Op<'a, ()>;
 
     /// Creates the tenant chain's tables on `conn`, whose `search_path` is the new
     /// tenant's schema, inside the transaction that creates the schema.
-    fn create_in<'a>(
-        &'a self,
-        conn: &'a mut sqlx::PgConnection,
-        quoted_schema: &'a str,
-    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn create_in<'a>(&'a self, conn: &'a mut sqlx::PgConnection, schema: &'a str) -> Op<'a, ()>;
 }
 
-/// One isolation mode: where a tenant's data lives and how it comes and goes. Every
-/// operation is idempotent, so a crash at any point is finished by running it again.
-/// Room for export and import, which move a tenant between storages of any two modes.
+/// What every mode operation returns.
+pub type Op<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
+
+/// Where an operation acts: the storage layer and one tenant's location.
+#[derive(Clone, Copy)]
+pub struct At<'a> {
+    pub st: &'a TenantStorage,
+    pub loc: &'a TenantLocation,
+}
+
+/// One isolation mode's operations: where a tenant's data lives and how it comes and
+/// goes. Every operation is idempotent, so a crash at any point is finished by running it
+/// again. Room for export and import, which move a tenant between storages of two modes.
 pub trait IsolationMode: Send + Sync {
-    /// The backends this mode can place tenants on (none for the collapsed tenant, which
-    /// is never placed).
-    fn available_on(&self, backend: Backend) -> bool;
-
-    fn pooling(&self) -> Pooling;
-
-    fn logins(&self) -> Logins;
-
     /// Creates the tenant's storage at the latest tenant chain; storage left by an
     /// interrupted attempt is complete and kept. Returns the tenant chain version when it
     /// is known to be current without looking.
-    fn create<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-        tables: &'a dyn TenantTables,
-    ) -> BoxFuture<'a, Result<Option<i64>, StoreError>>;
+    fn create<'a>(&'a self, at: At<'a>) -> Op<'a, Option<i64>>;
 
     /// A handle on the tenant's storage with a pool of its own.
-    fn open<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-        settings: PoolSettings,
-    ) -> BoxFuture<'a, Result<TenantDb, StoreError>>;
+    fn open<'a>(&'a self, at: At<'a>, settings: PoolSettings) -> Op<'a, TenantDb>;
 
     /// The tenant's handle on its instance's shared pool ([`Pooling::Instance`] modes).
-    fn on_instance_pool(
-        &self,
-        _storage: &TenantStorage,
-        _pool: sqlx::PgPool,
-        _loc: &TenantLocation,
-    ) -> Result<TenantDb, StoreError> {
-        Err(StoreError::Unsupported(self.isolation()))
+    fn on_instance_pool(&self, at: At<'_>, _pool: sqlx::PgPool) -> Result<TenantDb, StoreError> {
+        Err(StoreError::Unsupported(at.loc.isolation))
     }
 
     /// Removes the storage, ending its sessions first. Returns whether anything was there.
-    fn destroy<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    fn destroy<'a>(&'a self, at: At<'a>) -> Op<'a, bool>;
 
     /// Whether any trace of the storage is left.
-    fn exists<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    fn exists<'a>(&'a self, at: At<'a>) -> Op<'a, bool>;
 
     /// Bytes the storage takes (`None`: not the tenant's alone to count).
-    fn size<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>>;
+    fn size<'a>(&'a self, at: At<'a>) -> Op<'a, Option<u64>>;
+}
 
-    fn isolation(&self) -> Isolation;
+/// A registered mode: what it is, as data, and its operations.
+pub struct Mode {
+    isolation: Isolation,
+    pooling: Pooling,
+    logins: Logins,
+    /// The backends it can place tenants on (none for the collapsed tenant, never placed).
+    backends: &'static [Backend],
+    operations: &'static dyn IsolationMode,
+}
+
+impl Mode {
+    pub const fn new(
+        isolation: Isolation,
+        (pooling, logins): (Pooling, Logins),
+        backends: &'static [Backend],
+        operations: &'static dyn IsolationMode,
+    ) -> Mode {
+        Mode {
+            isolation,
+            pooling,
+            logins,
+            backends,
+            operations,
+        }
+    }
+
+    pub fn isolation(&self) -> Isolation {
+        self.isolation
+    }
+
+    pub fn available_on(&self, backend: Backend) -> bool {
+        self.backends.contains(&backend)
+    }
+
+    pub fn pooling(&self) -> Pooling {
+        self.pooling
+    }
+
+    pub fn logins(&self) -> Logins {
+        self.logins
+    }
+
+    pub fn operations(&self) -> &'static dyn IsolationMode {
+        self.operations
+    }
 }
 
 /// The registry of modes: the one place an [`Isolation`] becomes code.
-pub fn mode(isolation: Isolation) -> &'static dyn IsolationMode {
+pub fn mode(isolation: Isolation) -> &'static Mode {
     match isolation {
-        Isolation::Collapsed => &collapsed::Collapsed,
-        Isolation::File => &file::File,
-        Isolation::Database => &database::Database,
-        Isolation::Schema => &schema::Schema,
+        Isolation::Collapsed => &collapsed::MODE,
+        Isolation::File => &file::MODE,
+        Isolation::Database => &database::MODE,
+        Isolation::Schema => &schema::MODE,
     }
 }
 

@@ -2,62 +2,47 @@
 //! requests share the instance's pool; every checkout pins `search_path` (and, with
 //! tenant roles, `SET ROLE`s to the tenant's group role: decision 0008).
 
-use futures_util::future::BoxFuture;
 use tenantry_proto::Isolation;
 
-use super::{IsolationMode, Logins, Pooling, TenantTables};
-use crate::names::{POOL_DATABASE, ROUTER_ROLE};
+use super::{At, IsolationMode, Logins, Mode, Op, Pooling};
+use crate::names::{SCHEMA_LOGIN_ROLE, SCHEMAS_DATABASE};
 use crate::store::cancel::transaction;
 use crate::store::credentials::TenantRoles;
 use crate::store::sql::quote_ident;
 use crate::store::tenants::{StoreError, TenantStorage};
-use crate::store::{Backend, PoolSettings, TenantDb, TenantLocation, postgres};
+use crate::store::{Backend, PoolSettings, TenantDb, postgres};
 
 pub struct Schema;
 
+pub static MODE: Mode = Mode::new(
+    Isolation::Schema,
+    (Pooling::Instance, Logins::Instance),
+    &[Backend::Postgres],
+    &Schema,
+);
+
 impl IsolationMode for Schema {
-    fn isolation(&self) -> Isolation {
-        Isolation::Schema
-    }
-
-    fn available_on(&self, backend: Backend) -> bool {
-        backend == Backend::Postgres
-    }
-
-    fn pooling(&self) -> Pooling {
-        Pooling::Instance
-    }
-
-    fn logins(&self) -> Logins {
-        Logins::Instance
-    }
-
-    fn create<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-        tables: &'a dyn TenantTables,
-    ) -> BoxFuture<'a, Result<Option<i64>, StoreError>> {
+    fn create<'a>(&'a self, At { st, loc }: At<'a>) -> Op<'a, Option<i64>> {
         Box::pin(async move {
-            let instance = storage.instance(&loc.instance)?;
+            let instance = st.instance(&loc.instance)?;
             let unavailable = TenantStorage::unavailable(instance);
-            let group = storage.group_role(loc, instance).await?;
-            postgres::create_database(instance.admin(), POOL_DATABASE, None)
+            let group = st.group_role(loc, instance).await?;
+            postgres::create_database(instance.admin(), SCHEMAS_DATABASE, None)
                 .await
                 .map_err(&unavailable)?;
             let schema = quote_ident(&loc.slug.physical_name());
             let mut conn = instance
-                .pool_admin()
+                .schemas_admin()
                 .acquire()
                 .await
                 .map_err(&unavailable)?;
             if let Some(group) = &group {
-                // Only the router's logins connect here, and act as this tenant only
+                // Only the schema login's logins connect here, and act as this tenant only
                 // after `SET ROLE`.
-                postgres::admit_to_router(
+                postgres::admit_to_schema_login(
                     &mut conn,
-                    ROUTER_ROLE,
-                    POOL_DATABASE,
+                    SCHEMA_LOGIN_ROLE,
+                    SCHEMAS_DATABASE,
                     std::slice::from_ref(group),
                 )
                 .await?;
@@ -83,32 +68,26 @@ impl IsolationMode for Schema {
                 sqlx::query(sqlx::AssertSqlSafe(path))
                     .execute(&mut *tx)
                     .await?;
-                tables.create_in(tx, &schema).await
+                st.tables().create_in(tx, &schema).await
             })
             .await?;
-            Ok(Some(tables.latest()))
+            Ok(Some(st.tables().latest()))
         })
     }
 
-    fn open<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-        settings: PoolSettings,
-    ) -> BoxFuture<'a, Result<TenantDb, StoreError>> {
+    fn open<'a>(&'a self, At { st, loc }: At<'a>, settings: PoolSettings) -> Op<'a, TenantDb> {
         Box::pin(async move {
-            let pool = storage.open_instance_pool(&loc.instance, settings).await?;
-            self.on_instance_pool(storage, pool, loc)
+            let pool = st.open_instance_pool(&loc.instance, settings).await?;
+            self.on_instance_pool(At { st, loc }, pool)
         })
     }
 
     fn on_instance_pool(
         &self,
-        storage: &TenantStorage,
+        At { st, loc }: At<'_>,
         pool: sqlx::PgPool,
-        loc: &TenantLocation,
     ) -> Result<TenantDb, StoreError> {
-        let role = (storage.tenant_roles() == TenantRoles::Own).then(|| loc.slug.group_role());
+        let role = (st.tenant_roles() == TenantRoles::Own).then(|| loc.slug.group_role());
         Ok(TenantDb::schema(
             pool,
             &loc.slug.physical_name(),
@@ -116,46 +95,34 @@ impl IsolationMode for Schema {
         ))
     }
 
-    fn destroy<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn destroy<'a>(&'a self, At { st, loc }: At<'a>) -> Op<'a, bool> {
         Box::pin(async move {
-            let instance = storage.instance(&loc.instance)?;
-            let dropped = match storage.pool_admin(instance).await? {
+            let instance = st.instance(&loc.instance)?;
+            let dropped = match st.schemas_admin(instance).await? {
                 Some(mut conn) => {
                     postgres::drop_schema(&mut conn, &loc.slug.physical_name()).await?
                 }
                 None => false,
             };
-            storage.drop_group_role(loc, instance, true).await?;
+            st.drop_group_role(loc, instance, true).await?;
             Ok(dropped)
         })
     }
 
-    fn exists<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+    fn exists<'a>(&'a self, At { st, loc }: At<'a>) -> Op<'a, bool> {
         Box::pin(async move {
-            let instance = storage.instance(&loc.instance)?;
-            let Some(mut conn) = storage.pool_admin(instance).await? else {
+            let instance = st.instance(&loc.instance)?;
+            let Some(mut conn) = st.schemas_admin(instance).await? else {
                 return Ok(false);
             };
             Ok(postgres::schema_exists(&mut conn, &loc.slug.physical_name()).await?)
         })
     }
 
-    fn size<'a>(
-        &'a self,
-        storage: &'a TenantStorage,
-        loc: &'a TenantLocation,
-    ) -> BoxFuture<'a, Result<Option<u64>, StoreError>> {
+    fn size<'a>(&'a self, At { st, loc }: At<'a>) -> Op<'a, Option<u64>> {
         Box::pin(async move {
-            let instance = storage.instance(&loc.instance)?;
-            let Some(mut conn) = storage.pool_admin(instance).await? else {
+            let instance = st.instance(&loc.instance)?;
+            let Some(mut conn) = st.schemas_admin(instance).await? else {
                 return Ok(None);
             };
             let bytes: Option<i64> = sqlx::query_scalar(

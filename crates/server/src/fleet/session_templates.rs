@@ -9,16 +9,16 @@ use crate::store::{TenantDataError, TenantDb, is_unique_violation};
 use crate::with_conn;
 
 #[derive(Debug, thiserror::Error)]
-pub enum TemplateError {
+pub enum SessionTemplateError {
     #[error("a session template named {0} already exists")]
     Exists(String),
     #[error(transparent)]
     Data(#[from] TenantDataError),
 }
 
-impl From<sqlx::Error> for TemplateError {
+impl From<sqlx::Error> for SessionTemplateError {
     fn from(e: sqlx::Error) -> Self {
-        TemplateError::Data(e.into())
+        SessionTemplateError::Data(e.into())
     }
 }
 
@@ -147,7 +147,7 @@ pub async fn put(
     description: &str,
     boot_sets: &[BootSet],
     replace: bool,
-) -> Result<bool, TemplateError> {
+) -> Result<bool, SessionTemplateError> {
     let now = Utc::now();
     let mut conn = db.acquire().await?;
     let result = with_conn!(&mut conn, c => {
@@ -180,7 +180,7 @@ pub async fn put(
     });
     match result {
         Ok(created) => Ok(created),
-        Err(e) if is_unique_violation(&e) => Err(TemplateError::Exists(name.to_owned())),
+        Err(e) if is_unique_violation(&e) => Err(SessionTemplateError::Exists(name.to_owned())),
         Err(e) => Err(e.into()),
     }
 }

@@ -11,7 +11,7 @@ use tenantry_proto::{
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::fleet::templates::{self, TemplateError};
+use crate::fleet::session_templates::{self as templates, SessionTemplateError};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery, FleetScope, TenantScope};
 use crate::http::pagination::{PageParams, across_tenants, page};
@@ -31,14 +31,14 @@ pub fn not_found(name: &str) -> ApiError {
     )
 }
 
-fn exists(e: TemplateError) -> ApiError {
+fn exists(e: SessionTemplateError) -> ApiError {
     match e {
-        TemplateError::Exists(name) => ApiError::new(
+        SessionTemplateError::Exists(name) => ApiError::new(
             StatusCode::CONFLICT,
             codes::TEMPLATE_EXISTS,
             format!("a session template named {name} already exists"),
         ),
-        TemplateError::Data(e) => e.into(),
+        SessionTemplateError::Data(e) => e.into(),
     }
 }
 
