@@ -1,6 +1,6 @@
 //! The CLI against a running server.
 
-use serde_json::Value;
+use tenantry_proto::{Domain, Tenant, TenantStatus};
 
 use crate::support::{TestServer, run, text};
 
@@ -15,8 +15,9 @@ fn cli(server: &TestServer, args: &[&str]) -> (bool, String, String) {
     (out.status.success(), text(&out.stdout), text(&out.stderr))
 }
 
-fn json(stdout: &str) -> Value {
-    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+/// The CLI's `--output json`, read as the API type it prints.
+fn json<T: serde::de::DeserializeOwned>(stdout: &str) -> T {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not the expected JSON ({e}): {stdout}"))
 }
 
 #[tokio::test]
@@ -38,25 +39,21 @@ async fn tenants_and_domains_commands() {
 
     let (ok, out, _) = cli(&server, &["tenants", "list", "--output", "json"]);
     assert!(ok);
-    let slugs: Vec<String> = json(&out)
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t["slug"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
+    let slugs: Vec<String> = json::<Vec<Tenant>>(&out)
+        .into_iter()
+        .map(|t| t.slug)
+        .collect();
     assert_eq!(slugs, ["acme", "default"]);
 
     let (ok, out, _) = cli(&server, &["tenants", "suspend", "acme", "-o", "json"]);
     assert!(ok);
-    assert_eq!(json(&out)["status"], "suspended");
+    assert_eq!(json::<Tenant>(&out).status, TenantStatus::Suspended);
     let (ok, out, _) = cli(&server, &["tenants", "resume", "acme", "-o", "json"]);
     assert!(ok);
-    assert_eq!(json(&out)["status"], "active");
+    assert_eq!(json::<Tenant>(&out).status, TenantStatus::Active);
     let (ok, out, _) = cli(&server, &["tenants", "show", "acme", "-o", "json"]);
     assert!(ok);
-    assert_eq!(json(&out)["display_name"], "Acme Inc");
+    assert_eq!(json::<Tenant>(&out).display_name, "Acme Inc");
 
     let (ok, out, err) = cli(&server, &["domains", "add", "acme", "fleet.acme.com"]);
     assert!(ok, "{err}");
@@ -66,7 +63,7 @@ async fn tenants_and_domains_commands() {
     );
     let (ok, out, _) = cli(&server, &["domains", "list", "acme", "-o", "json"]);
     assert!(ok);
-    assert_eq!(json(&out)[0]["domain"], "fleet.acme.com");
+    assert_eq!(json::<Vec<Domain>>(&out)[0].domain, "fleet.acme.com");
     let (ok, _, _) = cli(&server, &["domains", "remove", "acme", "fleet.acme.com"]);
     assert!(ok);
 

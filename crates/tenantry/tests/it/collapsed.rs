@@ -3,7 +3,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{TestServer, call, expect_problem, hostnames_in_file, run, text};
+use tenantry_proto::Host;
+
+use crate::support::{TestServer, answer, expect_problem, hostnames_in_file, run, text};
 
 #[tokio::test]
 async fn single_database_end_to_end() {
@@ -24,14 +26,14 @@ async fn single_database_end_to_end() {
         .await;
     }
     // Tenant routes need no tenant: everything is the built-in one.
-    let (status, host) = call(
+    let host: Host = answer(
         server
             .op(Method::POST, "/api/v1/hosts")
             .json(&json!({ "hostname": "solo" })),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{host}");
-    assert_eq!(host["tenant"], "default");
+    assert_eq!(host.tenant, "default");
     assert_eq!(server.hostnames("default").await, ["solo"]);
     expect_problem(
         server.as_tenant("acme", Method::GET, "/api/v1/hosts"),

@@ -4,8 +4,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use tenantry_proto::{EnrollmentToken, IssuedEnrollmentToken, Page};
+
 use crate::identity::{token, trusted_keypair};
-use crate::support::{TestServer, call, expect_problem, run, text};
+use crate::support::{TestServer, answer, call, expect_problem, run, text};
 
 #[tokio::test]
 async fn enrollment_tokens_lifecycle() {
@@ -13,27 +15,28 @@ async fn enrollment_tokens_lifecycle() {
     server.create_tenant("acme").await;
     server.create_tenant("beta").await;
 
-    let (status, issued) = call(
+    let issued: IssuedEnrollmentToken = answer(
         server
             .op(Method::POST, "/api/v1/tenants/acme/enrollment-tokens")
             .json(&json!({ "ttl": "2h", "max_uses": 3, "labels": { "rack": "r1" } })),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{issued}");
-    let secret = issued["token"].as_str().unwrap_or_default().to_owned();
+    let secret = issued.token.clone();
     assert!(
         secret.starts_with("tnte_") && secret.len() == 45,
         "{secret}"
     );
-    assert_eq!(issued["max_uses"], 3);
-    assert_eq!(issued["uses"], 0);
-    assert_eq!(issued["labels"]["rack"], "r1");
-    assert_eq!(issued["revoked"], false);
+    let info = &issued.info;
+    assert_eq!(info.max_uses, Some(3));
+    assert_eq!(info.uses, 0);
+    assert_eq!(info.labels.get("rack").map(String::as_str), Some("r1"));
+    assert!(!info.revoked);
 
     // Listed without the secret; stored only as its hash.
-    let (_, list) = call(server.op(Method::GET, "/api/v1/tenants/acme/enrollment-tokens")).await;
-    assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
-    assert!(!list.to_string().contains(&secret));
+    let (_, raw) = call(server.op(Method::GET, "/api/v1/tenants/acme/enrollment-tokens")).await;
+    assert!(!raw.to_string().contains(&secret));
+    assert_eq!(tokens(&server, "acme").await.len(), 1);
     let registry = std::fs::read(server.data_dir.join("registry.db")).unwrap_or_default();
     let wal = std::fs::read(server.data_dir.join("registry.db-wal")).unwrap_or_default();
     for bytes in [registry, wal] {
@@ -42,8 +45,10 @@ async fn enrollment_tokens_lifecycle() {
             "the secret is stored in clear"
         );
     }
-    let (_, beta) = call(server.op(Method::GET, "/api/v1/tenants/beta/enrollment-tokens")).await;
-    assert_eq!(beta["items"], json!([]), "tenants do not share tokens");
+    assert!(
+        tokens(&server, "beta").await.is_empty(),
+        "tenants do not share tokens"
+    );
 
     // The tenant's own admin manages them too; a member only reads; another tenant sees nothing.
     let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
@@ -51,19 +56,18 @@ async fn enrollment_tokens_lifecycle() {
     let admin = token(dir.path(), "k.pem", "acme", "admin", &[]);
     let member = token(dir.path(), "k.pem", "acme", "member", &[]);
     let beta_admin = token(dir.path(), "k.pem", "beta", "admin", &[]);
-    let (status, mine) = call(
+    let mine: IssuedEnrollmentToken = answer(
         server
             .anon(Method::POST, "/api/v1/tenants/acme/enrollment-tokens")
             .bearer_auth(&admin)
             .json(&json!({})),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{mine}");
     assert!(
-        mine["created_by"]
-            .as_str()
-            .is_some_and(|c| c.starts_with("tenant-admin:acme/")),
-        "{mine}"
+        mine.info.created_by.starts_with("tenant-admin:acme/"),
+        "{:?}",
+        mine.info
     );
     let (status, _) = call(
         server
@@ -106,19 +110,20 @@ async fn enrollment_tokens_lifecycle() {
         .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
-    let (_, list) = call(server.op(Method::GET, "/api/v1/tenants/acme/enrollment-tokens")).await;
-    assert_eq!(list["items"].as_array().map(Vec::len), Some(2));
+    assert_eq!(tokens(&server, "acme").await.len(), 2);
 
     // Revoking, through the CLI.
-    let id = issued["id"].as_str().unwrap_or_default();
+    let id = issued.info.id.to_string();
+    let id = id.as_str();
     let env = [
         ("TENANTRY_SERVER_URL", server.url.as_str()),
         ("TENANTRY_API_KEY", server.key()),
     ];
     let out = run(&["tokens", "revoke", "acme", id, "-o", "json"], &env);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let revoked: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    assert_eq!(revoked[0]["revoked"], true);
+    let revoked: Vec<EnrollmentToken> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&out.stdout)));
+    assert!(revoked[0].revoked);
     expect_problem(
         server.op(
             Method::DELETE,
@@ -149,6 +154,18 @@ async fn enrollment_tokens_lifecycle() {
     let (status, _) = call(server.op(Method::DELETE, "/api/v1/tenants/acme")).await;
     assert_eq!(status, StatusCode::OK);
     server.create_tenant("acme").await;
-    let (_, list) = call(server.op(Method::GET, "/api/v1/tenants/acme/enrollment-tokens")).await;
-    assert_eq!(list["items"], json!([]));
+    assert!(tokens(&server, "acme").await.is_empty());
+}
+
+/// The tenant's enrollment tokens, as the operator lists them.
+async fn tokens(server: &TestServer, tenant: &str) -> Vec<EnrollmentToken> {
+    let page: Page<EnrollmentToken> = answer(
+        server.op(
+            Method::GET,
+            &format!("/api/v1/tenants/{tenant}/enrollment-tokens"),
+        ),
+        StatusCode::OK,
+    )
+    .await;
+    page.items
 }

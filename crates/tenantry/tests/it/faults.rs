@@ -235,33 +235,16 @@ async fn agents_ride_out_a_stopped_instance_and_a_stopped_registry() {
     let mut agents = Vec::new();
     for slug in TENANTS {
         server.create_tenant_on(slug, "database", "us1").await;
-        let (status, issued) = call(
-            server
-                .op(
-                    Method::POST,
-                    &format!("/api/v1/tenants/{slug}/enrollment-tokens"),
-                )
-                .json(&json!({})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{issued}");
-        let token = issued["token"].as_str().unwrap_or_default();
+        let (token, _) = server.enrollment_token(slug).await;
         let machine = format!("machine-{slug}");
         agents.push(RunningAgent::start(
             &dir.path().join(slug),
             &server.url,
-            token,
+            &token,
             &machine,
         ));
     }
-    let (status, admin) = call(
-        server
-            .op(Method::POST, "/api/v1/tenants/acme/admin-token")
-            .json(&json!({})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{admin}");
-    let admin = admin["token"].as_str().unwrap_or_default().to_owned();
+    let admin = server.admin_token("acme").await;
     for agent in &mut agents {
         agent.says("checked in", 30).await;
     }

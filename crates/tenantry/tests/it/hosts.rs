@@ -2,22 +2,26 @@
 //! pages that walk everything exactly once, label changes, and an enrolled host's status.
 
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
+
+use tenantry_proto::{Host, HostStatus, Page};
 
 use crate::on_every_backend;
-use crate::support::{Mode, TestServer, call, expect_problem, item_strings};
+use crate::support::{Mode, TestServer, answer, call, expect_problem};
 
 on_every_backend!(hosts_filter_sort_page_and_relabel);
 
 async fn names(server: &TestServer, query: &str) -> Vec<String> {
-    let (status, page) =
-        call(server.as_tenant("acme", Method::GET, &format!("/api/v1/hosts?{query}"))).await;
-    assert_eq!(status, StatusCode::OK, "{query}: {page}");
+    let page: Page<Host> = answer(
+        server.as_tenant("acme", Method::GET, &format!("/api/v1/hosts?{query}")),
+        StatusCode::OK,
+    )
+    .await;
     hostnames_of(&page)
 }
 
-fn hostnames_of(page: &Value) -> Vec<String> {
-    item_strings(page, "hostname")
+fn hostnames_of(page: &Page<Host>) -> Vec<String> {
+    page.items.iter().map(|h| h.hostname.clone()).collect()
 }
 
 /// Follows `next_cursor` to the end, two at a time.
@@ -29,11 +33,11 @@ async fn walk(server: &TestServer, query: &str) -> Vec<String> {
         if let Some(c) = &cursor {
             url.push_str(&format!("&cursor={c}"));
         }
-        let (status, page) = call(server.as_tenant("acme", Method::GET, &url)).await;
-        assert_eq!(status, StatusCode::OK, "{url}: {page}");
+        let page: Page<Host> =
+            answer(server.as_tenant("acme", Method::GET, &url), StatusCode::OK).await;
         all.extend(hostnames_of(&page));
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
             None => return all,
         }
         assert!(all.len() < 100, "the cursor never ends");
@@ -61,20 +65,8 @@ async fn hosts_filter_sort_page_and_relabel(mode: Mode) {
     }
     server.create_host("beta", "web-9").await;
     // One enrolled host that checks in: the only online one.
-    let (_, token) = call(
-        server
-            .op(Method::POST, "/api/v1/tenants/acme/enrollment-tokens")
-            .json(&json!({})),
-    )
-    .await;
-    let (status, enrolled) = call(
-        server
-            .anon(Method::POST, "/api/v1/agent/enroll")
-            .bearer_auth(token["token"].as_str().unwrap_or_default())
-            .json(&json!({ "machine_id": "machine-hosts-01", "facts": { "hostname": "agent-1" } })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{enrolled}");
+    let (token, _) = server.enrollment_token("acme").await;
+    let enrolled = server.enroll(&token, "machine-hosts-01", "agent-1").await;
 
     assert_eq!(
         names(&server, "").await,
@@ -116,21 +108,24 @@ async fn hosts_filter_sort_page_and_relabel(mode: Mode) {
     );
 
     // The enrolled host's facts and status.
-    let id = enrolled["host_id"].as_str().unwrap_or_default();
-    let (_, host) =
-        call(server.as_tenant("acme", Method::GET, &format!("/api/v1/hosts/{id}"))).await;
-    assert_eq!(host["status"], "online", "{host}");
-    assert_eq!(host["facts"]["hostname"], "agent-1");
+    let id = enrolled.host_id;
+    let host: Host = answer(
+        server.as_tenant("acme", Method::GET, &format!("/api/v1/hosts/{id}")),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(host.status, HostStatus::Online, "{host:?}");
+    assert_eq!(host.facts.map(|f| f.hostname).as_deref(), Some("agent-1"));
 
     // Relabelling replaces the labels; another tenant's host is not found.
-    let (status, host) = call(
+    let host: Host = answer(
         server
             .as_tenant("acme", Method::PATCH, &format!("/api/v1/hosts/{id}"))
             .json(&json!({ "labels": { "role": "edge" } })),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{host}");
-    assert_eq!(host["labels"], json!({ "role": "edge" }));
+    assert_eq!(host.labels, [("role".to_owned(), "edge".to_owned())].into());
     assert_eq!(names(&server, "label=role=edge").await, ["agent-1"]);
     expect_problem(
         server

@@ -6,8 +6,10 @@ use std::path::Path;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use tenantry_proto::{Host, IssuedToken, Page, TrustedKey};
+
 use crate::on_every_backend;
-use crate::support::{Mode, TestServer, call, expect_problem, run, text};
+use crate::support::{Mode, TestServer, answer, call, expect_problem, run, text};
 
 on_every_backend!(tenant_tokens_reach_only_their_own_tenant);
 
@@ -74,15 +76,21 @@ async fn tenant_tokens_reach_only_their_own_tenant(mode: Mode) {
     let with = |t: &str, method: Method, path: &str| server.anon(method, path).bearer_auth(t);
 
     // The admin writes and reads its own tenant, with no header naming it.
-    let (status, host) =
-        call(with(&admin, Method::POST, "/api/v1/hosts").json(&json!({ "hostname": "a1" }))).await;
-    assert_eq!(status, StatusCode::CREATED, "{host}");
-    assert_eq!(host["tenant"], "acme");
-    let (_, list) = call(with(&admin, Method::GET, "/api/v1/hosts")).await;
-    assert_eq!(list["items"].as_array().map(Vec::len), Some(1), "{list}");
-    assert!(!list.to_string().contains("beta-secret"));
-    let (_, list) = call(with(&beta_admin, Method::GET, "/api/v1/hosts")).await;
-    assert_eq!(list["items"][0]["hostname"], "beta-secret");
+    let host: Host = answer(
+        with(&admin, Method::POST, "/api/v1/hosts").json(&json!({ "hostname": "a1" })),
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(host.tenant, "acme");
+    let list: Page<Host> = answer(with(&admin, Method::GET, "/api/v1/hosts"), StatusCode::OK).await;
+    assert_eq!(list.items.len(), 1, "{list:?}");
+    assert!(list.items.iter().all(|h| h.hostname != "beta-secret"));
+    let list: Page<Host> = answer(
+        with(&beta_admin, Method::GET, "/api/v1/hosts"),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list.items[0].hostname, "beta-secret");
 
     // It cannot reach beta: not by masquerading, not by Host.
     expect_problem(
@@ -117,10 +125,7 @@ async fn tenant_tokens_reach_only_their_own_tenant(mode: Mode) {
     )
     .await;
     assert!(!p.to_string().contains("beta"), "{p}");
-    let beta_id = list["items"][0]["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let beta_id = list.items[0].id;
     expect_problem(
         with(&admin, Method::DELETE, &format!("/api/v1/hosts/{beta_id}")),
         StatusCode::NOT_FOUND,
@@ -137,7 +142,7 @@ async fn tenant_tokens_reach_only_their_own_tenant(mode: Mode) {
         "forbidden",
     )
     .await;
-    let a1 = host["id"].as_str().unwrap_or_default().to_owned();
+    let a1 = host.id;
     expect_problem(
         with(&member, Method::DELETE, &format!("/api/v1/hosts/{a1}")),
         StatusCode::FORBIDDEN,
@@ -339,7 +344,12 @@ async fn the_trust_store_refuses_what_is_not_a_public_key() {
         .success()
     );
     let private_pem = std::fs::read_to_string(&private).unwrap_or_default();
-    let before = call(server.op(Method::GET, "/api/v1/keys")).await.1;
+    let keys = || async {
+        let keys: Vec<TrustedKey> =
+            answer(server.op(Method::GET, "/api/v1/keys"), StatusCode::OK).await;
+        keys.into_iter().map(|k| k.kid).collect::<Vec<_>>()
+    };
+    let before = keys().await;
 
     let p = expect_problem(
         server
@@ -376,11 +386,7 @@ async fn the_trust_store_refuses_what_is_not_a_public_key() {
         )
         .await;
     }
-    assert_eq!(
-        call(server.op(Method::GET, "/api/v1/keys")).await.1,
-        before,
-        "something was stored"
-    );
+    assert_eq!(keys().await, before, "something was stored");
     let logs = std::fs::read_to_string(
         server
             .data_dir
@@ -393,14 +399,13 @@ async fn the_trust_store_refuses_what_is_not_a_public_key() {
     assert!(!logs.contains(body_line), "the private key reached the log");
 
     // The server's own key is in the store and cannot be removed; unknown kids are 404.
-    let keys = before.as_array().cloned().unwrap_or_default();
-    let server_key = keys
+    let all: Vec<TrustedKey> = answer(server.op(Method::GET, "/api/v1/keys"), StatusCode::OK).await;
+    let server_key = all
         .iter()
-        .find(|k| k["comment"] == "tenantry server")
-        .cloned()
-        .unwrap_or_default();
-    let kid = server_key["kid"].as_str().unwrap_or_default();
-    assert_eq!(kid.len(), 64, "{before}");
+        .find(|k| k.comment == "tenantry server")
+        .unwrap_or_else(|| panic!("the server's own key is not listed: {all:?}"));
+    let kid = server_key.kid.as_str();
+    assert_eq!(kid.len(), 64, "{all:?}");
     expect_problem(
         server.op(Method::DELETE, &format!("/api/v1/keys/{kid}")),
         StatusCode::CONFLICT,
@@ -416,7 +421,7 @@ async fn the_trust_store_refuses_what_is_not_a_public_key() {
     expect_problem(
         server
             .op(Method::POST, "/api/v1/keys")
-            .json(&json!({ "public_key": server_key["public_key"] })),
+            .json(&json!({ "public_key": server_key.public_key })),
         StatusCode::CONFLICT,
         "key_exists",
     )
@@ -427,24 +432,24 @@ async fn the_trust_store_refuses_what_is_not_a_public_key() {
 async fn operators_mint_recovery_tokens() {
     let server = TestServer::start();
     server.create_tenant("acme").await;
-    let (status, issued) = call(
+    let issued: IssuedToken = answer(
         server
             .op(Method::POST, "/api/v1/tenants/acme/admin-token")
             .json(&json!({ "ttl": "10m" })),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{issued}");
-    assert_eq!(issued["role"], "admin");
-    let t = issued["token"].as_str().unwrap_or_default();
-    let (status, host) = call(
+    assert_eq!(issued.role, "admin");
+    let t = issued.token.as_str();
+    let host: Host = answer(
         server
             .anon(Method::POST, "/api/v1/hosts")
             .bearer_auth(t)
             .json(&json!({ "hostname": "r1" })),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{host}");
-    assert_eq!(host["tenant"], "acme");
+    assert_eq!(host.tenant, "acme");
     let (_, audit) = call(server.op(Method::GET, "/api/v1/audit?tenant=acme")).await;
     assert!(audit.to_string().contains("tenant.admin_token"), "{audit}");
     expect_problem(
@@ -511,16 +516,16 @@ async fn tokens_from_other_tools_are_accepted_and_tampering_is_not() {
     .unwrap_or_default()
     .to_owned();
     let pem = std::fs::read_to_string(&public).unwrap_or_default();
-    let (status, added) = call(
+    let added: TrustedKey = answer(
         server
             .op(Method::POST, "/api/v1/keys")
             .header("content-type", "application/x-pem-file")
             .body(pem),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{added}");
-    assert_eq!(added["kid"], expected_kid.as_str());
-    assert_eq!(added["algorithm"], "RS256");
+    assert_eq!(added.kid, expected_kid);
+    assert_eq!(added.algorithm, "RS256");
 
     let script = format!(
         "import jwt, time\n\

@@ -3,8 +3,10 @@
 
 use reqwest::{Method, StatusCode};
 
+use tenantry_proto::{Host, Page};
+
 use crate::on_every_backend;
-use crate::support::{Mode, TestServer, call, expect_problem};
+use crate::support::{Mode, TestServer, answer, call, expect_problem};
 
 on_every_backend!(
     each_tenant_sees_and_stores_only_its_own_hosts,
@@ -93,10 +95,9 @@ async fn no_route_reaches_another_tenants_host(mode: Mode) {
     }
 
     // acme's host survived all of it, and acme can still read it.
-    let (status, body) = call(server.as_tenant("acme", Method::GET, &path)).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["hostname"], "secret-a");
-    assert_eq!(body["tenant"], "acme");
+    let host: Host = answer(server.as_tenant("acme", Method::GET, &path), StatusCode::OK).await;
+    assert_eq!(host.hostname, "secret-a");
+    assert_eq!(host.tenant, "acme");
     assert_eq!(server.stored_hostnames("acme").await, ["secret-a"]);
     assert_eq!(server.stored_hostnames("beta").await, ["b1"]);
 }
@@ -142,17 +143,14 @@ async fn operators_list_across_tenants_but_act_on_one(mode: Mode) {
             Some(c) => format!("/api/v1/hosts?limit=1&cursor={c}"),
             None => "/api/v1/hosts?limit=1".into(),
         };
-        let (status, page) = call(server.op(Method::GET, &path)).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        for h in page["items"].as_array().cloned().unwrap_or_default() {
-            seen.push(format!(
-                "{}:{}",
-                h["tenant"].as_str().unwrap_or(""),
-                h["hostname"].as_str().unwrap_or("")
-            ));
-        }
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
+        let page: Page<Host> = answer(server.op(Method::GET, &path), StatusCode::OK).await;
+        seen.extend(
+            page.items
+                .iter()
+                .map(|h| format!("{}:{}", h.tenant, h.hostname)),
+        );
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
             None => break,
         }
     }

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use tenantry_proto::ChainStatus;
+
 use crate::support::{TestServer, run, text};
 
 /// The tenant chain version this build ships (its newest migration).
@@ -244,7 +246,7 @@ async fn the_api_reports_each_database_and_its_pending_migrations() {
     let server = TestServer::start();
     server.create_tenant("acme").await;
     let rows = migration_rows(&server).await;
-    let targets: Vec<&str> = rows.iter().filter_map(|r| r["target"].as_str()).collect();
+    let targets: Vec<&str> = rows.iter().map(|r| r.target.as_str()).collect();
     for t in [
         "registry",
         "shared",
@@ -255,11 +257,11 @@ async fn the_api_reports_each_database_and_its_pending_migrations() {
         assert!(targets.contains(&t), "{t} missing: {targets:?}");
     }
     for r in &rows {
-        assert_eq!(r["pending"], serde_json::json!([]), "{r}");
-        assert_eq!(r["current"], r["latest"], "{r}");
+        assert!(r.pending.is_empty(), "{r:?}");
+        assert_eq!(r.current, Some(r.latest), "{r:?}");
     }
     let acme = row(&rows, "tenant acme");
-    assert_eq!(acme["recorded"], true, "{acme}");
+    assert!(acme.recorded, "{acme:?}");
 
     // The server now ships one more tenant migration and does not apply it at start:
     // acme has it pending.
@@ -276,13 +278,15 @@ async fn the_api_reports_each_database_and_its_pending_migrations() {
         .start();
     let rows = migration_rows(&restarted).await;
     let acme = row(&rows, "tenant acme");
-    assert_eq!(acme["current"], shipped(), "{acme}");
-    assert_eq!(acme["latest"], extra(), "{acme}");
-    assert_eq!(acme["recorded"], false, "{acme}");
-    assert_eq!(
-        acme["pending"],
-        serde_json::json!([{ "version": extra(), "description": "host notes" }])
-    );
+    assert_eq!(acme.current, Some(shipped()), "{acme:?}");
+    assert_eq!(acme.latest, extra(), "{acme:?}");
+    assert!(!acme.recorded, "{acme:?}");
+    let pending: Vec<(i64, &str)> = acme
+        .pending
+        .iter()
+        .map(|p| (p.version, p.description.as_str()))
+        .collect();
+    assert_eq!(pending, [(extra(), "host notes")]);
     // Reading the status changed nothing.
     assert_eq!(
         tenant_version(&restarted.tenant_db("acme")).await,
@@ -290,15 +294,16 @@ async fn the_api_reports_each_database_and_its_pending_migrations() {
     );
 }
 
-async fn migration_rows(server: &TestServer) -> Vec<serde_json::Value> {
-    let (status, body) =
-        crate::support::call(server.op(reqwest::Method::GET, "/api/v1/migrations")).await;
-    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
-    body.as_array().cloned().unwrap_or_default()
+async fn migration_rows(server: &TestServer) -> Vec<ChainStatus> {
+    crate::support::answer(
+        server.op(reqwest::Method::GET, "/api/v1/migrations"),
+        reqwest::StatusCode::OK,
+    )
+    .await
 }
 
-fn row<'a>(rows: &'a [serde_json::Value], target: &str) -> &'a serde_json::Value {
+fn row<'a>(rows: &'a [ChainStatus], target: &str) -> &'a ChainStatus {
     rows.iter()
-        .find(|r| r["target"] == target)
+        .find(|r| r.target == target)
         .unwrap_or_else(|| panic!("no row for {target}: {rows:?}"))
 }

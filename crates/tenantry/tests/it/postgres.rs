@@ -4,38 +4,42 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{Mode, PgEnv, TestServer, call, expect_problem, run, text};
+use tenantry_proto::{Host, Instance, Isolation, Page, Tenant, TenantStatus};
 
-async fn create(server: &TestServer, body: serde_json::Value) -> serde_json::Value {
-    let (status, t) = call(server.op(Method::POST, "/api/v1/tenants").json(&body)).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}: {t}");
-    t
+use crate::support::{Mode, PgEnv, TestServer, answer, call, expect_problem, run, text};
+
+async fn create(server: &TestServer, body: serde_json::Value) -> Tenant {
+    answer(
+        server.op(Method::POST, "/api/v1/tenants").json(&body),
+        StatusCode::CREATED,
+    )
+    .await
 }
 
 #[tokio::test]
 async fn placement_follows_instance_region_and_labels() {
     let server = TestServer::start_on(Mode::PgDatabase);
     let t = create(&server, json!({ "slug": "named", "instance": "us1" })).await;
-    assert_eq!(t["placement"]["instance"], "us1");
+    assert_eq!(t.placement.instance, "us1");
     let t = create(
         &server,
         json!({ "slug": "by-region", "placement": { "region": "eu-west" } }),
     )
     .await;
-    assert_eq!(t["placement"]["instance"], "eu1");
+    assert_eq!(t.placement.instance, "eu1");
     let t = create(
         &server,
         json!({ "slug": "by-label", "placement": { "labels": { "jurisdiction": "us" } } }),
     )
     .await;
-    assert_eq!(t["placement"]["instance"], "us1");
+    assert_eq!(t.placement.instance, "us1");
     // Mixed isolation on one deployment: a schema tenant beside database tenants.
     let t = create(
         &server,
         json!({ "slug": "in-schema", "isolation": "schema", "instance": "eu1" }),
     )
     .await;
-    assert_eq!(t["isolation"], "schema");
+    assert_eq!(t.isolation, Isolation::Schema);
     server.create_host("in-schema", "s1").await;
     server.create_host("named", "d1").await;
     assert_eq!(server.stored_hostnames("in-schema").await, ["s1"]);
@@ -54,25 +58,21 @@ async fn placement_follows_instance_region_and_labels() {
     }
 
     // Without constraints, the least loaded instance wins.
-    let (_, instances) = call(server.op(Method::GET, "/api/v1/instances")).await;
-    let count = |name: &str| {
-        instances
-            .as_array()
-            .and_then(|a| a.iter().find(|i| i["name"] == name))
-            .map(|i| i["tenants"].as_u64().unwrap_or(0))
-    };
-    let (eu, us) = (count("eu1").unwrap_or(0), count("us1").unwrap_or(0));
-    assert_eq!(eu + us, 5, "{instances}");
+    let instances: Vec<Instance> =
+        answer(server.op(Method::GET, "/api/v1/instances"), StatusCode::OK).await;
+    let named = |name: &str| instances.iter().find(|i| i.name == name);
+    let count = |name: &str| named(name).map_or(0, |i| i.tenants);
+    let (eu, us) = (count("eu1"), count("us1"));
+    assert_eq!(eu + us, 5, "{instances:?}");
     let t = create(&server, json!({ "slug": "anywhere" })).await;
     let expected = if eu <= us { "eu1" } else { "us1" };
-    assert_eq!(t["placement"]["instance"], expected, "{instances}");
-    let eu1 = instances
-        .as_array()
-        .and_then(|a| a.iter().find(|i| i["name"] == "eu1"))
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(eu1["region"], "eu-west");
-    assert_eq!(eu1["labels"]["jurisdiction"], "eu");
+    assert_eq!(t.placement.instance, expected, "{instances:?}");
+    let eu1 = named("eu1").unwrap_or_else(|| panic!("no eu1 in {instances:?}"));
+    assert_eq!(eu1.region, "eu-west");
+    assert_eq!(
+        eu1.labels.get("jurisdiction").map(String::as_str),
+        Some("eu")
+    );
 
     // Constraints nothing satisfies are refused, naming the constraint, and create nothing.
     let before = server.physical_tenants().await;
@@ -176,10 +176,15 @@ async fn an_instance_going_down_affects_only_its_tenants() {
     )
     .await;
     assert!(p.detail.as_str().contains("us1"), "{p}");
-    let (_, t) = call(server.op(Method::GET, "/api/v1/tenants/doomed")).await;
+    let t: Tenant = answer(
+        server.op(Method::GET, "/api/v1/tenants/doomed"),
+        StatusCode::OK,
+    )
+    .await;
     assert_ne!(
-        t["status"], "active",
-        "a failed create left an active tenant: {t}"
+        t.status,
+        TenantStatus::Active,
+        "a failed create left an active tenant: {t:?}"
     );
     // Tenants elsewhere are served; the down instance's tenants get a clear 503.
     server.create_host("on-eu", "still-fine").await;
@@ -212,7 +217,7 @@ async fn an_instance_going_down_affects_only_its_tenants() {
     )
     .await;
     let t = create(&server, json!({ "slug": "doomed", "instance": "us1" })).await;
-    assert_eq!(t["status"], "active");
+    assert_eq!(t.status, TenantStatus::Active);
 }
 
 #[tokio::test]
@@ -525,13 +530,13 @@ async fn migrate_fans_out_over_templates_and_both_isolation_modes() {
         .env("TENANTRY_MIGRATIONS__DIR", &migrations_s)
         .start();
     let t = create(&server, json!({ "slug": "late-db", "instance": "eu1" })).await;
-    assert_eq!(t["tenant_chain_version"], crate::migrate::extra());
+    assert_eq!(t.tenant_chain_version, Some(crate::migrate::extra()));
     let t = create(
         &server,
         json!({ "slug": "late-sc", "instance": "eu1", "isolation": "schema" }),
     )
     .await;
-    assert_eq!(t["tenant_chain_version"], crate::migrate::extra());
+    assert_eq!(t.tenant_chain_version, Some(crate::migrate::extra()));
     assert_eq!(
         pg_tenant_version(&eu.url("tenantry_pool"), Some("t_late_sc")).await,
         Ok(crate::migrate::extra())
@@ -586,9 +591,8 @@ async fn tenant_connections_never_exceed_the_budget() {
             let req = server.as_tenant(slug, Method::GET, "/api/v1/hosts");
             let expect = format!("{slug}-host");
             rounds.push(async move {
-                let (status, body) = call(req).await;
-                assert_eq!(status, StatusCode::OK, "round {round}: {body}");
-                assert_eq!(body["items"][0]["hostname"], expect.as_str());
+                let page: Page<Host> = answer(req, StatusCode::OK).await;
+                assert_eq!(page.items[0].hostname, expect, "round {round}");
             });
         }
     }

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use tenantry_proto::{Domain, EnrollmentToken, Page};
+
 use crate::identity::{token, trusted_keypair};
 use crate::on_every_backend;
-use crate::support::{Mode, TestServer, call, expect_problem};
+use crate::support::{Mode, TestServer, answer, call, expect_problem};
 
 on_every_backend!(
     duplicate_and_unreadable_headers_are_refused,
@@ -69,14 +71,7 @@ async fn a_suspended_tenants_principals_reach_nothing(mode: Mode) {
     trusted_keypair(&server, keys.path(), "k.pem", &[]);
     let admin = token(keys.path(), "k.pem", "acme", "admin", &[]);
     let member = token(keys.path(), "k.pem", "acme", "member", &[]);
-    let (status, issued) = call(
-        server
-            .op(Method::POST, "/api/v1/tenants/acme/enrollment-tokens")
-            .json(&json!({})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::CREATED, "{issued}");
-    let token_id = issued["id"].as_str().unwrap_or_default().to_owned();
+    let (_, token_id) = server.enrollment_token("acme").await;
     let (status, body) = call(
         server
             .op(Method::PATCH, "/api/v1/tenants/acme")
@@ -113,11 +108,9 @@ async fn a_suspended_tenants_principals_reach_nothing(mode: Mode) {
         expect_problem(req, StatusCode::FORBIDDEN, "tenant_suspended").await;
     }
     // The operator still manages it, and nothing the admin tried changed anything.
-    let (status, list) = call(server.op(Method::GET, tokens)).await;
-    assert_eq!(status, StatusCode::OK, "{list}");
-    let items = list["items"].as_array().cloned().unwrap_or_default();
-    assert_eq!(items.len(), 1, "{list}");
-    assert_eq!(items[0]["revoked"], false, "{list}");
+    let list: Page<EnrollmentToken> = answer(server.op(Method::GET, tokens), StatusCode::OK).await;
+    assert_eq!(list.items.len(), 1, "{list:?}");
+    assert!(!list.items[0].revoked, "{list:?}");
     let (status, body) = call(server.op(Method::POST, tokens).json(&json!({}))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
@@ -176,11 +169,18 @@ async fn writes_racing_a_delete_never_fail_or_outlive_the_purge(mode: Mode) {
         }
         // Nothing written for the old tenant is there for the new one.
         server.create_tenant("doomed").await;
-        let (_, domains) = call(server.op(Method::GET, "/api/v1/tenants/doomed/domains")).await;
-        assert_eq!(domains["items"], json!([]), "round {round}: {domains}");
-        let (_, tokens) =
-            call(server.op(Method::GET, "/api/v1/tenants/doomed/enrollment-tokens")).await;
-        assert_eq!(tokens["items"], json!([]), "round {round}: {tokens}");
+        let domains: Page<Domain> = answer(
+            server.op(Method::GET, "/api/v1/tenants/doomed/domains"),
+            StatusCode::OK,
+        )
+        .await;
+        assert!(domains.items.is_empty(), "round {round}: {domains:?}");
+        let tokens: Page<EnrollmentToken> = answer(
+            server.op(Method::GET, "/api/v1/tenants/doomed/enrollment-tokens"),
+            StatusCode::OK,
+        )
+        .await;
+        assert!(tokens.items.is_empty(), "round {round}: {tokens:?}");
         let (_, keys) = call(server.op(Method::GET, "/api/v1/keys")).await;
         assert!(
             !keys.to_string().contains("doomed"),

@@ -4,8 +4,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use tenantry_proto::{Domain, Host, Page};
+
 use crate::on_every_backend;
-use crate::support::{Mode, TestServer, call, expect_problem};
+use crate::support::{Mode, TestServer, answer, call, expect_problem};
 
 on_every_backend!(
     unresolvable_requests_are_refused_and_logged,
@@ -74,24 +76,24 @@ async fn host_header_routes_by_domain_and_subdomain(mode: Mode) {
     server.create_tenant("beta").await;
     server.add_domain("acme", "Fleet.Acme.com").await;
 
-    let (status, host) = call(
+    let host: Host = answer(
         server
             .op(Method::POST, "/api/v1/hosts")
             .header("Host", "fleet.acme.com")
             .json(&json!({ "hostname": "via-domain" })),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{host}");
-    assert_eq!(host["tenant"], "acme");
-    let (status, host) = call(
+    assert_eq!(host.tenant, "acme");
+    let host: Host = answer(
         server
             .op(Method::POST, "/api/v1/hosts")
             .header("Host", "beta.tenants.test:8080")
             .json(&json!({ "hostname": "via-sub" })),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{host}");
-    assert_eq!(host["tenant"], "beta");
+    assert_eq!(host.tenant, "beta");
     assert_eq!(server.stored_hostnames("acme").await, ["via-domain"]);
     assert_eq!(server.stored_hostnames("beta").await, ["via-sub"]);
 
@@ -197,10 +199,18 @@ async fn domains_are_validated_and_unique(mode: Mode) {
         "domain_not_found",
     )
     .await;
-    let (_, list) = call(server.op(Method::GET, "/api/v1/tenants/acme/domains")).await;
-    assert_eq!(list["items"][0]["domain"], "acme.example.com");
-    let (_, list) = call(server.op(Method::GET, "/api/v1/tenants/beta/domains")).await;
-    assert_eq!(list["items"], json!([]));
+    let list: Page<Domain> = answer(
+        server.op(Method::GET, "/api/v1/tenants/acme/domains"),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list.items[0].domain, "acme.example.com");
+    let list: Page<Domain> = answer(
+        server.op(Method::GET, "/api/v1/tenants/beta/domains"),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(list.items.is_empty());
 }
 
 async fn unmatched_default_is_the_only_fallback(mode: Mode) {
@@ -209,14 +219,14 @@ async fn unmatched_default_is_the_only_fallback(mode: Mode) {
         .env("TENANTRY_ROUTING__UNMATCHED", "default")
         .start();
     server.create_tenant("acme").await;
-    let (status, host) = call(
+    let host: Host = answer(
         server
             .op(Method::POST, "/api/v1/hosts")
             .json(&json!({ "hostname": "unrouted" })),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{host}");
-    assert_eq!(host["tenant"], "default");
+    assert_eq!(host.tenant, "default");
     assert_eq!(server.stored_hostnames("default").await, ["unrouted"]);
     assert!(server.stored_hostnames("acme").await.is_empty());
     // A named tenant that does not exist is still refused, never sent to default.

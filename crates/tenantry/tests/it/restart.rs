@@ -2,8 +2,10 @@
 
 use reqwest::{Method, StatusCode};
 
+use tenantry_proto::{Host, Page, Tenant};
+
 use crate::on_every_backend;
-use crate::support::{Mode, TestServer, call};
+use crate::support::{Mode, TestServer, answer};
 
 on_every_backend!(restart_keeps_tenants_hosts_and_domains);
 
@@ -25,21 +27,19 @@ async fn restart_keeps_tenants_hosts_and_domains(mode: Mode) {
     }
     let second = second.start();
     assert_eq!(second.hostnames("acme").await, ["web1"]);
-    let (status, body) = call(
+    let page: Page<Host> = answer(
         second
             .op(Method::GET, "/api/v1/hosts")
             .header("Host", "acme.example.com"),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(body["items"][0]["hostname"], "web1");
+    assert_eq!(page.items[0].hostname, "web1");
     assert_eq!(second.stored_hostnames("acme").await, ["web1"]);
     // The restart did not duplicate the built-in tenant or re-run migrations.
-    let (_, list) = call(second.op(Method::GET, "/api/v1/tenants")).await;
-    let slugs: Vec<&str> = list["items"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|t| t["slug"].as_str()).collect())
-        .unwrap_or_default();
+    let list: Page<Tenant> =
+        answer(second.op(Method::GET, "/api/v1/tenants"), StatusCode::OK).await;
+    let slugs: Vec<&str> = list.items.iter().map(|t| t.slug.as_str()).collect();
     assert_eq!(slugs, ["acme", "default"]);
     assert!(
         !second

@@ -3,8 +3,10 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use tenantry_proto::{Page, Tenant};
+
 use crate::on_every_backend;
-use crate::support::{Mode, TestServer, call, expect_problem};
+use crate::support::{Mode, TestServer, answer, expect_problem};
 
 on_every_backend!(
     bad_slugs_are_refused_and_create_nothing,
@@ -59,11 +61,9 @@ async fn bad_slugs_are_refused_and_create_nothing(mode: Mode) {
         stores_before,
         "no database, schema or file was created"
     );
-    let (_, list) = call(server.op(Method::GET, "/api/v1/tenants")).await;
-    let slugs: Vec<&str> = list["items"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|t| t["slug"].as_str()).collect())
-        .unwrap_or_default();
+    let list: Page<Tenant> =
+        answer(server.op(Method::GET, "/api/v1/tenants"), StatusCode::OK).await;
+    let slugs: Vec<&str> = list.items.iter().map(|t| t.slug.as_str()).collect();
     assert_eq!(slugs, ["default"], "no registry row was created");
     let media: Vec<String> = std::fs::read_dir(server.data_dir.join("media"))
         .map(|d| {

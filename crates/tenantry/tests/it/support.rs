@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use tempfile::TempDir;
-use tenantry_proto::{EnrollResponse, Host, IssuedEnrollmentToken, IssuedToken, Problem, Tenant};
+use tenantry_proto::{
+    EnrollResponse, Host, IssuedEnrollmentToken, IssuedToken, Page, Problem, Tenant,
+};
 
 use tenantry_testkit::bao::{BaoServer, ROOT_TOKEN};
 use tenantry_testkit::pg::PgCluster;
@@ -401,14 +403,12 @@ impl TestServer {
 
     /// Where the tenant lives, as the API reports it.
     pub async fn placement(&self, slug: &str) -> (String, String) {
-        let (status, t) = call(self.op(Method::GET, &format!("/api/v1/tenants/{slug}"))).await;
-        assert_eq!(status, StatusCode::OK, "{t}");
-        let instance = t["placement"]["instance"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let isolation = t["isolation"].as_str().unwrap_or_default().to_owned();
-        (instance, isolation)
+        let t: Tenant = answer(
+            self.op(Method::GET, &format!("/api/v1/tenants/{slug}")),
+            StatusCode::OK,
+        )
+        .await;
+        (t.placement.instance, t.isolation.to_string())
     }
 
     /// Hostnames read straight from the tenant's own storage (file, database or schema),
@@ -713,10 +713,12 @@ impl TestServer {
 
     /// Hostnames the tenant lists, via the API.
     pub async fn hostnames(&self, tenant: &str) -> Vec<String> {
-        let (status, body) =
-            call(self.as_tenant(tenant, Method::GET, "/api/v1/hosts?limit=500")).await;
-        assert_eq!(status, StatusCode::OK, "listing hosts of {tenant}: {body}");
-        let mut names = item_strings(&body, "hostname");
+        let page: Page<Host> = answer(
+            self.as_tenant(tenant, Method::GET, "/api/v1/hosts?limit=500"),
+            StatusCode::OK,
+        )
+        .await;
+        let mut names: Vec<String> = page.items.into_iter().map(|h| h.hostname).collect();
         names.sort();
         names
     }

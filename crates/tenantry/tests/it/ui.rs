@@ -5,10 +5,12 @@ use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use tenantry_proto::{Domain, EnrollmentToken, Page, Tenant, TenantStatus};
+
 use crate::agent::{agent_config, agent_once};
 use crate::browser::Driver;
 use crate::identity::{token, trusted_keypair};
-use crate::support::{TestServer, call, item_strings, text};
+use crate::support::{TestServer, answer, call, text};
 
 /// The slug validation message of the API, for comparison with what the form shows.
 async fn api_slug_error(server: &TestServer, slug: &str) -> String {
@@ -351,8 +353,9 @@ impl<'a> Visitor<'a> {
 }
 
 async fn tenant_slugs(server: &TestServer) -> Vec<String> {
-    let (_, page) = call(server.op(Method::GET, "/api/v1/tenants")).await;
-    item_strings(&page, "slug")
+    let page: Page<Tenant> =
+        answer(server.op(Method::GET, "/api/v1/tenants"), StatusCode::OK).await;
+    page.items.into_iter().map(|t| t.slug).collect()
 }
 
 #[tokio::test]
@@ -471,20 +474,8 @@ async fn a_tenant_admin_reaches_only_their_own_tenant() {
     server.create_tenant("bravo").await;
     server.create_host("acme", "acme-host").await;
     server.create_host("bravo", "bravo-host").await;
-    let (_, issued) = call(
-        server
-            .op(Method::POST, "/api/v1/tenants/bravo/enrollment-tokens")
-            .json(&json!({})),
-    )
-    .await;
-    let bravo_token = issued["id"].as_str().unwrap_or_default().to_owned();
-    let (_, admin) = call(
-        server
-            .op(Method::POST, "/api/v1/tenants/acme/admin-token")
-            .json(&json!({})),
-    )
-    .await;
-    let admin_token = admin["token"].as_str().unwrap_or_default().to_owned();
+    let (_, bravo_token) = server.enrollment_token("bravo").await;
+    let admin_token = server.admin_token("acme").await;
 
     // Members cannot sign in; admins can.
     let keys = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
@@ -540,13 +531,25 @@ async fn a_tenant_admin_reaches_only_their_own_tenant() {
         assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path}");
     }
     assert_eq!(tenant_slugs(&server).await, ["acme", "bravo", "default"]);
-    let (_, bravo) = call(server.op(Method::GET, "/api/v1/tenants/bravo")).await;
-    assert_eq!(bravo["status"], "active");
-    let (_, tokens) = call(server.op(Method::GET, "/api/v1/tenants/bravo/enrollment-tokens")).await;
-    assert_eq!(tokens["items"].as_array().map(Vec::len), Some(1));
-    assert_eq!(tokens["items"][0]["revoked"], false);
-    let (_, domains) = call(server.op(Method::GET, "/api/v1/tenants/bravo/domains")).await;
-    assert_eq!(domains["items"], json!([]));
+    let bravo: Tenant = crate::support::answer(
+        server.op(Method::GET, "/api/v1/tenants/bravo"),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(bravo.status, TenantStatus::Active);
+    let tokens: Page<EnrollmentToken> = crate::support::answer(
+        server.op(Method::GET, "/api/v1/tenants/bravo/enrollment-tokens"),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(tokens.items.len(), 1);
+    assert!(!tokens.items[0].revoked);
+    let domains: Page<Domain> = crate::support::answer(
+        server.op(Method::GET, "/api/v1/tenants/bravo/domains"),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(domains.items.is_empty());
 
     // Their own tenant's enrollment tokens are theirs to issue and revoke.
     let issued = v
