@@ -20,7 +20,9 @@ pub use host_bindings::{Binding, EnrollError, UsableToken};
 pub use tenants::{NewTenant, TenantRecord};
 pub use trusted_keys::TrustedKeyRecord;
 
-use crate::store::Db;
+use measure::op;
+
+use crate::store::{Backend, Db};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -47,12 +49,16 @@ pub const ROUTING_CHANNEL: &str = "tenantry_routing";
 impl Catalog {
     /// Tells other processes on this registry that the routing tables changed.
     pub async fn notify_routing_changed(&self) -> Result<(), CatalogError> {
-        if let Db::Postgres(pool) = &self.db {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(ROUTING_CHANNEL)
-                .bind(&*self.origin)
-                .execute(pool)
-                .await?;
+        // SQLite has one process per data directory: nobody to tell.
+        if self.db.backend() == Backend::Postgres {
+            op!(self, "notify_routing_changed", Write, pool => {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(ROUTING_CHANNEL)
+                    .bind(&*self.origin)
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+            });
         }
         Ok(())
     }
@@ -68,9 +74,5 @@ impl Catalog {
     /// The payload of this process's change announcements.
     pub fn origin(&self) -> &str {
         &self.origin
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.db
     }
 }
