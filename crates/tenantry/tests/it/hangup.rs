@@ -15,9 +15,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
+use tenantry_proto::{EnrollmentToken, Host, Page, Session, Tenant, TenantStatus};
+
 use crate::identity::trusted_keypair;
 use crate::on_every_backend;
-use crate::support::{Mode, TestServer, call, pg_strings};
+use crate::support::{Mode, TestServer, answer, call, pg_strings};
 
 on_every_backend!(hang_ups_never_lose_or_poison_another_tenants_work);
 
@@ -304,13 +306,13 @@ pub async fn setup_a(server: &TestServer, a: &str, keys: &std::path::Path) -> Ct
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{template}");
-    let (status, session) = call(
+    let session: Session = answer(
         server
             .as_tenant(a, Method::POST, "/api/v2/sessions")
             .json(&json!({ "template_name": "base", "operation": "boot" })),
+        StatusCode::CREATED,
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{session}");
     Ctx {
         a: a.to_owned(),
         operator: server.key().to_owned(),
@@ -319,7 +321,7 @@ pub async fn setup_a(server: &TestServer, a: &str, keys: &std::path::Path) -> Ct
         host_credential_a: enrolled.credential,
         host_a: enrolled.host_id.to_string(),
         kid_a: trusted_keypair(server, keys, "a-only.pem", &["--tenant", a]),
-        session_a: session["id"].as_str().unwrap_or_default().to_owned(),
+        session_a: session.id.to_string(),
     }
 }
 
@@ -376,11 +378,11 @@ async fn assert_b_has(server: &TestServer, b: &str, acked: &BTreeSet<String>, wh
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={c}"));
         }
-        let (status, page) = call(server.as_tenant(b, Method::GET, &path)).await;
-        assert_eq!(status, StatusCode::OK, "{when}: listing {b}: {page}");
-        listed.extend(crate::support::item_strings(&page, "hostname"));
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
+        let page: Page<Host> =
+            answer(server.as_tenant(b, Method::GET, &path), StatusCode::OK).await;
+        listed.extend(page.items.into_iter().map(|h| h.hostname));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
             None => break,
         }
     }
@@ -554,13 +556,15 @@ async fn hang_ups_never_lose_or_poison_another_tenants_work(mode: Mode) {
 
     // The registry still works, and its writes take effect at once.
     let (token, id) = server.enrollment_token(b).await;
-    let (status, body) = call(server.op(
-        Method::DELETE,
-        &format!("/api/v1/tenants/{b}/enrollment-tokens/{id}"),
-    ))
+    let revoked: EnrollmentToken = answer(
+        server.op(
+            Method::DELETE,
+            &format!("/api/v1/tenants/{b}/enrollment-tokens/{id}"),
+        ),
+        StatusCode::OK,
+    )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["revoked"], true, "{body}");
+    assert!(revoked.revoked, "{revoked:?}");
     let (status, body) = call(
         server
             .anon(Method::POST, "/api/v1/agent/enroll")
@@ -574,9 +578,13 @@ async fn hang_ups_never_lose_or_poison_another_tenants_work(mode: Mode) {
         assert_eq!(status, StatusCode::OK, "{body}");
     }
     // Tenants created while their clients hung up were created whole, or not at all.
-    let (_, list) = call(server.op(Method::GET, "/api/v1/tenants?limit=500")).await;
-    for t in list["items"].as_array().into_iter().flatten() {
-        assert_eq!(t["status"], "active", "{t}");
+    let list: Page<Tenant> = answer(
+        server.op(Method::GET, "/api/v1/tenants?limit=500"),
+        StatusCode::OK,
+    )
+    .await;
+    for t in &list.items {
+        assert_eq!(t.status, TenantStatus::Active, "{t:?}");
     }
 
     until_idle(&server).await;

@@ -6,12 +6,14 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tenantry_proto::TenantStatus;
+use tenantry_proto::{PurgeReport, Tenant, TenantStatus};
 
 use reqwest::{Method, StatusCode};
 use sqlx::Connection;
 
-use crate::support::{Mode, PgEnv, TestServer, call, expect_problem, pg_count, pg_exec, text};
+use crate::support::{
+    Mode, PgEnv, TestServer, answer, call, expect_problem, pg_count, pg_exec, text,
+};
 
 fn start(pg: &Arc<PgEnv>, mode: Mode, env: &[(&str, &str)]) -> TestServer {
     let mut builder = TestServer::builder().mode(mode).pg(pg);
@@ -426,8 +428,12 @@ async fn purge_leaves_nothing_in_postgres_or_openbao() {
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{token}");
-        let (_, tenant) = call(server.op(Method::GET, "/api/v1/tenants/alpha")).await;
-        let id = tenant["id"].as_str().unwrap_or_default().to_owned();
+        let tenant: Tenant = answer(
+            server.op(Method::GET, "/api/v1/tenants/alpha"),
+            StatusCode::OK,
+        )
+        .await;
+        let id = tenant.id.to_string();
         let registry = pg.registry.url("tenantry_registry");
         let registry_rows = "SELECT (SELECT count(*) FROM registry_tenants WHERE id = $1::uuid) \
              + (SELECT count(*) FROM registry_domains WHERE tenant_id = $1::uuid) \
@@ -436,9 +442,12 @@ async fn purge_leaves_nothing_in_postgres_or_openbao() {
              + (SELECT count(*) FROM registry_enrollment_tokens WHERE tenant_id = $1::uuid)";
         assert!(pg_count(&registry, registry_rows, &id).await >= 4);
 
-        let (status, report) = call(server.op(Method::DELETE, "/api/v1/tenants/alpha")).await;
-        assert_eq!(status, StatusCode::OK, "{report}");
-        assert_eq!(report["verified"], true);
+        let report: PurgeReport = answer(
+            server.op(Method::DELETE, "/api/v1/tenants/alpha"),
+            StatusCode::OK,
+        )
+        .await;
+        assert!(report.verified);
         assert!(
             !server.media_dir("alpha").exists(),
             "{mode:?}: the media directory is left"
