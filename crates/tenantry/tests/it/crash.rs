@@ -7,7 +7,9 @@ use std::sync::Arc;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{KeptData, Mode, PgEnv, TestServer, call, new_key, pg_count};
+use tenantry_proto::{Tenant, TenantStatus};
+
+use crate::support::{KeptData, Mode, PgEnv, TestServer, answer, call, new_key, pg_count};
 
 const CREATE_STEPS: &[&str] = &["registered", "storage", "credentials", "migrated", "media"];
 const DELETE_STEPS: &[&str] = &[
@@ -133,14 +135,17 @@ async fn a_crash_after_any_create_step_ends_with_a_fully_active_tenant() {
 
         // The restart reconciles before it listens.
         let restarted = server(&pg, &key, Some(&kept), None);
-        let (status, tenant) =
-            call(restarted.op(Method::GET, &format!("/api/v1/tenants/{slug}"))).await;
-        assert_eq!(status, StatusCode::OK, "after a crash at {step}: {tenant}");
+        let tenant: Tenant = answer(
+            restarted.op(Method::GET, &format!("/api/v1/tenants/{slug}")),
+            StatusCode::OK,
+        )
+        .await;
         assert_eq!(
-            tenant["status"], "active",
-            "after a crash at {step}: {tenant}"
+            tenant.status,
+            TenantStatus::Active,
+            "after a crash at {step}: {tenant:?}"
         );
-        assert!(tenant.get("lifecycle_step").is_none(), "{tenant}");
+        assert!(tenant.lifecycle_step.is_none(), "{tenant:?}");
         restarted.create_host(&slug, "host-1").await;
         assert_eq!(
             restarted.hostnames(&slug).await,

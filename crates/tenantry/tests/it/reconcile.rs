@@ -5,7 +5,9 @@ use std::path::Path;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{TestServer, call, expect_problem, hostnames_in_file};
+use tenantry_proto::{Tenant, TenantStatus};
+
+use crate::support::{TestServer, answer, expect_problem, hostnames_in_file};
 
 async fn registry_exec(data: &Path, sql: &'static str) {
     use sqlx::sqlite::SqliteConnectOptions;
@@ -67,8 +69,12 @@ async fn an_unfinished_purge_keeps_the_slug_reserved_until_a_restart_finishes_it
         "invalid_status_transition",
     )
     .await;
-    let (_, t) = call(server.op(Method::GET, "/api/v1/tenants/acme")).await;
-    assert_eq!(t["status"], "deleting");
+    let t: Tenant = answer(
+        server.op(Method::GET, "/api/v1/tenants/acme"),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(t.status, TenantStatus::Deleting);
 
     // The fault is cleared; the next start finishes the purge and frees the slug.
     std::fs::remove_dir_all(&staging).unwrap_or_else(|e| panic!("{e}"));
@@ -105,8 +111,12 @@ async fn an_interrupted_provisioning_is_finished_on_start() {
     .await;
 
     let server = TestServer::builder().data_dir(&data).api_key(&key).start();
-    let (_, t) = call(server.op(Method::GET, "/api/v1/tenants/acme")).await;
-    assert_eq!(t["status"], "active", "{t}");
+    let t: Tenant = answer(
+        server.op(Method::GET, "/api/v1/tenants/acme"),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(t.status, TenantStatus::Active, "{t:?}");
     assert!(server.media_dir("acme").is_dir());
     server.create_host("acme", "web1").await;
     assert_eq!(hostnames_in_file(&server.tenant_db("acme")).await, ["web1"]);
