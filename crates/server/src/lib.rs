@@ -1,23 +1,24 @@
-//! Tenantry's server library. The folders follow the request path and the lifecycle:
+//! Tenantry's server library. Modules in layers, lowest first; each imports only its own
+//! layer or lower ones (`tests/layers.rs` checks it, decision 0012):
 //!
-//! - [`config`]: typed, validated configuration.
-//! - [`names`]: the slug rule and every physical name derived from a slug.
-//! - [`secret`]: secrets that never print, and the operator key format.
-//! - [`store`]: the storage backend seam ([`store::Db`]) and tenant storage per isolation mode.
-//! - [`catalog`]: the registry partition (tenants, domains, versions, audit, keys).
-//! - [`auth`]: principals from credentials.
-//! - [`identity`]: trusted public keys, JWT verification and minting.
-//! - [`broker`]: credentials for tenant databases (static; OpenBAO leases later).
-//! - [`routing`]: the routing snapshot and the resolver.
-//! - [`pools`]: the bounded tenant → pool map.
-//! - [`scheduler`]: placement of new tenants on instances (pure, no I/O).
-//! - [`provisioner`]: tenant creation and verified purge.
-//! - [`migrator`]: the registry, shared and tenant chains, applied to one database.
-//! - [`fanout`]: the chains run over every database Tenantry keeps.
-//! - [`fleet`]: the workload data in each tenant's database.
-//! - [`http`]: the API, one module per area.
-//! - [`verify`]: routing verification from the databases themselves.
-//! - [`core`] and [`app`]: what commands open, and the server's build/run split.
+//! 1. [`names`]: the slug rule and every physical name; [`secret`]: secrets that never
+//!    print, and the operator key format.
+//! 2. [`store`]: the storage backend seam ([`store::Db`]), tenant storage, one module per
+//!    isolation mode ([`store::isolation`]) and the credential seam
+//!    ([`store::credentials`]).
+//! 3. [`config`]: typed, validated configuration; [`migrator`]: the three chains applied
+//!    to one database, and templates; [`fleet`]: the workload data in each tenant's
+//!    storage; [`scheduler`]: placement (pure); [`options`], [`telemetry`].
+//! 4. [`catalog`]: the registry partition, every operation measured; [`broker`]: the
+//!    credential sources (static, OpenBAO); [`identity`]: principals, trusted keys,
+//!    JWTs; [`pools`]: the bounded tenant → pool map and the connection budget.
+//! 5. [`routing`]: the routing snapshot and the resolver.
+//! 6. [`auth`]: principals from credentials, and the policy; [`core`]: what every command
+//!    opens.
+//! 7. [`provisioner`]: tenant creation, verified purge, reconcile; [`fanout`]: the chains
+//!    run over every database; [`verify`]: routing verification from the storage itself.
+//! 8. [`http`]: the API, one module per area. 9. [`ui`]: the admin UI, which calls the API.
+//! 10. [`app`]: the server's build/run split; composes the API and the UI.
 
 pub mod app;
 pub mod auth;
