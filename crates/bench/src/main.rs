@@ -63,6 +63,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // reqwest is built without a TLS provider of its own: rustls with `ring`, as the server.
+    #[allow(deprecated)]
+    let _ =
+        rustls::crypto::CryptoProvider::install_default(rustls::crypto::ring::default_provider());
     let args = Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,5 +1,7 @@
 //! A small client for the Tenantry HTTP API, shared by the CLI and the tests.
 
+pub mod tls;
+
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -48,12 +50,18 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    pub fn new(base: impl Into<String>, api_key: Option<String>) -> Self {
-        Client {
+    /// A client of the server at `base` (`http://` or `https://`), trusting the system's
+    /// roots plus `ca_file` for HTTPS.
+    pub fn new(
+        base: impl Into<String>,
+        api_key: Option<String>,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, tls::TlsSetupError> {
+        Ok(Client {
             base: base.into().trim_end_matches('/').to_owned(),
             api_key,
-            http: reqwest::Client::new(),
-        }
+            http: tls::http_client(ca_file)?,
+        })
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {

@@ -21,6 +21,7 @@ use crate::secret::Secret;
 use crate::secret::api_key;
 use crate::store::Backend;
 use crate::store::isolation::AvailableOn;
+use crate::tls::{Certificates, TlsError, TlsListener};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -44,6 +45,8 @@ pub enum StartError {
     KeyGeneration(String),
     #[error("the built-in tenant: {0}")]
     DefaultTenant(#[from] ProvisionError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -54,6 +57,8 @@ pub enum StartError {
 /// A built server, bound and ready to run.
 pub struct Server {
     listener: TcpListener,
+    /// With `server.tls`: the certificate served, reloaded while the server runs.
+    tls: Option<Arc<Certificates>>,
     state: AppState,
     /// A key created on this start because none existed; shown once, then forgotten.
     pub new_operator_key: Option<Secret>,
@@ -66,6 +71,11 @@ impl Server {
             tracing::warn!(%variable, "environment variable with the TENANTRY_ prefix is no configuration key; ignored");
         }
         let addr = config.server.listen_addr()?;
+        // A certificate that cannot be served stops the start before anything is opened.
+        let tls = match &config.server.tls {
+            Some(tls) => Some(Arc::new(Certificates::load(tls)?)),
+            None => None,
+        };
         let core = Core::open(config).await?;
         let multitenancy = core.config.multitenancy.enabled;
         if core.config.is_postgres() && multitenancy && core.config.vault.is_none() {
@@ -203,6 +213,7 @@ impl Server {
         );
         Ok(Server {
             listener,
+            tls,
             state,
             new_operator_key,
         })
@@ -210,6 +221,11 @@ impl Server {
 
     pub fn local_addr(&self) -> Result<SocketAddr, std::io::Error> {
         self.listener.local_addr()
+    }
+
+    /// `https` when the server serves TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// Serves until `shutdown` completes, then closes every pool.
@@ -237,9 +253,23 @@ impl Server {
                 .as_duration(),
         );
         let router = router(&self.state);
-        let result = axum::serve(self.listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = match &self.tls {
+            Some(certs) => {
+                let reloader = certs.spawn_reloader(CERTIFICATE_CHECK);
+                let listener = TlsListener::new(self.listener, Arc::clone(certs))?;
+                let router = router.layer(axum::middleware::from_fn(https_only));
+                let served = axum::serve(listener, router)
+                    .with_graceful_shutdown(shutdown)
+                    .await;
+                reloader.abort();
+                served
+            }
+            None => {
+                axum::serve(self.listener, router)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        };
         // Requests whose clients hung up may still be running: let them finish.
         self.state.in_flight.wait_idle().await;
         reload.abort();
@@ -254,6 +284,27 @@ impl Server {
         self.state.core.close().await;
         result
     }
+}
+
+/// How often the certificate files are looked at for a change.
+const CERTIFICATE_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// With TLS on, every request came over HTTPS: it is marked so, as a TLS-terminating proxy
+/// would (the UI's cookies become `Secure`), and every answer tells browsers to stay on
+/// HTTPS (HSTS).
+async fn https_only(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::HeaderValue;
+    req.headers_mut()
+        .insert("x-forwarded-proto", HeaderValue::from_static("https"));
+    let mut response = next.run(req).await;
+    response.headers_mut().insert(
+        axum::http::header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
+    response
 }
 
 /// Every `interval`, finishes what a failure left half-way for at least that long: a

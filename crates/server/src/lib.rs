@@ -8,7 +8,8 @@
 //!    ([`store::credentials`]).
 //! 3. [`config`]: typed, validated configuration; [`migrator`]: the three chains applied
 //!    to one database, and templates; [`fleet`]: the workload data in each tenant's
-//!    storage; [`scheduler`]: placement (pure); [`options`], [`telemetry`].
+//!    storage; [`scheduler`]: placement (pure); [`options`], [`telemetry`]; [`tls`]:
+//!    the server's certificates and its HTTPS listener.
 //! 4. [`catalog`]: the registry partition, every operation measured; [`broker`]: the
 //!    credential sources (static, OpenBAO); [`identity`]: principals, trusted keys,
 //!    JWTs; [`pools`]: the bounded tenant → pool map and the connection budget.
@@ -40,5 +41,6 @@ pub mod scheduler;
 pub mod secret;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod ui;
 pub mod verify;

@@ -10,7 +10,7 @@ use super::Config;
 pub const ENV_PREFIX: &str = "TENANTRY_";
 
 /// `TENANTRY_*` variables that configure the CLI rather than the server; not config keys.
-pub const NON_CONFIG_ENV: &[&str] = &["config", "api_key", "server_url", "crash_after"];
+pub const NON_CONFIG_ENV: &[&str] = &["config", "api_key", "server_url", "ca_file", "crash_after"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

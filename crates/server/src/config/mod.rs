@@ -98,14 +98,27 @@ impl Default for Config {
 pub struct ServerConfig {
     /// Address to listen on; port 0 picks a free port (printed at start).
     pub listen: String,
+    /// Serve HTTPS with this certificate and key; absent: plain HTTP.
+    pub tls: Option<ServerTls>,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: "127.0.0.1:8080".into(),
+            tls: None,
         }
     }
+}
+
+/// The server's TLS certificate. Both files are read again when they change, or on SIGHUP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerTls {
+    /// PEM: the server's certificate, then any intermediates.
+    pub cert_file: PathBuf,
+    /// PEM: the certificate's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
 }
 
 impl ServerConfig {

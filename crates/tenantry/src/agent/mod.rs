@@ -169,7 +169,7 @@ impl Agent {
         let Some(token) = &self.config.security.enrollment_token else {
             bail!("this machine is not enrolled and security.enrollment_token is not set");
         };
-        let client = Client::new(&self.config.server.url, Some(token.clone()));
+        let client = Client::new(&self.config.server.url, Some(token.clone()), None)?;
         let request = EnrollRequest {
             machine_id: self.machine_id.clone(),
             facts: facts::collect(),
@@ -262,7 +262,7 @@ impl Agent {
         };
         // A desired state received is applied and reported at once (a few rounds at most).
         for _ in 0..4 {
-            let client = Client::new(&state.server_url, Some(state.credential.clone()));
+            let client = Client::new(&state.server_url, Some(state.credential.clone()), None)?;
             let answer = match client.checkin(&request).await {
                 Ok(answer) => answer,
                 // The host, or its tenant, is gone: enroll again if we can.

@@ -48,7 +48,8 @@ pub async fn run(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     }
     writeln!(
         out,
-        "Tenantry listening on http://{addr} (data in {}, multi-tenancy {})",
+        "Tenantry listening on {}://{addr} (data in {}, multi-tenancy {})",
+        server.scheme(),
         data_dir.display(),
         if multitenancy { "on" } else { "off" }
     )?;

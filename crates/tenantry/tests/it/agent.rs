@@ -378,7 +378,9 @@ async fn host_limits_agent_credentials_and_bad_input() {
     let huge = json!({ "machine_id": "machine-0000004", "facts": { "hostname": "web4", "kernel": "k".repeat(200_000) } });
     // On a connection of its own: the server closes a connection whose body it refused.
     expect_problem(
-        reqwest::Client::new()
+        crate::support::http()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
             .post(format!("{}/api/v1/agent/enroll", server.url))
             .bearer_auth(&secret)
             .json(&huge),

@@ -64,7 +64,9 @@ impl Driver {
             "browserName": "chrome",
             "goog:chromeOptions": { "binary": chromium_binary(), "args": args },
         }}});
-        let http = reqwest::Client::new();
+        let http = crate::support::http()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
         let created = command(
             &http,
             reqwest::Method::POST,

@@ -162,7 +162,9 @@ impl PgEnv {
     /// A root-token call to this environment's OpenBAO (`LIST` as a method works too).
     pub async fn bao_call(&self, method: &str, path: &str) -> (StatusCode, Value) {
         let method = Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-        let response = reqwest::Client::new()
+        let response = crate::support::http()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
             .request(method, format!("{}/v1/{path}", self.bao().url))
             .header("X-Vault-Token", ROOT_TOKEN)
             .send()
@@ -360,7 +362,9 @@ impl Builder {
             data_dir,
             stderr_path,
             startup_output: printed,
-            http: reqwest::Client::new(),
+            http: crate::support::http()
+                .build()
+                .unwrap_or_else(|e| panic!("{e}")),
             _temp: temp,
         }
     }
@@ -802,6 +806,13 @@ pub fn item_strings(page: &Value, field: &str) -> Vec<String> {
         .flatten()
         .filter_map(|item| item[field].as_str().map(str::to_owned))
         .collect()
+}
+
+/// An HTTP client builder for tests: reqwest is built without a TLS provider of its own,
+/// so the process's (rustls with `ring`, as the binary's) is installed first.
+pub fn http() -> reqwest::ClientBuilder {
+    tenantry_server::tls::install_default_provider();
+    reqwest::Client::builder()
 }
 
 pub async fn call(req: RequestBuilder) -> (StatusCode, Value) {

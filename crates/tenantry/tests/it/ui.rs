@@ -280,7 +280,7 @@ impl<'a> Visitor<'a> {
     pub fn new(server: &'a TestServer) -> Visitor<'a> {
         Visitor {
             server,
-            http: reqwest::Client::builder()
+            http: crate::support::http()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_else(|e| panic!("{e}")),
