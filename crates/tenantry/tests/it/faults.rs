@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{Mode, TestServer, call};
+use crate::support::{Mode, TestServer, call, until};
 
 /// A small tmpfs, unmounted when dropped.
 struct SmallDisk {
@@ -205,18 +205,6 @@ impl Drop for RunningAgent {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Asks `condition` again and again (each ask is a request or a query) until it holds,
-/// for at most `seconds`.
-async fn until<F: AsyncFnMut() -> bool>(seconds: u64, what: &str, mut condition: F) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
-    while !condition().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "not within {seconds} s: {what}"
-        );
     }
 }
 

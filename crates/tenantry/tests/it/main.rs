@@ -31,5 +31,6 @@ mod refusals;
 mod resolution;
 mod restart;
 mod slugs;
+mod tls;
 pub mod ui;
 mod verify;

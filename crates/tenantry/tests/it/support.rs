@@ -233,6 +233,8 @@ impl PgEnv {
 }
 
 pub struct Builder {
+    /// A CA the test's client trusts (the server serves HTTPS with a certificate it signed).
+    ca_file: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     env: Vec<(String, String)>,
     api_key: Option<String>,
@@ -241,6 +243,12 @@ pub struct Builder {
 }
 
 impl Builder {
+    /// The test's own client trusts this CA (for a server with `server.tls`).
+    pub fn ca_file(mut self, path: &Path) -> Self {
+        self.ca_file = Some(path.to_path_buf());
+        self
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_owned(), value.to_owned()));
         self
@@ -362,9 +370,13 @@ impl Builder {
             data_dir,
             stderr_path,
             startup_output: printed,
-            http: crate::support::http()
-                .build()
-                .unwrap_or_else(|e| panic!("{e}")),
+            http: match &self.ca_file {
+                Some(ca) => tenantry_client::tls::http_client(Some(ca)),
+                None => Ok(crate::support::http()
+                    .build()
+                    .unwrap_or_else(|e| panic!("{e}"))),
+            }
+            .unwrap_or_else(|e| panic!("{e}")),
             _temp: temp,
         }
     }
@@ -389,6 +401,7 @@ pub struct TestServer {
 impl TestServer {
     pub fn builder() -> Builder {
         Builder {
+            ca_file: None,
             data_dir: None,
             env: Vec::new(),
             api_key: Some(new_key()),
@@ -806,6 +819,18 @@ pub fn item_strings(page: &Value, field: &str) -> Vec<String> {
         .flatten()
         .filter_map(|item| item[field].as_str().map(str::to_owned))
         .collect()
+}
+
+/// Asks `condition` again and again (each ask is a request or a query) until it holds,
+/// for at most `seconds`.
+pub async fn until<F: AsyncFnMut() -> bool>(seconds: u64, what: &str, mut condition: F) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !condition().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {seconds} s: {what}"
+        );
+    }
 }
 
 /// An HTTP client builder for tests: reqwest is built without a TLS provider of its own,

@@ -1,0 +1,324 @@
+//! HTTPS on the server's port: a throwaway CA and certificates made with `openssl`, the CLI
+//! and the API client over TLS, hostnames verified, plain HTTP refused with a hint,
+//! certificates replaced on disk without a restart, and a mismatched key refused at start.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use reqwest::{Method, StatusCode};
+use tenantry_proto::{Page, Tenant};
+
+use crate::support::{TestServer, answer, run, text, until};
+
+/// A throwaway certificate authority in a directory of its own.
+struct Ca {
+    dir: tempfile::TempDir,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl: {e}"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        text(&out.stderr)
+    );
+}
+
+impl Ca {
+    fn new() -> Ca {
+        let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+        openssl(
+            dir.path(),
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=tenantry test CA",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        );
+        Ca { dir }
+    }
+
+    fn cert(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// A server certificate for 127.0.0.1 and localhost, as `<name>.pem` and `<name>.key`.
+    fn issue(&self, name: &str) -> (PathBuf, PathBuf) {
+        let dir = self.dir.path();
+        let ext = dir.join(format!("{name}.ext"));
+        std::fs::write(
+            &ext,
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let (key, csr, pem) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+        );
+        openssl(
+            dir,
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                "/CN=localhost",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                &pem,
+                "-extfile",
+                &ext.display().to_string(),
+            ],
+        );
+        (dir.join(pem), dir.join(key))
+    }
+}
+
+/// A server serving HTTPS with `cert`/`key`, its client trusting `ca`.
+fn https_server(ca: &Path, cert: &Path, key: &Path) -> TestServer {
+    TestServer::builder()
+        .ca_file(ca)
+        .env(
+            "TENANTRY_SERVER__TLS__CERT_FILE",
+            &cert.display().to_string(),
+        )
+        .env("TENANTRY_SERVER__TLS__KEY_FILE", &key.display().to_string())
+        .start()
+}
+
+#[tokio::test]
+async fn the_api_and_the_cli_speak_https_and_verify_the_server() {
+    let ca = Ca::new();
+    let (cert, key) = ca.issue("server");
+    let server = https_server(&ca.cert(), &cert, &key);
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+
+    // The API over HTTPS, with the usual helpers.
+    server.create_tenant("acme").await;
+    let page: Page<Tenant> =
+        answer(server.op(Method::GET, "/api/v1/tenants"), StatusCode::OK).await;
+    assert_eq!(page.items.len(), 2);
+
+    // The CLI trusts the CA it is given, and only then.
+    let ca_s = ca.cert().display().to_string();
+    let cli = |extra: &[(&str, &str)]| {
+        let mut env = vec![
+            ("TENANTRY_SERVER_URL", server.url.as_str()),
+            ("TENANTRY_API_KEY", server.key()),
+        ];
+        env.extend_from_slice(extra);
+        run(&["tenants", "list"], &env)
+    };
+    let out = cli(&[("TENANTRY_CA_FILE", &ca_s)]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("acme"), "{}", text(&out.stdout));
+    let out = cli(&[]);
+    assert!(!out.status.success(), "trusted a server no known CA signed");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("certificate") || stderr.contains("UnknownIssuer"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // The hostname is always verified: the certificate is not for this name.
+    let wrong_name = server.url.replace("127.0.0.1", "127.0.0.2");
+    let out = run(
+        &["tenants", "list"],
+        &[
+            ("TENANTRY_SERVER_URL", wrong_name.as_str()),
+            ("TENANTRY_API_KEY", server.key()),
+            ("TENANTRY_CA_FILE", &ca_s),
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "accepted a certificate for another name"
+    );
+
+    // Plain HTTP on the TLS port is told what to do instead.
+    let plain = server.url.replacen("https://", "http://", 1);
+    let (status, body) = crate::support::call(
+        crate::support::http()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .get(format!("{plain}/healthz")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.to_string().contains("https://"), "{body}");
+}
+
+#[tokio::test]
+async fn over_tls_the_ui_cookie_is_secure_and_browsers_are_told_to_stay() {
+    let ca = Ca::new();
+    let (cert, key) = ca.issue("server");
+    let server = https_server(&ca.cert(), &cert, &key);
+    let response = server
+        .anon(Method::GET, "/ui/login")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let headers = response.headers();
+    assert!(
+        headers
+            .get("strict-transport-security")
+            .is_some_and(|v| v.to_str().unwrap_or_default().contains("max-age=")),
+        "{headers:?}"
+    );
+    let cookies: Vec<&str> = headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(!cookies.is_empty(), "{headers:?}");
+    assert!(
+        cookies.iter().all(|c| c.contains("; Secure")),
+        "{cookies:?}"
+    );
+}
+
+/// The leaf certificate a connection of `client` was served.
+async fn served_certificate(client: &reqwest::Client, url: &str) -> Vec<u8> {
+    let response = client
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(response.status(), StatusCode::OK);
+    response
+        .extensions()
+        .get::<reqwest::tls::TlsInfo>()
+        .and_then(|info| info.peer_certificate().map(<[u8]>::to_vec))
+        .unwrap_or_else(|| panic!("no TLS information on the response"))
+}
+
+fn client(ca: &Path, reuse: bool) -> reqwest::Client {
+    let certs = tenantry_client::tls::read_ca_file(ca).unwrap_or_else(|e| panic!("{e}"));
+    let config = tenantry_client::tls::client_config(&certs).unwrap_or_else(|e| panic!("{e}"));
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .tls_info(true);
+    if !reuse {
+        builder = builder.pool_max_idle_per_host(0);
+    }
+    builder.build().unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn a_replaced_certificate_is_served_to_new_connections_and_old_ones_keep_theirs() {
+    let ca = Ca::new();
+    let (cert, key) = ca.issue("first");
+    // The server reads the pair from paths of its own, which the test overwrites.
+    let live = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+    let (live_cert, live_key) = (live.path().join("cert.pem"), live.path().join("key.pem"));
+    std::fs::copy(&cert, &live_cert).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::copy(&key, &live_key).unwrap_or_else(|e| panic!("{e}"));
+    let server = https_server(&ca.cert(), &live_cert, &live_key);
+
+    // A connection that stays open across the change.
+    let kept = client(&ca.cert(), true);
+    let first = served_certificate(&kept, &server.url).await;
+
+    // A new pair on disk, written key first then certificate, each by rename.
+    let (cert2, key2) = ca.issue("second");
+    for (from, to) in [(&key2, &live_key), (&cert2, &live_cert)] {
+        let staged = to.with_extension("new");
+        std::fs::copy(from, &staged).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::rename(&staged, to).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    // New connections get the new certificate once the server has looked (every 2 s).
+    let fresh = client(&ca.cert(), false);
+    until(30, "the replaced certificate is served", async || {
+        served_certificate(&fresh, &server.url).await != first
+    })
+    .await;
+    // The connection opened before still works, on the certificate it started with.
+    assert_eq!(served_certificate(&kept, &server.url).await, first);
+    let log = server.log_lines();
+    assert!(
+        log.iter().any(|l| l
+            .to_string()
+            .contains("serving the TLS certificate read from disk")),
+        "no reload was logged"
+    );
+}
+
+#[test]
+fn a_key_that_does_not_match_the_certificate_stops_the_start() {
+    let ca = Ca::new();
+    let (cert, _) = ca.issue("one");
+    let (_, other_key) = ca.issue("two");
+    let data = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+    let data_s = data.path().join("data").display().to_string();
+    let (cert_s, key_s) = (cert.display().to_string(), other_key.display().to_string());
+    let missing = data.path().join("nope.pem").display().to_string();
+    for (cert_file, key_file, named) in [
+        (cert_s.as_str(), key_s.as_str(), "server.tls.key_file"),
+        (missing.as_str(), key_s.as_str(), "server.tls.cert_file"),
+        (cert_s.as_str(), missing.as_str(), "server.tls.key_file"),
+    ] {
+        let out = run(
+            &["serve"],
+            &[
+                ("TENANTRY_DATA_DIR", &data_s),
+                ("TENANTRY_SERVER__LISTEN", "127.0.0.1:0"),
+                ("TENANTRY_SERVER__TLS__CERT_FILE", cert_file),
+                ("TENANTRY_SERVER__TLS__KEY_FILE", key_file),
+            ],
+        );
+        let stderr = text(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "started with {cert_file} / {key_file}"
+        );
+        assert!(stderr.contains(named), "does not name {named}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
