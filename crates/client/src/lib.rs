@@ -17,10 +17,26 @@ pub enum ClientError {
     /// The server answered with a problem document.
     #[error("{0}")]
     Api(Problem),
-    #[error("cannot reach the server at {url}: {source}")]
+    #[error("cannot reach the server at {url}: {}", causes(source))]
     Unreachable { url: String, source: reqwest::Error },
     #[error("unexpected answer from the server ({status}): {body}")]
     Unexpected { status: StatusCode, body: String },
+}
+
+/// An error and its causes on one line: "error sending request" alone does not say that
+/// the certificate was refused, or why.
+fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        next = cause.source();
+    }
+    line
 }
 
 impl ClientError {
@@ -62,6 +78,19 @@ impl Client {
             api_key,
             http: tls::http_client(ca_file)?,
         })
+    }
+
+    /// A client of the server at `base` over an HTTP client set up elsewhere (a pinned CA).
+    pub fn with_http(
+        base: impl Into<String>,
+        api_key: Option<String>,
+        http: reqwest::Client,
+    ) -> Self {
+        Client {
+            base: base.into().trim_end_matches('/').to_owned(),
+            api_key,
+            http,
+        }
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {

@@ -71,3 +71,125 @@ pub fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, TlsSetupEr
         .tls_backend_preconfigured(client_config(&extra)?)
         .build()?)
 }
+
+/// A CA pinned by the SHA-256 fingerprint of its certificate (DER), e.g. as printed by
+/// `openssl x509 -noout -fingerprint -sha256` (colons and case do not matter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint([u8; 32]);
+
+impl std::str::FromStr for Fingerprint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let hex_digits: String = s.chars().filter(|c| *c != ':').collect();
+        let bytes = hex::decode(hex_digits.to_ascii_lowercase())
+            .map_err(|_| "a SHA-256 fingerprint is 64 hex digits (colons allowed)".to_owned())?;
+        let bytes: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| "a SHA-256 fingerprint is 64 hex digits (colons allowed)".to_owned())?;
+        Ok(Fingerprint(bytes))
+    }
+}
+
+impl Fingerprint {
+    pub fn of(cert: &CertificateDer<'_>) -> Fingerprint {
+        use sha2::Digest;
+        Fingerprint(sha2::Sha256::digest(cert.as_ref()).into())
+    }
+}
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|b| format!("{b:02X}")).collect();
+        f.write_str(&parts.join(":"))
+    }
+}
+
+/// Trusts exactly the CA with this fingerprint, which the server sends in its chain: the
+/// chain is verified from that CA, and the hostname against the leaf, as usual. Lets an
+/// agent enroll with no CA file shipped to it, only the fingerprint an operator read off
+/// the server.
+#[derive(Debug)]
+struct PinnedCa {
+    pin: Fingerprint,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedCa {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &rustls::pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let Some(ca) = intermediates
+            .iter()
+            .find(|c| Fingerprint::of(c) == self.pin)
+        else {
+            return Err(rustls::Error::General(format!(
+                "the server sent no CA certificate with the pinned fingerprint {}",
+                self.pin
+            )));
+        };
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(ca.clone().into_owned())
+            .map_err(|e| rustls::Error::General(format!("the pinned CA is not usable: {e}")))?;
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::clone(&self.provider),
+        )
+        .build()
+        .map_err(|e| rustls::Error::General(e.to_string()))?;
+        verifier.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// An HTTP client that trusts only the CA with fingerprint `pin`.
+pub fn pinned_http_client(pin: Fingerprint) -> Result<reqwest::Client, TlsSetupError> {
+    let provider = Arc::new(provider());
+    let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedCa { pin, provider }))
+        .with_no_client_auth();
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .build()?)
+}

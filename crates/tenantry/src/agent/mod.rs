@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Format, Yaml};
 use serde::{Deserialize, Serialize};
-use tenantry_client::{Client, ClientError};
+use tenantry_client::{Client, ClientError, tls};
 use tenantry_proto::{
     ActualState, ApplyStatus, CheckinRequest, DesiredState, EnrollRequest, codes,
 };
@@ -55,6 +55,55 @@ struct AgentConfig {
 #[serde(deny_unknown_fields)]
 struct ServerSection {
     url: String,
+    /// PEM CA certificates to trust besides the system's.
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    /// Trust exactly the CA with this SHA-256 fingerprint, which the server sends in its
+    /// chain (no CA file needs to reach the machine).
+    #[serde(default)]
+    ca_fingerprint: Option<String>,
+    /// Allow `http://` to a host other than loopback: tokens and credentials in clear.
+    #[serde(default)]
+    allow_insecure_http: bool,
+}
+
+impl ServerSection {
+    /// The HTTP client this agent talks to its server with. Refuses plain HTTP across a
+    /// network unless allowed in so many words.
+    fn http_client(&self) -> anyhow::Result<reqwest::Client> {
+        let url = reqwest::Url::parse(&self.url)
+            .with_context(|| format!("server.url `{}` is not a URL", self.url))?;
+        if url.scheme() == "http" && !self.allow_insecure_http && !is_loopback(&url) {
+            bail!(
+                "server.url `{}` is plain HTTP to another machine: the enrollment token and the host \
+                 credential would cross the network in clear. Use https://, or set \
+                 server.allow_insecure_http: true if the network itself is trusted",
+                self.url
+            );
+        }
+        Ok(match (&self.ca_fingerprint, &self.ca_file) {
+            (Some(_), Some(_)) => bail!("set server.ca_fingerprint or server.ca_file, not both"),
+            (Some(pin), None) => {
+                let pin = pin
+                    .parse::<tls::Fingerprint>()
+                    .map_err(|why| anyhow::anyhow!("server.ca_fingerprint: {why}"))?;
+                tls::pinned_http_client(pin)?
+            }
+            (None, ca_file) => tls::http_client(ca_file.as_deref()).context("server.ca_file")?,
+        })
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    match url.host_str() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +174,8 @@ fn forget_state(dir: &Path) -> anyhow::Result<()> {
 
 struct Agent {
     config: AgentConfig,
+    /// Trusts what `server` says to trust; shared by every call.
+    http: reqwest::Client,
     machine_id: String,
     interval: Duration,
 }
@@ -169,7 +220,11 @@ impl Agent {
         let Some(token) = &self.config.security.enrollment_token else {
             bail!("this machine is not enrolled and security.enrollment_token is not set");
         };
-        let client = Client::new(&self.config.server.url, Some(token.clone()), None)?;
+        let client = Client::with_http(
+            &self.config.server.url,
+            Some(token.clone()),
+            self.http.clone(),
+        );
         let request = EnrollRequest {
             machine_id: self.machine_id.clone(),
             facts: facts::collect(),
@@ -262,7 +317,11 @@ impl Agent {
         };
         // A desired state received is applied and reported at once (a few rounds at most).
         for _ in 0..4 {
-            let client = Client::new(&state.server_url, Some(state.credential.clone()), None)?;
+            let client = Client::with_http(
+                &state.server_url,
+                Some(state.credential.clone()),
+                self.http.clone(),
+            );
             let answer = match client.checkin(&request).await {
                 Ok(answer) => answer,
                 // The host, or its tenant, is gone: enroll again if we can.
@@ -326,7 +385,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => facts::machine_id(&config.state_dir).context("reading the machine id")?,
     };
     let interval = config.interval.as_duration().max(Duration::from_secs(1));
+    let http = config.server.http_client()?;
     let agent = Agent {
+        http,
         config,
         machine_id,
         interval,

@@ -322,3 +322,88 @@ fn a_key_that_does_not_match_the_certificate_stops_the_start() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+/// The CA's SHA-256 fingerprint as `openssl` prints it (`AB:CD:…`).
+fn fingerprint(ca: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(ca)
+        .output()
+        .unwrap_or_else(|e| panic!("openssl: {e}"));
+    text(&out.stdout)
+        .trim()
+        .rsplit('=')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn agent_yaml(dir: &Path, url: &str, token: &str, server: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.join("agent.yaml");
+    let yaml = format!(
+        "server:\n  url: {url}\n{server}state_dir: {}\nmachine_id: machine-tls-0001\n\
+         security:\n  enrollment_token: {token}\n",
+        dir.join("state").display()
+    );
+    std::fs::write(&path, yaml).unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
+#[tokio::test]
+async fn an_agent_enrolls_by_a_pinned_ca_fingerprint_and_refuses_any_other_ca() {
+    let ca = Ca::new();
+    let (leaf, key) = ca.issue("server");
+    // The server sends its CA in its chain, so a pinned agent needs no CA file.
+    let chain = ca.dir.path().join("chain.pem");
+    let mut pem = std::fs::read(&leaf).unwrap_or_else(|e| panic!("{e}"));
+    pem.extend(std::fs::read(ca.cert()).unwrap_or_else(|e| panic!("{e}")));
+    std::fs::write(&chain, pem).unwrap_or_else(|e| panic!("{e}"));
+    let server = https_server(&ca.cert(), &chain, &key);
+    server.create_tenant("acme").await;
+    let (token, _) = server.enrollment_token("acme").await;
+    let work = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+
+    // Another CA's fingerprint: the agent will not talk to this server.
+    let other = Ca::new();
+    let pinned_other = format!("  ca_fingerprint: \"{}\"\n", fingerprint(&other.cert()));
+    let config = agent_yaml(
+        &work.path().join("other"),
+        &server.url,
+        &token,
+        &pinned_other,
+    );
+    let out = crate::agent::agent_once(&config);
+    assert!(!out.status.success(), "enrolled with the wrong CA pinned");
+    assert!(
+        text(&out.stderr).contains("pinned fingerprint"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(server.hostnames("acme").await.is_empty());
+
+    // The right one: enrolled, over a verified connection.
+    let pinned = format!("  ca_fingerprint: \"{}\"\n", fingerprint(&ca.cert()));
+    let config = agent_yaml(&work.path().join("right"), &server.url, &token, &pinned);
+    let out = crate::agent::agent_once(&config);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("enrolled host"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(server.hostnames("acme").await.len(), 1);
+}
+
+#[test]
+fn an_agent_refuses_plain_http_across_a_network() {
+    let work = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+    let config = agent_yaml(work.path(), "http://fleet.example.com:8080", "tnte_x", "");
+    let out = crate::agent::agent_once(&config);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("plain HTTP") && stderr.contains("allow_insecure_http"),
+        "{stderr}"
+    );
+}
