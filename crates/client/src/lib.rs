@@ -25,7 +25,7 @@ pub enum ClientError {
 
 /// An error and its causes on one line: "error sending request" alone does not say that
 /// the certificate was refused, or why.
-fn causes(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn causes(e: &(dyn std::error::Error + 'static)) -> String {
     let mut line = e.to_string();
     let mut next = e.source();
     while let Some(cause) = next {

@@ -16,6 +16,7 @@ const LAYERS: &[&[&str]] = &[
         "options",
         "scheduler",
         "telemetry",
+        "tls",
     ],
     &["catalog", "broker", "identity", "pools"],
     &["routing"],

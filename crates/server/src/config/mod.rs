@@ -153,8 +153,11 @@ pub enum VaultAuth {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VaultConfig {
-    /// `http://127.0.0.1:8200`.
+    /// `https://openbao.internal:8200` (or `http://` on loopback).
     pub url: String,
+    /// PEM CA certificates to trust for OpenBAO's certificate, besides the system's.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     #[serde(default)]
     pub auth: VaultAuth,
     #[serde(default)]
@@ -192,12 +195,13 @@ impl VaultConfig {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        // TLS to OpenBAO is not built in yet (no TLS stack in the binary): reach it over
-        // loopback or a local TLS-terminating agent.
-        if !self.url.starts_with("http://") || self.url.len() <= "http://".len() {
+        let rest = ["https://", "http://"]
+            .iter()
+            .find_map(|scheme| self.url.strip_prefix(scheme));
+        if rest.is_none_or(str::is_empty) {
             return Err(ConfigError::invalid(
                 "vault.url",
-                "not an OpenBAO address like http://127.0.0.1:8200 (https is not supported yet)",
+                "not an OpenBAO address like https://openbao.internal:8200",
             ));
         }
         match self.auth {

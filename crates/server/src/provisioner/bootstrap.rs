@@ -88,7 +88,11 @@ impl Bootstrap<'_> {
         {
             return Err(BootstrapError::UnknownInstance(unknown.clone()));
         }
-        let bao = BaoClient::new(&vault.url, BaoAuth::Token(self.bao_token.clone()))?;
+        let bao = BaoClient::new(
+            &vault.url,
+            BaoAuth::Token(self.bao_token.clone()),
+            vault.ca_file.as_deref(),
+        )?;
         bao.lookup_self().await?;
         let mut steps = Vec::new();
         let mut step = |what: String, changed: bool| steps.push(BootstrapStep { what, changed });

@@ -659,3 +659,59 @@ async fn openbao_gone_past_a_lease_is_503_credential_broker_unavailable() {
         );
     }
 }
+
+/// OpenBAO over HTTPS (`bao server -dev -dev-tls`), its CA given as `vault.ca_file`: leases,
+/// their use and the verified purge all work; a server told to trust another CA does not
+/// start, and says why.
+#[tokio::test]
+async fn the_broker_works_over_https_and_refuses_an_unknown_ca() {
+    let pg = PgEnv::start_with_openbao_tls();
+    assert!(pg.bao().url.starts_with("https://"), "{}", pg.bao().url);
+    let server = TestServer::builder().mode(Mode::PgDatabase).pg(&pg).start();
+    server.create_tenant("alpha").await;
+    server.create_host("alpha", "alpha-1").await;
+    assert_eq!(server.hostnames("alpha").await, vec!["alpha-1".to_owned()]);
+    assert!(server.metric("tenantry_openbao_leases").await >= 1);
+    let report: PurgeReport = answer(
+        server.op(Method::DELETE, "/api/v1/tenants/alpha"),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(report.verified);
+    let (status, _) = pg.bao_call("GET", "database/roles/tenant-alpha").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the tenant's OpenBAO role is left"
+    );
+    drop(server);
+
+    let other = crate::tls::Ca::new();
+    let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("tenantry.yaml");
+    std::fs::write(&config, pg.config(Mode::PgDatabase)).unwrap_or_else(|e| panic!("{e}"));
+    let (config_s, data_s, ca_s) = (
+        config.display().to_string(),
+        dir.path().join("data").display().to_string(),
+        other.cert().display().to_string(),
+    );
+    let out = crate::support::run(
+        &["serve", "--config", &config_s],
+        &[
+            ("TENANTRY_DATA_DIR", data_s.as_str()),
+            ("TENANTRY_SERVER__LISTEN", "127.0.0.1:0"),
+            ("TENANTRY_VAULT__CA_FILE", ca_s.as_str()),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "trusted an OpenBAO no known CA signed"
+    );
+    assert!(
+        stderr.contains("OpenBAO")
+            && (stderr.contains("certificate") || stderr.contains("UnknownIssuer")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

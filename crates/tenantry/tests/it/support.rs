@@ -79,6 +79,8 @@ pub struct PgEnv {
 pub struct BaoEnv {
     pub server: Mutex<BaoServer>,
     pub url: String,
+    /// With `-dev-tls`: OpenBAO's CA, which the server is told to trust.
+    pub ca_file: Option<PathBuf>,
     pub role_id: String,
     pub secret_id: String,
     /// stdout of the first bootstrap run.
@@ -105,13 +107,23 @@ impl PgEnv {
 
     /// The production shape: OpenBAO, provision-bootstrap, no superuser in the server.
     pub fn start_with_openbao() -> Arc<PgEnv> {
+        Self::with_openbao(BaoServer::start())
+    }
+
+    /// As [`Self::start_with_openbao`], with OpenBAO serving HTTPS (`-dev-tls`).
+    pub fn start_with_openbao_tls() -> Arc<PgEnv> {
+        Self::with_openbao(BaoServer::start_tls())
+    }
+
+    fn with_openbao(server: BaoServer) -> Arc<PgEnv> {
         let mut env = Self::clusters();
-        let server = BaoServer::start();
         let dir = TempDir::new().unwrap_or_else(|e| panic!("{e}"));
         let url = server.url();
+        let ca_file = server.ca_file();
         let mut bao = BaoEnv {
             server: Mutex::new(server),
             url,
+            ca_file,
             role_id: String::new(),
             secret_id: String::new(),
             bootstrap_output: String::new(),
@@ -162,8 +174,7 @@ impl PgEnv {
     /// A root-token call to this environment's OpenBAO (`LIST` as a method works too).
     pub async fn bao_call(&self, method: &str, path: &str) -> (StatusCode, Value) {
         let method = Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-        let response = crate::support::http()
-            .build()
+        let response = tenantry_client::tls::http_client(self.bao().ca_file.as_deref())
             .unwrap_or_else(|e| panic!("{e}"))
             .request(method, format!("{}/v1/{path}", self.bao().url))
             .header("X-Vault-Token", ROOT_TOKEN)
@@ -187,7 +198,8 @@ impl PgEnv {
             .unwrap_or_else(|| panic!("no instance {name}"))
     }
 
-    fn config(&self, mode: Mode) -> String {
+    /// The server configuration tests start with, as YAML.
+    pub fn config(&self, mode: Mode) -> String {
         let isolation = if mode == Mode::PgSchema {
             "schema"
         } else {
@@ -207,6 +219,9 @@ impl PgEnv {
             None => yaml.push_str("allow_shared_credentials: true\n"),
             Some((bao, login)) => {
                 yaml.push_str(&format!("vault:\n  url: {}\n  auth: approle\n", bao.url));
+                if let Some(ca) = &bao.ca_file {
+                    yaml.push_str(&format!("  ca_file: {}\n", ca.display()));
+                }
                 if login {
                     yaml.push_str(&format!(
                         "  role_id: {}\n  secret_id: {}\n",

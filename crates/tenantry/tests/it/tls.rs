@@ -11,7 +11,7 @@ use tenantry_proto::{Page, Tenant};
 use crate::support::{TestServer, answer, run, text, until};
 
 /// A throwaway certificate authority in a directory of its own.
-struct Ca {
+pub(crate) struct Ca {
     dir: tempfile::TempDir,
 }
 
@@ -29,7 +29,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 impl Ca {
-    fn new() -> Ca {
+    pub(crate) fn new() -> Ca {
         let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
         openssl(
             dir.path(),
@@ -58,7 +58,7 @@ impl Ca {
         Ca { dir }
     }
 
-    fn cert(&self) -> PathBuf {
+    pub(crate) fn cert(&self) -> PathBuf {
         self.dir.path().join("ca.pem")
     }
 

@@ -7,41 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
+use std::path::Path;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::secret::Secret;
 
-#[derive(Debug, thiserror::Error)]
-pub enum BaoError {
-    #[error("OpenBAO is unreachable: {0}")]
-    Unreachable(String),
-    #[error("OpenBAO has nothing at {0}")]
-    NotFound(String),
-    #[error("OpenBAO refused {path} ({status}): {message}")]
-    Refused {
-        path: String,
-        status: u16,
-        message: String,
-    },
-    #[error("OpenBAO answered {path} with something unexpected: {message}")]
-    Unexpected { path: String, message: String },
-}
-
-impl BaoError {
-    /// Whether OpenBAO could not be reached at all (or is sealed / not ready).
-    pub fn is_unavailable(&self) -> bool {
-        match self {
-            BaoError::Unreachable(_) => true,
-            BaoError::Refused { status, .. } => *status == 503,
-            _ => false,
-        }
-    }
-
-    fn is_permission_denied(&self) -> bool {
-        matches!(self, BaoError::Refused { status: 403, .. })
-    }
-}
+pub use super::error::BaoError;
 
 /// How the client logs in.
 #[derive(Clone)]
@@ -119,12 +92,21 @@ struct AuthBlock {
 
 impl BaoClient {
     /// A client that has not logged in yet (see [`Self::login`]).
-    pub fn new(url: &str, auth: BaoAuth) -> Result<BaoClient, BaoError> {
+    /// Over `https://`, OpenBAO's certificate is verified against the system's roots plus
+    /// `ca_file`, hostname included.
+    pub fn new(url: &str, auth: BaoAuth, ca_file: Option<&Path>) -> Result<BaoClient, BaoError> {
+        let setup = |e: &dyn std::fmt::Display| BaoError::Setup(e.to_string());
+        let extra = match ca_file {
+            Some(path) => tenantry_client::tls::read_ca_file(path).map_err(|e| setup(&e))?,
+            None => Vec::new(),
+        };
+        let tls = tenantry_client::tls::client_config(&extra).map_err(|e| setup(&e))?;
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(3))
             .build()
-            .map_err(|e| BaoError::Unreachable(e.to_string()))?;
+            .map_err(|e| setup(&e))?;
         let token = match &auth {
             BaoAuth::Token(t) => t.clone(),
             BaoAuth::AppRole { .. } => Secret::new(""),
@@ -167,12 +149,12 @@ impl BaoClient {
         let response = request
             .send()
             .await
-            .map_err(|e| BaoError::Unreachable(e.without_url().to_string()))?;
+            .map_err(|e| BaoError::Unreachable(tenantry_client::causes(&e.without_url())))?;
         let status = response.status();
         let text = response
             .text()
             .await
-            .map_err(|e| BaoError::Unreachable(e.without_url().to_string()))?;
+            .map_err(|e| BaoError::Unreachable(tenantry_client::causes(&e.without_url())))?;
         if status == StatusCode::NOT_FOUND {
             // A 404 with errors on a LIST or read means "nothing there"; with a body of
             // warnings it can still carry data, but none of our endpoints do that.

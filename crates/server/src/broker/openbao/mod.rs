@@ -14,6 +14,7 @@
 //!   within a quarter TTL, so no connection outlives its login role ([`renewal`]).
 
 pub mod client;
+mod error;
 mod renewal;
 mod source;
 mod timing;
@@ -110,7 +111,7 @@ impl OpenBaoBroker {
                     .ok_or_else(|| CredentialError::Failed("vault.secret_id is not set".into()))?,
             },
         };
-        let client = BaoClient::new(&config.url, auth)?;
+        let client = BaoClient::new(&config.url, auth, config.ca_file.as_deref())?;
         let token = client.login().await?;
         let broker = OpenBaoBroker {
             inner: Arc::new(Inner {
