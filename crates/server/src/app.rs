@@ -73,7 +73,11 @@ impl Server {
         let addr = config.server.listen_addr()?;
         // A certificate that cannot be served stops the start before anything is opened.
         let tls = match &config.server.tls {
-            Some(tls) => Some(Arc::new(Certificates::load(tls)?)),
+            Some(tls) => Some(Arc::new(Certificates::load(
+                tls,
+                &config.data_dir,
+                &certificate_names(addr),
+            )?)),
             None => None,
         };
         let core = Core::open(config).await?;
@@ -223,6 +227,14 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The development CA's file and fingerprint, with `server.tls.self_signed`.
+    pub fn development_ca(&self) -> Result<Option<(std::path::PathBuf, String)>, TlsError> {
+        match &self.tls {
+            Some(certs) => certs.development_ca(),
+            None => Ok(None),
+        }
+    }
+
     /// `https` when the server serves TLS, else `http`.
     pub fn scheme(&self) -> &'static str {
         if self.tls.is_some() { "https" } else { "http" }
@@ -284,6 +296,26 @@ impl Server {
         self.state.core.close().await;
         result
     }
+}
+
+/// What a self-signed certificate is for: loopback, the listen address when it names one,
+/// and this machine's hostname.
+fn certificate_names(addr: SocketAddr) -> Vec<String> {
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    if !addr.ip().is_unspecified() && !addr.ip().is_loopback() {
+        names.push(addr.ip().to_string());
+    }
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let host = host.trim();
+        if !host.is_empty() && !names.iter().any(|n| n == host) {
+            names.push(host.to_owned());
+        }
+    }
+    names
 }
 
 /// How often the certificate files are looked at for a change.

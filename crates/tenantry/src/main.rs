@@ -27,6 +27,10 @@ enum Command {
         /// Configuration file (default: $TENANTRY_CONFIG, else ./tenantry.yaml if present).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Serve HTTPS with a CA and certificate made under the data directory on the first
+        /// start (`server.tls.self_signed: true`); the CA's fingerprint is printed.
+        #[arg(long)]
+        dev_tls: bool,
     },
     /// Apply the registry, shared and tenant migration chains, directly on the databases.
     Migrate(commands::migrate::Args),
@@ -71,7 +75,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Serve { config } => commands::serve::run(config).await,
+            Command::Serve { config, dev_tls } => commands::serve::run(config, dev_tls).await,
             Command::Migrate(args) => commands::migrate::run(args).await,
             Command::Agent(args) => agent::run(args).await,
             Command::ProvisionBootstrap(args) => commands::bootstrap::run(args).await,

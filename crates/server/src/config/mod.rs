@@ -111,14 +111,18 @@ impl Default for ServerConfig {
     }
 }
 
-/// The server's TLS certificate. Both files are read again when they change, or on SIGHUP.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The server's TLS certificate: files (read again when they change, or on SIGHUP), or a
+/// development CA and certificate the server makes itself.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ServerTls {
     /// PEM: the server's certificate, then any intermediates.
-    pub cert_file: PathBuf,
+    pub cert_file: Option<PathBuf>,
     /// PEM: the certificate's private key (PKCS#8, PKCS#1 or SEC1).
-    pub key_file: PathBuf,
+    pub key_file: Option<PathBuf>,
+    /// Make a CA and a certificate under `<data_dir>/tls` on the first start (trials and
+    /// development; `serve --dev-tls`).
+    pub self_signed: bool,
 }
 
 impl ServerConfig {

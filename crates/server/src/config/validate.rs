@@ -102,6 +102,29 @@ impl Config {
     /// Checks values and combinations that the types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.server.listen_addr()?;
+        if let Some(tls) = &self.server.tls {
+            match (tls.self_signed, &tls.cert_file, &tls.key_file) {
+                (true, None, None) | (false, Some(_), Some(_)) => {}
+                (true, ..) => {
+                    return Err(ConfigError::invalid(
+                        "server.tls.self_signed",
+                        "a self-signed certificate is made by the server: set it, or cert_file and key_file, not both",
+                    ));
+                }
+                (false, None, _) => {
+                    return Err(ConfigError::invalid(
+                        "server.tls.cert_file",
+                        "missing: TLS needs a certificate and its key",
+                    ));
+                }
+                (false, _, None) => {
+                    return Err(ConfigError::invalid(
+                        "server.tls.key_file",
+                        "missing: TLS needs a certificate and its key",
+                    ));
+                }
+            }
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::invalid("data_dir", "must not be empty"));
         }

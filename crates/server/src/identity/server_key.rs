@@ -2,7 +2,6 @@
 //! Created on first start as Ed25519 in `<data_dir>/server-signing-key.pem` with mode 0600;
 //! its public half is in the trust store like any other key.
 
-use std::io::Write;
 use std::path::Path;
 
 use super::keys::{KeyAlg, PrivateKey};
@@ -34,23 +33,9 @@ pub fn load_or_create(data_dir: &Path) -> Result<PrivateKey, ServerKeyError> {
             let key = PrivateKey::generate(KeyAlg::EdDsa).map_err(|_| ServerKeyError::Invalid {
                 path: path.display().to_string(),
             })?;
-            write_private(&path, key.pem().expose()).map_err(io)?;
+            crate::secret::write_private(&path, key.pem().expose()).map_err(io)?;
             Ok(key)
         }
         Err(e) => Err(io(e)),
     }
-}
-
-/// Writes a private key readable only by its owner; never overwrites.
-pub fn write_private(path: &Path, pem: &str) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(pem.as_bytes())?;
-    file.sync_all()
 }

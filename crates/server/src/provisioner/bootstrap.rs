@@ -457,5 +457,5 @@ fn write_login(path: &Path, login: &AppRoleLogin) -> Result<(), BootstrapError> 
         Err(e) => return Err(io(e)),
     }
     let body = json!({ "role_id": login.role_id, "secret_id": login.secret_id.expose() });
-    crate::identity::server_key::write_private(path, &body.to_string()).map_err(io)
+    crate::secret::write_private(path, &body.to_string()).map_err(io)
 }

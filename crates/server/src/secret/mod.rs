@@ -1,7 +1,11 @@
 //! Secrets and their formats: a leaf every layer may use. A [`Secret`] never appears in
-//! logs, `Debug` output or error bodies; [`api_key`] is the operator key format.
+//! logs, `Debug` output or error bodies; [`api_key`] is the operator key format; private
+//! files (keys, credentials) are written readable by their owner only.
 
 pub mod api_key;
+
+use std::io::Write;
+use std::path::Path;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -36,6 +40,20 @@ impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         String::deserialize(d).map(Secret)
     }
+}
+
+/// Writes a private key readable only by its owner; never overwrites.
+pub fn write_private(path: &Path, pem: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(pem.as_bytes())?;
+    file.sync_all()
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! quickly on two cores (decision 0013).
 
 mod listener;
+pub mod self_signed;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct Certificates {
     cert_file: PathBuf,
     key_file: PathBuf,
     current: ArcSwap<ServerConfig>,
+    /// With `self_signed`: the development CA the server made.
+    development: Option<self_signed::SelfSigned>,
 }
 
 impl std::fmt::Debug for Certificates {
@@ -47,14 +50,35 @@ impl std::fmt::Debug for Certificates {
 
 impl Certificates {
     /// Reads both files; an unreadable, empty or mismatched pair is refused, naming the
-    /// key at fault.
-    pub fn load(tls: &ServerTls) -> Result<Certificates, TlsError> {
-        let config = server_config(&tls.cert_file, &tls.key_file)?;
+    /// key at fault. A self-signed setup is made under `data_dir` first if missing, for
+    /// `names` (DNS names and IP addresses).
+    pub fn load(
+        tls: &ServerTls,
+        data_dir: &Path,
+        names: &[String],
+    ) -> Result<Certificates, TlsError> {
+        let (cert_file, key_file, development) = match (&tls.cert_file, &tls.key_file) {
+            (Some(cert), Some(key)) if !tls.self_signed => (cert.clone(), key.clone(), None),
+            _ => {
+                let made = self_signed::ensure(&data_dir.join("tls"), names)?;
+                (made.cert_file.clone(), made.key_file.clone(), Some(made))
+            }
+        };
+        let config = server_config(&cert_file, &key_file)?;
         Ok(Certificates {
-            cert_file: tls.cert_file.clone(),
-            key_file: tls.key_file.clone(),
+            cert_file,
+            key_file,
             current: ArcSwap::from_pointee(config),
+            development,
         })
+    }
+
+    /// The development CA's file and fingerprint, with `self_signed`.
+    pub fn development_ca(&self) -> Result<Option<(PathBuf, String)>, TlsError> {
+        self.development
+            .as_ref()
+            .map(|made| Ok((made.ca_file.clone(), made.fingerprint()?)))
+            .transpose()
     }
 
     /// What a new connection is offered.

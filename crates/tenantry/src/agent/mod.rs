@@ -158,7 +158,7 @@ fn save_state(dir: &Path, state: &State) -> anyhow::Result<()> {
     let staging = dir.join(format!(".{STATE_FILE}.new"));
     let _ = std::fs::remove_file(&staging);
     let body = serde_json::to_string_pretty(state)?;
-    tenantry_server::identity::server_key::write_private(&staging, &body)
+    tenantry_server::secret::write_private(&staging, &body)
         .with_context(|| format!("writing {}", staging.display()))?;
     std::fs::rename(&staging, &path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())

@@ -7,9 +7,9 @@ use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use tenantry_proto::AddKey;
 use tenantry_server::config::HumanDuration;
-use tenantry_server::identity::server_key::write_private;
 use tenantry_server::identity::token::{self, Claims, Role};
 use tenantry_server::identity::{KeyAlg, PrivateKey, PublicKey};
+use tenantry_server::secret::write_private;
 
 use super::remote::{Output, Remote};
 use crate::output::{print_json, table};

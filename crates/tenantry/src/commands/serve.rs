@@ -24,8 +24,15 @@ impl Progress for LogProgress {
     }
 }
 
-pub async fn run(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
-    let config = config::load(config_path.as_deref())?;
+pub async fn run(config_path: Option<PathBuf>, dev_tls: bool) -> anyhow::Result<ExitCode> {
+    let mut config = config::load(config_path.as_deref())?;
+    if dev_tls {
+        config.server.tls = Some(config::ServerTls {
+            self_signed: true,
+            ..config::ServerTls::default()
+        });
+        config.validate()?;
+    }
     telemetry::init(&config.log);
     let data_dir = config.data_dir.clone();
     let multitenancy = config.multitenancy.enabled;
@@ -44,6 +51,13 @@ pub async fn run(config_path: Option<PathBuf>) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "Use it as `Authorization: Bearer <key>`, or export TENANTRY_API_KEY for the CLI."
+        )?;
+    }
+    if let Some((ca_file, fingerprint)) = server.development_ca()? {
+        writeln!(
+            out,
+            "Development TLS: clients trust the CA in {} (SHA-256 fingerprint {fingerprint}).",
+            ca_file.display()
         )?;
     }
     writeln!(

@@ -248,6 +248,8 @@ impl PgEnv {
 }
 
 pub struct Builder {
+    /// Arguments after `serve`.
+    args: Vec<String>,
     /// A CA the test's client trusts (the server serves HTTPS with a certificate it signed).
     ca_file: Option<PathBuf>,
     data_dir: Option<PathBuf>,
@@ -258,6 +260,12 @@ pub struct Builder {
 }
 
 impl Builder {
+    /// An argument for `tenantry serve`.
+    pub fn arg(mut self, arg: &str) -> Self {
+        self.args.push(arg.to_owned());
+        self
+    }
+
     /// The test's own client trusts this CA (for a server with `server.tls`).
     pub fn ca_file(mut self, path: &Path) -> Self {
         self.ca_file = Some(path.to_path_buf());
@@ -310,6 +318,7 @@ impl Builder {
             std::fs::File::create(&stderr_path).unwrap_or_else(|e| panic!("stderr file: {e}"));
         let mut cmd = tenantry();
         cmd.arg("serve")
+            .args(&self.args)
             .current_dir(temp.path())
             .env("TENANTRY_SERVER__LISTEN", "127.0.0.1:0")
             .env("TENANTRY_DATA_DIR", &data_dir)
@@ -416,6 +425,7 @@ pub struct TestServer {
 impl TestServer {
     pub fn builder() -> Builder {
         Builder {
+            args: Vec::new(),
             ca_file: None,
             data_dir: None,
             env: Vec::new(),

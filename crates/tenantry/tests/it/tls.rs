@@ -407,3 +407,45 @@ fn an_agent_refuses_plain_http_across_a_network() {
         "{stderr}"
     );
 }
+
+/// `serve --dev-tls`: a CA and certificate made once under the data directory, the CA's
+/// fingerprint printed at every start, HTTPS served with them, the keys private.
+#[tokio::test]
+async fn dev_tls_makes_its_ca_once_prints_the_fingerprint_and_serves_https() {
+    let data = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+    let ca_file = data.path().join("tls").join("ca.pem");
+    let start = || {
+        TestServer::builder()
+            .arg("--dev-tls")
+            .data_dir(data.path())
+            .ca_file(&ca_file)
+            .start()
+    };
+    let server = start();
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let expected = fingerprint(&ca_file);
+    let printed = server.startup_output.join("\n");
+    assert!(
+        printed.contains("Development TLS") && printed.contains(&expected),
+        "{printed}\nexpected fingerprint {expected}"
+    );
+    server.create_tenant("acme").await;
+    #[cfg(unix)]
+    for key in ["server.key", "ca.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.path().join("tls").join(key))
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or_default();
+        assert_eq!(mode, 0o600, "{key} is readable by others");
+    }
+    drop(server);
+
+    // The next start serves the same CA: clients that trust it keep trusting it.
+    let again = start();
+    assert!(
+        again.startup_output.join("\n").contains(&expected),
+        "a new CA was made"
+    );
+    let page: Page<Tenant> = answer(again.op(Method::GET, "/api/v1/tenants"), StatusCode::OK).await;
+    assert_eq!(page.items.len(), 2);
+}
