@@ -5,8 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +41,40 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetu
     Ok(certs)
 }
 
+/// A client certificate and its key, presented to a server that asks for one (mutual TLS:
+/// a server with `server.tls.client_ca_file` asks its agents).
+pub struct Identity {
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Identity([redacted])")
+    }
+}
+
+impl Identity {
+    pub fn from_files(cert_file: &Path, key_file: &Path) -> Result<Identity, TlsSetupError> {
+        let chain = read_ca_file(cert_file)?;
+        let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| TlsSetupError::CaFile {
+            path: key_file.display().to_string(),
+            why: format!("not a usable private key: {e:?}"),
+        })?;
+        Ok(Identity { chain, key })
+    }
+}
+
 /// A rustls client configuration trusting the system's roots and `extra` CAs.
 pub fn client_config(extra: &[CertificateDer<'static>]) -> Result<ClientConfig, TlsSetupError> {
+    client_config_as(extra, None)
+}
+
+/// As [`client_config`], presenting `identity` to a server that asks for a certificate.
+pub fn client_config_as(
+    extra: &[CertificateDer<'static>],
+    identity: Option<Identity>,
+) -> Result<ClientConfig, TlsSetupError> {
     let mut roots = RootCertStore::empty();
     // A system store that cannot be read leaves only the CA files: say nothing here, the
     // handshake's "unknown issuer" is the error the user can act on.
@@ -54,21 +86,32 @@ pub fn client_config(extra: &[CertificateDer<'static>]) -> Result<ClientConfig, 
             why: e.to_string(),
         })?;
     }
-    Ok(ClientConfig::builder_with_provider(Arc::new(provider()))
+    let builder = ClientConfig::builder_with_provider(Arc::new(provider()))
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+        .with_root_certificates(roots);
+    Ok(match identity {
+        Some(id) => builder.with_client_auth_cert(id.chain, id.key)?,
+        None => builder.with_no_client_auth(),
+    })
 }
 
 /// An HTTP client for the Tenantry API: plain HTTP, or HTTPS trusting the system's roots
 /// plus `ca_file`.
 pub fn http_client(ca_file: Option<&Path>) -> Result<reqwest::Client, TlsSetupError> {
+    http_client_as(ca_file, None)
+}
+
+/// As [`http_client`], presenting `identity` to a server that asks for a certificate.
+pub fn http_client_as(
+    ca_file: Option<&Path>,
+    identity: Option<Identity>,
+) -> Result<reqwest::Client, TlsSetupError> {
     let extra = match ca_file {
         Some(path) => read_ca_file(path)?,
         None => Vec::new(),
     };
     Ok(reqwest::Client::builder()
-        .tls_backend_preconfigured(client_config(&extra)?)
+        .tls_backend_preconfigured(client_config_as(&extra, identity)?)
         .build()?)
 }
 
@@ -181,14 +224,21 @@ impl rustls::client::danger::ServerCertVerifier for PinnedCa {
     }
 }
 
-/// An HTTP client that trusts only the CA with fingerprint `pin`.
-pub fn pinned_http_client(pin: Fingerprint) -> Result<reqwest::Client, TlsSetupError> {
+/// An HTTP client that trusts only the CA with fingerprint `pin`, presenting `identity` to
+/// a server that asks for a certificate.
+pub fn pinned_http_client(
+    pin: Fingerprint,
+    identity: Option<Identity>,
+) -> Result<reqwest::Client, TlsSetupError> {
     let provider = Arc::new(provider());
-    let config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+    let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedCa { pin, provider }))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(PinnedCa { pin, provider }));
+    let config = match identity {
+        Some(id) => builder.with_client_auth_cert(id.chain, id.key)?,
+        None => builder.with_no_client_auth(),
+    };
     Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(config)
         .build()?)

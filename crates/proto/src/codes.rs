@@ -64,3 +64,4 @@ pub const TOKEN_WRONG_AUDIENCE: &str = "token_wrong_audience";
 pub const TOKEN_TENANT_NOT_ALLOWED: &str = "token_tenant_not_allowed";
 pub const TOKEN_TENANT_REPLACED: &str = "token_tenant_replaced";
 pub const ENROLLMENT_TOKEN_NOT_FOUND: &str = "enrollment_token_not_found";
+pub const CLIENT_CERTIFICATE_REQUIRED: &str = "client_certificate_required";

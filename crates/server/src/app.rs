@@ -21,7 +21,7 @@ use crate::secret::Secret;
 use crate::secret::api_key;
 use crate::store::Backend;
 use crate::store::isolation::AvailableOn;
-use crate::tls::{Certificates, TlsError, TlsListener};
+use crate::tls::{Certificates, TlsError, TlsListener, TlsPeer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -270,9 +270,12 @@ impl Server {
                 let reloader = certs.spawn_reloader(CERTIFICATE_CHECK);
                 let listener = TlsListener::new(self.listener, Arc::clone(certs))?;
                 let router = router.layer(axum::middleware::from_fn(https_only));
-                let served = axum::serve(listener, router)
-                    .with_graceful_shutdown(shutdown)
-                    .await;
+                let served = axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<TlsPeer>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await;
                 reloader.abort();
                 served
             }

@@ -123,6 +123,9 @@ pub struct ServerTls {
     /// Make a CA and a certificate under `<data_dir>/tls` on the first start (trials and
     /// development; `serve --dev-tls`).
     pub self_signed: bool,
+    /// PEM CA certificates: agents must present a client certificate signed by one of
+    /// them on the agent routes (mutual TLS). Other routes take one without asking.
+    pub client_ca_file: Option<PathBuf>,
 }
 
 impl ServerConfig {

@@ -25,6 +25,7 @@ use crate::identity::token::{self, HOST_TYP, HostClaims};
 use crate::provisioner::Actor;
 use crate::routing::TenantRoute;
 use crate::secret::api_key;
+use crate::tls::TlsPeer;
 
 /// Agents' requests are small; anything bigger is refused before it is read.
 pub const MAX_AGENT_BODY: usize = 64 * 1024;
@@ -99,6 +100,7 @@ fn max_hosts(record: &TenantRecord) -> Option<i64> {
         (status = 401, body = Problem), (status = 403, body = Problem), (status = 409, body = Problem),
         (status = 413, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
 async fn enroll(
+    _tls: AgentTransport,
     State(state): State<AppState>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<EnrollRequest>,
@@ -202,6 +204,7 @@ async fn enroll(
     responses((status = 200, body = CheckinResponse), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 async fn checkin(
+    _tls: AgentTransport,
     Caller(principal, _): Caller,
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CheckinRequest>,
@@ -256,4 +259,38 @@ async fn checkin(
         desired,
         tenant,
     }))
+}
+
+/// With `server.tls.client_ca_file`, an agent proves itself by a client certificate signed
+/// by that CA as well, before any token or credential is looked at.
+pub struct AgentTransport;
+
+impl axum::extract::FromRequestParts<AppState> for AgentTransport {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        let required = state
+            .core
+            .config
+            .server
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.client_ca_file.is_some());
+        let presented = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<TlsPeer>>()
+            .is_some_and(|peer| peer.0.client_certificate);
+        if !required || presented {
+            return Ok(AgentTransport);
+        }
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            codes::CLIENT_CERTIFICATE_REQUIRED,
+            "agents must present a client certificate signed by this server's client CA \
+             (server.tls.client_ca_file)",
+        ))
+    }
 }

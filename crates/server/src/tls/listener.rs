@@ -46,6 +46,26 @@ impl Drop for TlsListener {
     }
 }
 
+/// What a request knows of its TLS connection: whether the client presented a certificate
+/// (verified against `server.tls.client_ca_file` during the handshake).
+#[derive(Debug, Clone, Copy)]
+pub struct TlsPeer {
+    pub client_certificate: bool,
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
+    for TlsPeer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        let (_, connection) = stream.io().get_ref();
+        TlsPeer {
+            client_certificate: connection
+                .peer_certificates()
+                .is_some_and(|chain| !chain.is_empty()),
+        }
+    }
+}
+
 impl axum::serve::Listener for TlsListener {
     type Io = TlsStream<TcpStream>;
     type Addr = SocketAddr;

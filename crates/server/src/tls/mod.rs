@@ -17,7 +17,7 @@ use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-pub use listener::TlsListener;
+pub use listener::{TlsListener, TlsPeer};
 
 use crate::config::ServerTls;
 
@@ -27,6 +27,8 @@ pub enum TlsError {
     Certificate { path: String, why: String },
     #[error("`server.tls.key_file` ({path}): {why}")]
     Key { path: String, why: String },
+    #[error("`server.tls.client_ca_file` ({path}): {why}")]
+    ClientCa { path: String, why: String },
 }
 
 /// The server's certificate chain and key, as files and as the rustls configuration new
@@ -34,6 +36,8 @@ pub enum TlsError {
 pub struct Certificates {
     cert_file: PathBuf,
     key_file: PathBuf,
+    /// Agents' client certificates are verified against this CA.
+    client_ca_file: Option<PathBuf>,
     current: ArcSwap<ServerConfig>,
     /// With `self_signed`: the development CA the server made.
     development: Option<self_signed::SelfSigned>,
@@ -64,13 +68,20 @@ impl Certificates {
                 (made.cert_file.clone(), made.key_file.clone(), Some(made))
             }
         };
-        let config = server_config(&cert_file, &key_file)?;
+        let client_ca_file = tls.client_ca_file.clone();
+        let config = server_config(&cert_file, &key_file, client_ca_file.as_deref())?;
         Ok(Certificates {
             cert_file,
             key_file,
+            client_ca_file,
             current: ArcSwap::from_pointee(config),
             development,
         })
+    }
+
+    /// Whether agents must present a client certificate (`server.tls.client_ca_file`).
+    pub fn requires_client_certificates(&self) -> bool {
+        self.client_ca_file.is_some()
     }
 
     /// The development CA's file and fingerprint, with `self_signed`.
@@ -89,7 +100,11 @@ impl Certificates {
     /// Reads the files again and, when they make a valid pair, serves them to new
     /// connections. A bad pair is logged and the current one kept.
     pub fn reload(&self) -> bool {
-        match server_config(&self.cert_file, &self.key_file) {
+        match server_config(
+            &self.cert_file,
+            &self.key_file,
+            self.client_ca_file.as_deref(),
+        ) {
             Ok(config) => {
                 self.current.store(Arc::new(config));
                 tracing::info!(cert_file = %self.cert_file.display(), "serving the TLS certificate read from disk");
@@ -166,7 +181,11 @@ async fn next(_: &mut Hangups) -> Option<()> {
     std::future::pending().await
 }
 
-fn server_config(cert_file: &Path, key_file: &Path) -> Result<ServerConfig, TlsError> {
+fn server_config(
+    cert_file: &Path,
+    key_file: &Path,
+    client_ca_file: Option<&Path>,
+) -> Result<ServerConfig, TlsError> {
     let cert_err = |why: String| TlsError::Certificate {
         path: cert_file.display().to_string(),
         why,
@@ -184,19 +203,46 @@ fn server_config(cert_file: &Path, key_file: &Path) -> Result<ServerConfig, TlsE
     }
     let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| key_err(pem_reason(&e)))?;
     let provider = Arc::new(provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| cert_err(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| {
-            key_err(format!(
-                "does not match the certificate, or is not usable: {e}"
-            ))
-        })?;
+        .map_err(|e| cert_err(e.to_string()))?;
+    let builder = match client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(path) => builder.with_client_cert_verifier(client_verifier(path, provider)?),
+    };
+    let mut config = builder.with_single_cert(chain, key).map_err(|e| {
+        key_err(format!(
+            "does not match the certificate, or is not usable: {e}"
+        ))
+    })?;
     // The server speaks HTTP/1.1 (axum without its http2 feature).
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// Verifies client certificates against the CAs in `path` when a client sends one; a
+/// client that sends none is let through here, and the agent routes refuse it
+/// (operators, browsers and the CLI have no client certificate).
+fn client_verifier(
+    path: &Path,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    let failed = |why: String| TlsError::ClientCa {
+        path: path.display().to_string(),
+        why,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| failed(pem_reason(&e)))? {
+        let cert = cert.map_err(|e| failed(pem_reason(&e)))?;
+        roots.add(cert).map_err(|e| failed(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(failed("holds no PEM certificate".into()));
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| failed(e.to_string()))
 }
 
 /// Makes [`provider`] the process's default, for any TLS client built without one of its

@@ -65,6 +65,12 @@ struct ServerSection {
     /// Allow `http://` to a host other than loopback: tokens and credentials in clear.
     #[serde(default)]
     allow_insecure_http: bool,
+    /// A client certificate (PEM chain) and its key, for a server that requires agents to
+    /// present one (`server.tls.client_ca_file` on the server).
+    #[serde(default)]
+    client_cert_file: Option<PathBuf>,
+    #[serde(default)]
+    client_key_file: Option<PathBuf>,
 }
 
 impl ServerSection {
@@ -81,15 +87,25 @@ impl ServerSection {
                 self.url
             );
         }
+        let identity = match (&self.client_cert_file, &self.client_key_file) {
+            (Some(cert), Some(key)) => Some(
+                tls::Identity::from_files(cert, key)
+                    .context("server.client_cert_file / server.client_key_file")?,
+            ),
+            (None, None) => None,
+            _ => bail!("set both server.client_cert_file and server.client_key_file, or neither"),
+        };
         Ok(match (&self.ca_fingerprint, &self.ca_file) {
             (Some(_), Some(_)) => bail!("set server.ca_fingerprint or server.ca_file, not both"),
             (Some(pin), None) => {
                 let pin = pin
                     .parse::<tls::Fingerprint>()
                     .map_err(|why| anyhow::anyhow!("server.ca_fingerprint: {why}"))?;
-                tls::pinned_http_client(pin)?
+                tls::pinned_http_client(pin, identity)?
             }
-            (None, ca_file) => tls::http_client(ca_file.as_deref()).context("server.ca_file")?,
+            (None, ca_file) => {
+                tls::http_client_as(ca_file.as_deref(), identity).context("server.ca_file")?
+            }
         })
     }
 }

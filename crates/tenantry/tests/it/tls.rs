@@ -64,12 +64,19 @@ impl Ca {
 
     /// A server certificate for 127.0.0.1 and localhost, as `<name>.pem` and `<name>.key`.
     fn issue(&self, name: &str) -> (PathBuf, PathBuf) {
+        self.issue_for(name, "serverAuth")
+    }
+
+    /// A certificate for `purpose` (`serverAuth`, `clientAuth`).
+    fn issue_for(&self, name: &str, purpose: &str) -> (PathBuf, PathBuf) {
         let dir = self.dir.path();
         let ext = dir.join(format!("{name}.ext"));
         std::fs::write(
             &ext,
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
-             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+            format!(
+                "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+                 keyUsage=critical,digitalSignature\nextendedKeyUsage={purpose}\n"
+            ),
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let (key, csr, pem) = (
@@ -448,4 +455,59 @@ async fn dev_tls_makes_its_ca_once_prints_the_fingerprint_and_serves_https() {
     );
     let page: Page<Tenant> = answer(again.op(Method::GET, "/api/v1/tenants"), StatusCode::OK).await;
     assert_eq!(page.items.len(), 2);
+}
+
+/// `server.tls.client_ca_file`: agents must present a client certificate from that CA on
+/// the agent routes; operators (no client certificate) are not asked for one.
+#[tokio::test]
+async fn agents_without_a_client_certificate_are_refused_when_the_server_requires_one() {
+    let ca = Ca::new();
+    let (cert, key) = ca.issue("server");
+    let clients = Ca::new();
+    let (client_cert, client_key) = clients.issue_for("agent", "clientAuth");
+    let server = TestServer::builder()
+        .ca_file(&ca.cert())
+        .env(
+            "TENANTRY_SERVER__TLS__CERT_FILE",
+            &cert.display().to_string(),
+        )
+        .env("TENANTRY_SERVER__TLS__KEY_FILE", &key.display().to_string())
+        .env(
+            "TENANTRY_SERVER__TLS__CLIENT_CA_FILE",
+            &clients.cert().display().to_string(),
+        )
+        .start();
+    // The operator's client has no certificate, and needs none.
+    server.create_tenant("acme").await;
+    let (token, _) = server.enrollment_token("acme").await;
+    let work = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+    let trust = format!("  ca_file: {}\n", ca.cert().display());
+
+    let config = agent_yaml(&work.path().join("bare"), &server.url, &token, &trust);
+    let out = crate::agent::agent_once(&config);
+    assert!(
+        !out.status.success(),
+        "an agent without a certificate enrolled"
+    );
+    assert!(
+        text(&out.stderr).contains("client certificate"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(server.hostnames("acme").await.is_empty());
+
+    let with_cert = format!(
+        "{trust}  client_cert_file: {}\n  client_key_file: {}\n",
+        client_cert.display(),
+        client_key.display()
+    );
+    let config = agent_yaml(
+        &work.path().join("certified"),
+        &server.url,
+        &token,
+        &with_cert,
+    );
+    let out = crate::agent::agent_once(&config);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(server.hostnames("acme").await.len(), 1);
 }
