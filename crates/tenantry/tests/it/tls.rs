@@ -28,19 +28,27 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
+/// `openssl req` with a new, unencrypted P-256 key.
+fn new_key_request(dir: &Path, args: &[&str]) {
+    let mut all = vec![
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    all.extend_from_slice(args);
+    openssl(dir, &all);
+}
+
 impl Ca {
     pub(crate) fn new() -> Ca {
         let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
-        openssl(
+        new_key_request(
             dir.path(),
             &[
-                "req",
                 "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
                 "-keyout",
                 "ca.key",
                 "-out",
@@ -84,16 +92,10 @@ impl Ca {
             format!("{name}.csr"),
             format!("{name}.pem"),
         );
-        openssl(
+        new_key_request(
             dir,
             &[
-                "req",
                 "-new",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
                 "-keyout",
                 &key,
                 "-out",
@@ -357,6 +359,18 @@ fn agent_yaml(dir: &Path, url: &str, token: &str, server: &str) -> PathBuf {
     path
 }
 
+/// One `agent --once` run against `server` from `<work>/<name>`, with `extra` lines in the
+/// agent's `server:` section.
+fn agent_run(
+    work: &Path,
+    name: &str,
+    server: &TestServer,
+    token: &str,
+    extra: &str,
+) -> std::process::Output {
+    crate::agent::agent_once(&agent_yaml(&work.join(name), &server.url, token, extra))
+}
+
 #[tokio::test]
 async fn an_agent_enrolls_by_a_pinned_ca_fingerprint_and_refuses_any_other_ca() {
     let ca = Ca::new();
@@ -374,13 +388,7 @@ async fn an_agent_enrolls_by_a_pinned_ca_fingerprint_and_refuses_any_other_ca() 
     // Another CA's fingerprint: the agent will not talk to this server.
     let other = Ca::new();
     let pinned_other = format!("  ca_fingerprint: \"{}\"\n", fingerprint(&other.cert()));
-    let config = agent_yaml(
-        &work.path().join("other"),
-        &server.url,
-        &token,
-        &pinned_other,
-    );
-    let out = crate::agent::agent_once(&config);
+    let out = agent_run(work.path(), "other", &server, &token, &pinned_other);
     assert!(!out.status.success(), "enrolled with the wrong CA pinned");
     assert!(
         text(&out.stderr).contains("pinned fingerprint"),
@@ -391,8 +399,7 @@ async fn an_agent_enrolls_by_a_pinned_ca_fingerprint_and_refuses_any_other_ca() 
 
     // The right one: enrolled, over a verified connection.
     let pinned = format!("  ca_fingerprint: \"{}\"\n", fingerprint(&ca.cert()));
-    let config = agent_yaml(&work.path().join("right"), &server.url, &token, &pinned);
-    let out = crate::agent::agent_once(&config);
+    let out = agent_run(work.path(), "right", &server, &token, &pinned);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stdout).contains("enrolled host"),
@@ -483,8 +490,7 @@ async fn agents_without_a_client_certificate_are_refused_when_the_server_require
     let work = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
     let trust = format!("  ca_file: {}\n", ca.cert().display());
 
-    let config = agent_yaml(&work.path().join("bare"), &server.url, &token, &trust);
-    let out = crate::agent::agent_once(&config);
+    let out = agent_run(work.path(), "bare", &server, &token, &trust);
     assert!(
         !out.status.success(),
         "an agent without a certificate enrolled"
@@ -501,13 +507,7 @@ async fn agents_without_a_client_certificate_are_refused_when_the_server_require
         client_cert.display(),
         client_key.display()
     );
-    let config = agent_yaml(
-        &work.path().join("certified"),
-        &server.url,
-        &token,
-        &with_cert,
-    );
-    let out = crate::agent::agent_once(&config);
+    let out = agent_run(work.path(), "certified", &server, &token, &with_cert);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(server.hostnames("acme").await.len(), 1);
 }
