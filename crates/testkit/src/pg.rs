@@ -104,10 +104,22 @@ host all all 127.0.0.1/32 scram-sha-256\n";
 pub struct PgCluster {
     pub port: u16,
     dir: TempDir,
+    /// With TLS: the server's certificate and key, inside the cluster's directory.
+    ssl: Option<(PathBuf, PathBuf)>,
 }
 
 impl PgCluster {
     pub fn start() -> PgCluster {
+        Self::start_with(None)
+    }
+
+    /// With `ssl=on`, serving `cert` (PEM, for 127.0.0.1) with `key`. Clients may still
+    /// connect without TLS; those that ask for `sslmode=verify-full` verify it.
+    pub fn start_tls(cert: &Path, key: &Path) -> PgCluster {
+        Self::start_with(Some((cert, key)))
+    }
+
+    fn start_with(tls: Option<(&Path, &Path)>) -> PgCluster {
         let template = template();
         let dir = TempDir::new().unwrap_or_else(|e| panic!("{e}"));
         let data = dir.path().join("data");
@@ -124,8 +136,21 @@ impl PgCluster {
         // Like a real server: the superuser is trusted on loopback (tests and bootstrap use
         // it), every other role must present a valid password.
         std::fs::write(data.join("pg_hba.conf"), HBA).unwrap_or_else(|e| panic!("{e}"));
+        let ssl = tls.map(|(cert, key)| {
+            let (to_cert, to_key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
+            std::fs::copy(cert, &to_cert).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::copy(key, &to_key).unwrap_or_else(|e| panic!("{e}"));
+            // PostgreSQL refuses a key others can read.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&to_key, std::fs::Permissions::from_mode(0o600))
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            (to_cert, to_key)
+        });
         chown_postgres(dir.path());
-        let mut cluster = PgCluster { port: 0, dir };
+        let mut cluster = PgCluster { port: 0, dir, ssl };
         // A free port can be taken between our probe and the server's bind: retry.
         for _ in 0..5 {
             cluster.port = free_port();
@@ -138,12 +163,19 @@ impl PgCluster {
     }
 
     fn pg_ctl_start(&self) -> bool {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
              -c full_page_writes=off -c max_connections=300 -c shared_buffers=32MB",
             self.port,
             self.dir.path().join("sock").display()
         );
+        if let Some((cert, key)) = &self.ssl {
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert.display(),
+                key.display()
+            ));
+        }
         as_postgres(&bindir().join("pg_ctl"))
             .args(["start", "-w", "-t", "60", "-s", "-D"])
             .arg(self.dir.path().join("data"))

@@ -73,6 +73,8 @@ pub struct PgEnv {
     pub registry: PgCluster,
     pub instances: Vec<(&'static str, &'static str, &'static str, PgCluster)>,
     pub bao: Option<BaoEnv>,
+    /// With TLS clusters: the CA the server's URLs verify them against (`verify-full`).
+    pub ssl_root: Option<PathBuf>,
 }
 
 /// A real `bao server -dev` after `tenantry provision-bootstrap`.
@@ -97,6 +99,29 @@ impl PgEnv {
                 ("us1", "us-east", "us", PgCluster::start()),
             ],
             bao: None,
+            ssl_root: None,
+        }
+    }
+
+    /// Clusters with `ssl=on` serving `cert`/`key` (signed by `ca`); the server's URLs ask
+    /// for `sslmode=verify-full` against `ca`.
+    pub fn start_tls(ca: &Path, cert: &Path, key: &Path) -> Arc<PgEnv> {
+        Arc::new(PgEnv {
+            registry: PgCluster::start_tls(cert, key),
+            instances: vec![
+                ("eu1", "eu-west", "eu", PgCluster::start_tls(cert, key)),
+                ("us1", "us-east", "us", PgCluster::start_tls(cert, key)),
+            ],
+            bao: None,
+            ssl_root: Some(ca.to_path_buf()),
+        })
+    }
+
+    /// A URL of the server's configuration: verified TLS when the clusters have it.
+    fn server_url(&self, url: String) -> String {
+        match &self.ssl_root {
+            Some(ca) => format!("{url}?sslmode=verify-full&sslrootcert={}", ca.display()),
+            None => url,
         }
     }
 
@@ -213,7 +238,7 @@ impl PgEnv {
     fn yaml(&self, isolation: &str, bao: Option<(&BaoEnv, bool)>) -> String {
         let mut yaml = format!(
             "registry:\n  url: {}\nisolation:\n  default: {isolation}\n",
-            self.registry.url("tenantry_registry")
+            self.server_url(self.registry.url("tenantry_registry"))
         );
         match bao {
             None => yaml.push_str("allow_shared_credentials: true\n"),
@@ -233,7 +258,7 @@ impl PgEnv {
         yaml.push_str("instances:\n");
         for (name, region, jurisdiction, cluster) in &self.instances {
             let url = match bao {
-                None => cluster.url("postgres"),
+                None => self.server_url(cluster.url("postgres")),
                 Some(_) => format!(
                     "postgres://tenantry_provisioner@127.0.0.1:{}/postgres",
                     cluster.port

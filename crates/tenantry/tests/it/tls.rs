@@ -8,7 +8,7 @@ use std::process::Command;
 use reqwest::{Method, StatusCode};
 use tenantry_proto::{Page, Tenant};
 
-use crate::support::{TestServer, answer, run, text, until};
+use crate::support::{Mode, PgEnv, TestServer, answer, pg_strings, run, text, until};
 
 /// A throwaway certificate authority in a directory of its own.
 pub(crate) struct Ca {
@@ -510,4 +510,65 @@ async fn agents_without_a_client_certificate_are_refused_when_the_server_require
     let out = agent_run(work.path(), "certified", &server, &token, &with_cert);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(server.hostnames("acme").await.len(), 1);
+}
+
+/// PostgreSQL with `ssl=on`, every URL of the server asking for `sslmode=verify-full`: the
+/// server's connections to the registry and to both instances are TLS, tenants of both
+/// modes work, and a CA that did not sign the servers' certificates stops the start.
+#[tokio::test]
+async fn postgres_connections_are_tls_and_verify_the_server() {
+    let ca = Ca::new();
+    let (cert, key) = ca.issue("postgres");
+    let pg = PgEnv::start_tls(&ca.cert(), &cert, &key);
+    let server = TestServer::builder().mode(Mode::PgDatabase).pg(&pg).start();
+    server.create_tenant_on("acme", "database", "eu1").await;
+    server.create_tenant_on("beta", "schema", "us1").await;
+    server.create_host("acme", "a1").await;
+    server.create_host("beta", "b1").await;
+    assert_eq!(server.hostnames("acme").await, ["a1"]);
+    assert_eq!(server.hostnames("beta").await, ["b1"]);
+    // Every client session but this query's own (the server names only some of its pools).
+    const SESSIONS: &str = "SELECT coalesce(a.datname, '?') || ':' || s.ssl::text \
+        FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+        WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()";
+    for cluster in [&pg.registry, pg.instance("eu1"), pg.instance("us1")] {
+        let sessions = pg_strings(&cluster.url("postgres"), SESSIONS).await;
+        assert!(!sessions.is_empty(), "the server holds no connection here");
+        assert!(
+            sessions.iter().all(|s| s.ends_with(":true")),
+            "a connection without TLS: {sessions:?}"
+        );
+    }
+    drop(server);
+
+    // Told to trust another CA, the server does not start, and says why.
+    let other = Ca::new();
+    let ca_s = ca.cert().display().to_string();
+    let config = pg
+        .config(Mode::PgDatabase)
+        .replace(&ca_s, &other.cert().display().to_string());
+    let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("tenantry.yaml");
+    std::fs::write(&path, config).unwrap_or_else(|e| panic!("{e}"));
+    let (path_s, data_s) = (
+        path.display().to_string(),
+        dir.path().join("data").display().to_string(),
+    );
+    let out = run(
+        &["serve", "--config", &path_s],
+        &[
+            ("TENANTRY_DATA_DIR", data_s.as_str()),
+            ("TENANTRY_SERVER__LISTEN", "127.0.0.1:0"),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "trusted a database no known CA signed"
+    );
+    assert!(
+        stderr.contains("registry")
+            && (stderr.contains("certificate") || stderr.contains("UnknownIssuer")),
+        "{stderr}"
+    );
 }
