@@ -29,6 +29,16 @@ fn free_port_run() -> u16 {
 }
 
 fn dev_stack(action: &str, dir: &Path, pg_port: u16, bao_port: u16) -> std::process::Output {
+    dev_stack_with(action, dir, pg_port, bao_port, false)
+}
+
+fn dev_stack_with(
+    action: &str,
+    dir: &Path,
+    pg_port: u16,
+    bao_port: u16,
+    tls: bool,
+) -> std::process::Output {
     Command::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../scripts/dev-stack"
@@ -39,6 +49,7 @@ fn dev_stack(action: &str, dir: &Path, pg_port: u16, bao_port: u16) -> std::proc
     .env("DEV_STACK_PG_PORT", pg_port.to_string())
     .env("DEV_STACK_BAO_PORT", bao_port.to_string())
     .env("DEV_STACK_TENANTRY", BIN)
+    .env("DEV_STACK_TLS", if tls { "1" } else { "0" })
     .output()
     .unwrap_or_else(|e| panic!("scripts/dev-stack {action}: {e}"))
 }
@@ -95,6 +106,43 @@ async fn dev_stack_brings_up_the_production_shape_and_removes_it() {
         "down left the stack directory"
     );
     assert!(!temp.path().join("tenantry.dev.yaml").exists());
+}
+
+/// `DEV_STACK_TLS=1`: the same stack with TLS on every hop. The server verifies every
+/// PostgreSQL cluster (`verify-full`) and OpenBAO (`-dev-tls`, `vault.ca_file`).
+#[tokio::test]
+async fn dev_stack_runs_with_tls_on_every_hop() {
+    let temp = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (pg_port, bao_port) = (free_port_run(), tenantry_testkit::pg::free_port());
+    let up = dev_stack_with("up", temp.path(), pg_port, bao_port, true);
+    let guard = scopeguard(temp.path(), pg_port, bao_port);
+    assert!(
+        up.status.success(),
+        "up: {}{}",
+        text(&up.stdout),
+        text(&up.stderr)
+    );
+    let config = std::fs::read_to_string(temp.path().join("tenantry.dev.yaml")).unwrap_or_default();
+    assert!(
+        config.matches("sslmode=verify-full").count() == 3
+            && config.contains("url: https://")
+            && config.contains("ca_file: "),
+        "{config}"
+    );
+    let server = TestServer::builder()
+        .env(
+            "TENANTRY_CONFIG",
+            &temp.path().join("tenantry.dev.yaml").display().to_string(),
+        )
+        .start();
+    let tenant = server.create_tenant("acme").await;
+    assert_eq!(tenant.status, TenantStatus::Active, "{tenant:?}");
+    server.create_host("acme", "web1").await;
+    assert_eq!(server.hostnames("acme").await, vec!["web1".to_owned()]);
+    drop(server);
+    drop(guard);
 }
 
 /// Takes the stack down even when an assertion fails.
