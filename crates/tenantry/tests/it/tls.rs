@@ -572,3 +572,52 @@ async fn postgres_connections_are_tls_and_verify_the_server() {
         "{stderr}"
     );
 }
+
+/// A server certificate that has expired is refused by clients, and the message says so.
+#[tokio::test]
+async fn an_expired_server_certificate_is_refused_and_named_as_such() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, date_time_ymd};
+    let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+    let made = (|| -> Result<(String, String, String), rcgen::Error> {
+        let ca_key = KeyPair::generate()?;
+        let mut ca = CertificateParams::new(Vec::<String>::new())?;
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key)?;
+        let key = KeyPair::generate()?;
+        let mut leaf =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])?;
+        leaf.not_before = date_time_ymd(2020, 1, 1);
+        leaf.not_after = date_time_ymd(2020, 12, 31);
+        let cert = leaf.signed_by(&key, &Issuer::new(ca, &ca_key))?;
+        Ok((ca_cert.pem(), cert.pem(), key.serialize_pem()))
+    })()
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (ca, cert, key) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+    );
+    for (path, pem) in [(&ca, &made.0), (&cert, &made.1), (&key, &made.2)] {
+        std::fs::write(path, pem).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let server = TestServer::builder()
+        .env(
+            "TENANTRY_SERVER__TLS__CERT_FILE",
+            &cert.display().to_string(),
+        )
+        .env("TENANTRY_SERVER__TLS__KEY_FILE", &key.display().to_string())
+        .start();
+    let ca_s = ca.display().to_string();
+    let out = run(
+        &["tenants", "list"],
+        &[
+            ("TENANTRY_SERVER_URL", server.url.as_str()),
+            ("TENANTRY_API_KEY", server.key()),
+            ("TENANTRY_CA_FILE", &ca_s),
+        ],
+    );
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "trusted an expired certificate");
+    assert!(stderr.to_lowercase().contains("expired"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
