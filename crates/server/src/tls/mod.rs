@@ -231,13 +231,11 @@ fn client_verifier(
         path: path.display().to_string(),
         why,
     };
+    // Read as every client of ours reads a CA file.
+    let certs = tenantry_client::tls::read_ca_file(path).map_err(|e| failed(e.to_string()))?;
     let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(path).map_err(|e| failed(pem_reason(&e)))? {
-        let cert = cert.map_err(|e| failed(pem_reason(&e)))?;
+    for cert in certs {
         roots.add(cert).map_err(|e| failed(e.to_string()))?;
-    }
-    if roots.is_empty() {
-        return Err(failed("holds no PEM certificate".into()));
     }
     rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
         .allow_unauthenticated()

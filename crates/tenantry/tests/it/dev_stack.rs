@@ -54,22 +54,49 @@ fn dev_stack_with(
     .unwrap_or_else(|e| panic!("scripts/dev-stack {action}: {e}"))
 }
 
-#[tokio::test]
-async fn dev_stack_brings_up_the_production_shape_and_removes_it() {
+/// A directory for a stack that PostgreSQL (running as its own user) can reach, and its
+/// ports.
+fn stack_home() -> (tempfile::TempDir, u16, u16) {
     let temp = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
-    // PostgreSQL runs as its own user and must reach the stack's directory.
     std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o755))
         .unwrap_or_else(|e| panic!("{e}"));
-    let (pg_port, bao_port) = (free_port_run(), tenantry_testkit::pg::free_port());
-    let up = dev_stack("up", temp.path(), pg_port, bao_port);
-    let guard = scopeguard(temp.path(), pg_port, bao_port);
+    (temp, free_port_run(), tenantry_testkit::pg::free_port())
+}
+
+/// Brings the stack up; the guard takes it down even when an assertion fails. Returns the
+/// guard and the configuration written.
+fn up(dir: &Path, pg_port: u16, bao_port: u16, tls: bool) -> (Down<'_>, String) {
+    let out = dev_stack_with("up", dir, pg_port, bao_port, tls);
+    let guard = scopeguard(dir, pg_port, bao_port);
     assert!(
-        up.status.success(),
+        out.status.success(),
         "up: {}{}",
-        text(&up.stdout),
-        text(&up.stderr)
+        text(&out.stdout),
+        text(&out.stderr)
     );
-    let config = std::fs::read_to_string(temp.path().join("tenantry.dev.yaml")).unwrap_or_default();
+    let config = std::fs::read_to_string(dir.join("tenantry.dev.yaml")).unwrap_or_default();
+    (guard, config)
+}
+
+/// A server on the stack's configuration serves a new tenant and a host in it.
+async fn serves_a_tenant(dir: &Path) -> TestServer {
+    let server = TestServer::builder()
+        .env(
+            "TENANTRY_CONFIG",
+            &dir.join("tenantry.dev.yaml").display().to_string(),
+        )
+        .start();
+    let tenant = server.create_tenant("acme").await;
+    assert_eq!(tenant.status, TenantStatus::Active, "{tenant:?}");
+    server.create_host("acme", "web1").await;
+    assert_eq!(server.hostnames("acme").await, vec!["web1".to_owned()]);
+    server
+}
+
+#[tokio::test]
+async fn dev_stack_brings_up_the_production_shape_and_removes_it() {
+    let (temp, pg_port, bao_port) = stack_home();
+    let (guard, config) = up(temp.path(), pg_port, bao_port, false);
     assert!(
         config.contains("auth: approle") && config.contains("tenantry_provisioner@"),
         "{config}"
@@ -86,16 +113,7 @@ async fn dev_stack_brings_up_the_production_shape_and_removes_it() {
         text(&status.stdout)
     );
 
-    let server = TestServer::builder()
-        .env(
-            "TENANTRY_CONFIG",
-            &temp.path().join("tenantry.dev.yaml").display().to_string(),
-        )
-        .start();
-    let tenant = server.create_tenant("acme").await;
-    assert_eq!(tenant.status, TenantStatus::Active, "{tenant:?}");
-    server.create_host("acme", "web1").await;
-    assert_eq!(server.hostnames("acme").await, vec!["web1".to_owned()]);
+    let server = serves_a_tenant(temp.path()).await;
     let (status, _) = call(server.anon(Method::GET, "/readyz")).await;
     assert_eq!(status, StatusCode::OK);
     drop(server);
@@ -112,36 +130,15 @@ async fn dev_stack_brings_up_the_production_shape_and_removes_it() {
 /// PostgreSQL cluster (`verify-full`) and OpenBAO (`-dev-tls`, `vault.ca_file`).
 #[tokio::test]
 async fn dev_stack_runs_with_tls_on_every_hop() {
-    let temp = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
-    std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o755))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (pg_port, bao_port) = (free_port_run(), tenantry_testkit::pg::free_port());
-    let up = dev_stack_with("up", temp.path(), pg_port, bao_port, true);
-    let guard = scopeguard(temp.path(), pg_port, bao_port);
-    assert!(
-        up.status.success(),
-        "up: {}{}",
-        text(&up.stdout),
-        text(&up.stderr)
-    );
-    let config = std::fs::read_to_string(temp.path().join("tenantry.dev.yaml")).unwrap_or_default();
+    let (temp, pg_port, bao_port) = stack_home();
+    let (guard, config) = up(temp.path(), pg_port, bao_port, true);
     assert!(
         config.matches("sslmode=verify-full").count() == 3
             && config.contains("url: https://")
             && config.contains("ca_file: "),
         "{config}"
     );
-    let server = TestServer::builder()
-        .env(
-            "TENANTRY_CONFIG",
-            &temp.path().join("tenantry.dev.yaml").display().to_string(),
-        )
-        .start();
-    let tenant = server.create_tenant("acme").await;
-    assert_eq!(tenant.status, TenantStatus::Active, "{tenant:?}");
-    server.create_host("acme", "web1").await;
-    assert_eq!(server.hostnames("acme").await, vec!["web1".to_owned()]);
-    drop(server);
+    drop(serves_a_tenant(temp.path()).await);
     drop(guard);
 }
 
