@@ -45,6 +45,8 @@ pub enum StartError {
     KeyGeneration(String),
     #[error("the built-in tenant: {0}")]
     DefaultTenant(#[from] ProvisionError),
+    #[error("instance `{name}` (instances.{name}.url): {source}")]
+    Instance { name: String, source: sqlx::Error },
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error("cannot listen on {addr}: {source}")]
@@ -81,6 +83,7 @@ impl Server {
             None => None,
         };
         let core = Core::open(config).await?;
+        check_instances(&core).await?;
         let multitenancy = core.config.multitenancy.enabled;
         if core.config.is_postgres() && multitenancy && core.config.vault.is_none() {
             tracing::warn!(
@@ -358,6 +361,34 @@ fn spawn_reconcile(
             log_reconciled(&provisioner.reconcile_stuck(interval).await);
         }
     })
+}
+
+/// Every instance is tried once, all at a time. One that is down may come back and must not
+/// keep the others' tenants offline: it is logged and the server starts. One whose
+/// certificate, login or database is refused will not come back by itself: the start stops
+/// and names it.
+async fn check_instances(core: &Core) -> Result<(), StartError> {
+    use crate::store::instances::ProbeError;
+    let timeout = core.config.pools.acquire_timeout.as_duration();
+    let probes = core
+        .storage
+        .instances()
+        .map(|instance| async move { (instance, instance.probe(timeout).await) });
+    for (instance, outcome) in futures_util::future::join_all(probes).await {
+        match outcome {
+            Ok(()) => {}
+            Err(ProbeError::Refused(source)) => {
+                return Err(StartError::Instance {
+                    name: instance.name.clone(),
+                    source,
+                });
+            }
+            Err(error) => {
+                tracing::warn!(instance = %instance.name, %error, "instance unavailable at start; its tenants answer 503 until it is back");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn log_reconciled(report: &crate::provisioner::ReconcileReport) {

@@ -89,7 +89,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Each cause once: errors that quote their source would repeat it in `{e:#}`.
+            eprintln!("error: {}", tenantry_client::causes(&*e));
             ExitCode::FAILURE
         }
     }

@@ -31,6 +31,19 @@ pub struct InstanceConfig {
     pub max_tenants: Option<u64>,
 }
 
+/// Why an instance did not answer a probe.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The configuration cannot work (certificate, login, database): fix it, then start.
+    #[error("{0}")]
+    Refused(sqlx::Error),
+    /// Down or unreachable: it may come back, so the server starts without it.
+    #[error("{0}")]
+    Unreachable(sqlx::Error),
+    #[error("no answer within {0:?}")]
+    TimedOut(std::time::Duration),
+}
+
 /// One configured database server.
 #[derive(Debug)]
 pub struct Instance {
@@ -92,6 +105,23 @@ impl Instance {
             .clone()
             .database(name)
             .application_name(ADMIN_APPLICATION)
+    }
+
+    /// Connects once, as the provisioner does, without the pool's retries: what the
+    /// server checks at start.
+    pub async fn probe(&self, timeout: std::time::Duration) -> Result<(), ProbeError> {
+        use sqlx::Connection;
+        let options = self.base.clone().application_name(ADMIN_APPLICATION);
+        match tokio::time::timeout(timeout, sqlx::PgConnection::connect_with(&options)).await {
+            Err(_) => Err(ProbeError::TimedOut(timeout)),
+            Ok(Err(e)) if postgres::is_configuration_fault(&e) => Err(ProbeError::Refused(e)),
+            Ok(Err(e)) => Err(ProbeError::Unreachable(e)),
+            Ok(Ok(conn)) => {
+                // Closing is a courtesy to the instance; the probe has its answer.
+                let _ = conn.close().await;
+                Ok(())
+            }
+        }
     }
 
     pub fn admin(&self) -> &PgPool {

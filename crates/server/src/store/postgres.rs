@@ -225,6 +225,21 @@ pub fn is_auth_failure(err: &sqlx::Error) -> bool {
         if matches!(e.code().as_deref(), Some("28P01") | Some("28000")))
 }
 
+/// The instance refused who we are or we refused who it is: an untrusted or mismatched
+/// certificate, a refused login, a database that does not exist. Unlike an instance that
+/// is down, none of these heals by waiting.
+pub fn is_configuration_fault(err: &sqlx::Error) -> bool {
+    let tls = match err {
+        sqlx::Error::Tls(_) => true,
+        // rustls reports a failed handshake inside the socket's I/O error.
+        sqlx::Error::Io(e) => e
+            .get_ref()
+            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()),
+        _ => false,
+    };
+    tls || is_auth_failure(err) || is_missing_database(err)
+}
+
 pub async fn role_exists<'c>(
     admin: impl sqlx::PgExecutor<'c>,
     role: &str,

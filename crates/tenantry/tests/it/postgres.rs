@@ -198,10 +198,22 @@ async fn an_instance_going_down_affects_only_its_tenants() {
     )
     .await;
 
+    // Still down at the next start: the server starts all the same (an instance that may
+    // come back is not a configuration error) and serves the other instance's tenants.
+    let key = server.key().to_owned();
+    let data = server.stop();
+    let server = TestServer::builder()
+        .mode(Mode::PgDatabase)
+        .env("TENANTRY_POOLS__ACQUIRE_TIMEOUT", "1s")
+        .pg(&pg)
+        .data_dir(&data)
+        .api_key(&key)
+        .start();
+    assert_eq!(server.hostnames("on-eu").await, ["still-fine"]);
+
     // Back up: its tenants are served again and the failed create can be retried after the
     // next start finishes the rollback.
     pg.instance("us1").resume();
-    let key = server.key().to_owned();
     let data = server.stop();
     let server = TestServer::builder()
         .mode(Mode::PgDatabase)

@@ -541,12 +541,39 @@ async fn postgres_connections_are_tls_and_verify_the_server() {
     }
     drop(server);
 
-    // Told to trust another CA, the server does not start, and says why.
+    // Told to trust another CA for the registry, the server does not start, and says why.
     let other = Ca::new();
-    let ca_s = ca.cert().display().to_string();
-    let config = pg
-        .config(Mode::PgDatabase)
-        .replace(&ca_s, &other.cert().display().to_string());
+    let (ca_s, other_s) = (
+        ca.cert().display().to_string(),
+        other.cert().display().to_string(),
+    );
+    let config = pg.config(Mode::PgDatabase);
+    let stderr = serve_refused(&config.replace(&ca_s, &other_s));
+    assert!(
+        stderr.contains("registry")
+            && (stderr.contains("certificate") || stderr.contains("UnknownIssuer")),
+        "{stderr}"
+    );
+
+    // The registry trusted, one instance not: the start stops naming that instance, rather
+    // than its tenants failing one request at a time.
+    let eu1_port = format!(":{}/", pg.instance("eu1").port);
+    let config: String = config
+        .lines()
+        .map(|line| match line.contains(&eu1_port) {
+            true => line.replace(&ca_s, &other_s),
+            false => line.to_owned(),
+        } + "\n")
+        .collect();
+    let stderr = serve_refused(&config);
+    assert!(
+        stderr.contains("instance `eu1`") && stderr.contains("invalid peer certificate"),
+        "{stderr}"
+    );
+}
+
+/// Runs `serve` with `config`, which must fail; its standard error.
+fn serve_refused(config: &str) -> String {
     let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
     let path = dir.path().join("tenantry.yaml");
     std::fs::write(&path, config).unwrap_or_else(|e| panic!("{e}"));
@@ -561,16 +588,8 @@ async fn postgres_connections_are_tls_and_verify_the_server() {
             ("TENANTRY_SERVER__LISTEN", "127.0.0.1:0"),
         ],
     );
-    let stderr = text(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "trusted a database no known CA signed"
-    );
-    assert!(
-        stderr.contains("registry")
-            && (stderr.contains("certificate") || stderr.contains("UnknownIssuer")),
-        "{stderr}"
-    );
+    assert!(!out.status.success(), "started with {config}");
+    text(&out.stderr)
 }
 
 /// A server certificate that has expired is refused by clients, and the message says so.
