@@ -19,6 +19,12 @@ pub enum ClientError {
     Api(Problem),
     #[error("cannot reach the server at {url}: {}", causes(source))]
     Unreachable { url: String, source: reqwest::Error },
+    /// The TLS handshake failed: a certificate one side would not accept (an unknown CA, a
+    /// name mismatch, an expired certificate, another pinned fingerprint, no client
+    /// certificate). Not an outage: it fails the same way until a certificate or the
+    /// configuration changes.
+    #[error("TLS with the server at {url} failed: {}", causes(source))]
+    Tls { url: String, source: reqwest::Error },
     #[error("unexpected answer from the server ({status}): {body}")]
     Unexpected { status: StatusCode, body: String },
 }
@@ -40,6 +46,16 @@ pub fn causes(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 impl ClientError {
+    /// A request that got no answer: a refused handshake, or a server out of reach.
+    fn sending(url: &str, source: reqwest::Error) -> ClientError {
+        let url = url.to_owned();
+        if tls::is_handshake_refusal(&source) {
+            ClientError::Tls { url, source }
+        } else {
+            ClientError::Unreachable { url, source }
+        }
+    }
+
     /// The problem's stable code, when the server sent one.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -105,10 +121,7 @@ impl Client {
         let response = req
             .send()
             .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
+            .map_err(|source| ClientError::sending(&self.base, source))?;
         let status = response.status();
         let body = response
             .bytes()

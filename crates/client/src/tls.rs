@@ -243,3 +243,24 @@ pub fn pinned_http_client(
         .tls_backend_preconfigured(config)
         .build()?)
 }
+
+/// Whether a failed request failed in the TLS handshake, which rustls refused (or was
+/// refused by the peer's alert): retrying gives the same answer until a certificate or the
+/// configuration changes.
+pub fn is_handshake_refusal(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        // tokio-rustls hands rustls' error up inside I/O errors (hyper wraps it in another),
+        // and an I/O error's `source()` skips what it wraps: descend into it instead.
+        next = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
+}

@@ -3,7 +3,8 @@
 //!
 //! The host credential lives in `<state_dir>/agent-state.json` (mode 0600). A host the
 //! server no longer knows (deleted) re-enrolls if the configured token still works, and
-//! otherwise stops with the server's reason. An unreachable server is retried with backoff.
+//! otherwise stops with the server's reason. An unreachable server is retried with backoff;
+//! so is a refused TLS handshake, reported as such (with `--once` it stops at once).
 
 mod facts;
 
@@ -202,7 +203,15 @@ enum Round {
     Next(Duration),
     /// The server could not be reached, or could not serve us now: try again later.
     Retry(String),
+    /// The TLS handshake was refused (a certificate one side does not accept). It fails the
+    /// same way until a certificate or the configuration changes: `--once` stops at once; a
+    /// running agent keeps trying, since the server's certificate may be fixed without it.
+    Refused(String),
 }
+
+/// What to look at when a handshake is refused.
+const TLS_HINT: &str = "server.ca_file / server.ca_fingerprint set which server certificates \
+     this agent trusts, server.client_cert_file the certificate it presents";
 
 /// Whether a failed call is worth trying again. Only a definitive refusal stops an agent:
 /// a token or host the server no longer accepts, a tenant being deleted, or a request it
@@ -210,6 +219,7 @@ enum Round {
 /// tenant, a host limit, a busy tenant) are ridden out with backoff.
 fn retry_or_stop(e: ClientError) -> anyhow::Result<Round> {
     let transient = match &e {
+        ClientError::Tls { .. } => return Ok(Round::Refused(e.to_string())),
         ClientError::Unreachable { .. } => true,
         ClientError::Unexpected { status, .. } => {
             status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408
@@ -433,6 +443,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                     agent.config.server.url,
                     backoff.as_secs()
                 );
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            Round::Refused(why) => {
+                if args.once {
+                    bail!("{why} ({TLS_HINT})");
+                }
+                eprintln!("{why} ({TLS_HINT}); retrying in {}s", backoff.as_secs());
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
