@@ -9,15 +9,69 @@ use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde::Serialize;
 
+use crate::process;
 use crate::report::Latency;
 
 /// What every request looks like, except for whose credential it carries.
+#[derive(Clone)]
 pub struct Target {
     pub method: Method,
     pub url: String,
     /// `Bearer …` for each tenant; each request picks one at random.
     pub credentials: Vec<HeaderValue>,
     pub json_body: Option<Vec<u8>>,
+    /// For `https://` URLs: whom to trust.
+    pub tls: Option<rustls::ClientConfig>,
+    /// One connection per worker for the whole run; without, a new connection (and TLS
+    /// handshake) per request.
+    pub keep_alive: bool,
+}
+
+impl Target {
+    /// `GET url`, over kept-alive connections.
+    pub fn get(url: String, credentials: Vec<HeaderValue>) -> Target {
+        Target {
+            method: Method::GET,
+            url,
+            credentials,
+            json_body: None,
+            tls: None,
+            keep_alive: true,
+        }
+    }
+}
+
+/// A measured load and the CPU each side spent on it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Costed {
+    pub load: Load,
+    /// CPU (user + system) the server spent per request, in µs.
+    pub server_cpu_us: f64,
+    /// CPU this process (the load generator) spent per request, in µs.
+    pub generator_cpu_us: f64,
+}
+
+/// Runs the warm-up, then the measured window with both processes' CPU read around it
+/// alone (new connections at its start: `concurrency` handshakes, nothing next to the
+/// requests of a window).
+pub async fn costed(
+    target: Target,
+    concurrency: usize,
+    warmup: Duration,
+    measure: Duration,
+    server_pid: u32,
+) -> anyhow::Result<Costed> {
+    run(target.clone(), concurrency, Duration::ZERO, warmup).await?;
+    let me = std::process::id();
+    let before = (process::cpu_ms(server_pid), process::cpu_ms(me));
+    let load = run(target, concurrency, Duration::ZERO, measure).await?;
+    let after = (process::cpu_ms(server_pid), process::cpu_ms(me));
+    let per_request = |b: f64, a: f64| (a - b) * 1e3 / (load.requests.max(1) as f64);
+    Ok(Costed {
+        load,
+        server_cpu_us: per_request(before.0, after.0),
+        generator_cpu_us: per_request(before.1, after.1),
+    })
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -43,10 +97,13 @@ pub async fn run(
     let mut workers = Vec::with_capacity(concurrency);
     for worker in 0..concurrency {
         let target = Arc::clone(&target);
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .tcp_nodelay(true)
-            .build()?;
+        let mut builder = reqwest::Client::builder()
+            .pool_max_idle_per_host(usize::from(target.keep_alive))
+            .tcp_nodelay(true);
+        if let Some(tls) = &target.tls {
+            builder = builder.tls_backend_preconfigured(tls.clone());
+        }
+        let client = builder.build()?;
         workers.push(tokio::spawn(async move {
             let mut rng = Rng::seeded(worker as u64);
             let mut samples = Vec::with_capacity(1 << 16);

@@ -3,10 +3,12 @@
 //! and refreshes `docs/benchmarks.md`. Everything it starts, it stops.
 
 mod load;
+mod process;
 mod provision;
 mod read;
 mod report;
 mod server;
+mod tls;
 
 use std::process::ExitCode;
 
@@ -57,6 +59,9 @@ struct Args {
     /// superuser in the server) instead of shared instance credentials.
     #[arg(long)]
     openbao: bool,
+    /// Skip the read suite's HTTPS column (the same reads over TLS, and the handshake rate).
+    #[arg(long)]
+    no_tls: bool,
     /// Where the repository is (results and docs are written there).
     #[arg(long, default_value = ".")]
     repo: std::path::PathBuf,
@@ -122,10 +127,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
         let reads_too = reads || (memory && mode == server::Mode::Schema);
         let write_at = writes.then_some(args.write_tenants);
-        let (found, write) =
-            read::run(mode, &counts, windows, reads_too, write_at, args.openbao).await?;
-        report.read.extend(found);
-        report.write.extend(write);
+        let tls = reads && !args.no_tls;
+        let found = read::run(
+            mode,
+            &counts,
+            windows,
+            reads_too,
+            write_at,
+            args.openbao,
+            tls,
+        )
+        .await?;
+        report.read.extend(found.reads);
+        report.tls.extend(found.tls);
+        report.write.extend(found.write);
     }
     if any(&[Suite::Provision, Suite::Migrate]) {
         for (mode, n) in [

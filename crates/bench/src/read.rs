@@ -20,7 +20,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::load::{self, Load, Target};
+use crate::process::rss_mb;
 use crate::server::{Mode, Server, Stack};
+use crate::tls::TlsRead;
 
 /// Concurrency of both the routed load and pgbench.
 pub const CONNECTIONS: usize = 32;
@@ -77,6 +79,13 @@ pub struct Write {
     pub checkins: Load,
 }
 
+/// What one stack's run found.
+pub struct Found {
+    pub reads: Vec<Read>,
+    pub tls: Vec<TlsRead>,
+    pub write: Option<Write>,
+}
+
 /// Tenant slugs `b1 … bN`: schema `t_b<n>`, so pgbench can name one from a number.
 fn slug(n: usize) -> String {
     format!("b{n}")
@@ -91,12 +100,14 @@ pub async fn run(
     reads_too: bool,
     write_at: Option<usize>,
     openbao: bool,
-) -> anyhow::Result<(Vec<Read>, Option<Write>)> {
+    tls: bool,
+) -> anyhow::Result<Found> {
     let stack = Stack::new(mode, openbao)?;
     let label = stack.label();
     let mut server = stack.serve()?;
     let mut tokens: Vec<HeaderValue> = Vec::new();
     let mut reads = Vec::new();
+    let mut tls_reads = Vec::new();
     let mut write = None;
     for &n in counts {
         let have = tokens.len();
@@ -118,30 +129,28 @@ pub async fn run(
         let rss_idle = rss_mb(server.pid());
         eprintln!("read/{label}: {n} tenants, routed load");
         let sampler = ConnectionSampler::start(stack.instance()?.url("postgres"));
-        let target = Target {
-            method: Method::GET,
-            url: format!("{}/api/v1/hosts?limit=20", server.url),
-            credentials: tokens.clone(),
-            json_body: None,
-        };
-        let cpu_before = (cpu_ms(server.pid()), cpu_ms(std::process::id()));
-        let routed = load::run(target, CONNECTIONS, windows.warmup, windows.measure).await?;
-        let cpu_after = (cpu_ms(server.pid()), cpu_ms(std::process::id()));
+        let hosts_url = format!("{}/api/v1/hosts?limit=20", server.url);
+        let target = Target::get(hosts_url, tokens.clone());
+        let costed = load::costed(
+            target.clone(),
+            CONNECTIONS,
+            windows.warmup,
+            windows.measure,
+            server.pid(),
+        )
+        .await?;
+        let routed = costed.load;
         let single = load::run(
-            Target {
-                method: Method::GET,
-                url: format!("{}/api/v1/hosts?limit=20", server.url),
-                credentials: tokens.clone(),
-                json_body: None,
-            },
+            target,
             SINGLE,
             Duration::from_secs(1),
             windows.measure.min(Duration::from_secs(5)),
         )
         .await?;
-        // The CPU figures cover the warm-up too; so does this count of requests.
-        let total = routed.rps * (windows.warmup + windows.measure).as_secs_f64();
-        let per_request = |before: f64, after: f64| (after - before) * 1e3 / total.max(1.0);
+        let plain_connections = match tls {
+            true => Some(crate::tls::connections(&server, &tokens, windows).await?),
+            false => None,
+        };
         let peak = sampler.stop().await;
         let rss_after = rss_mb(server.pid());
         let budget = server.metric("tenantry_tenant_connection_budget").await?;
@@ -175,13 +184,28 @@ pub async fn run(
             connection_budget: budget,
             rss_idle_mb: rss_idle,
             rss_after_mb: rss_after,
-            server_cpu_us_per_request: per_request(cpu_before.0, cpu_after.0),
-            generator_cpu_us_per_request: per_request(cpu_before.1, cpu_after.1),
+            server_cpu_us_per_request: costed.server_cpu_us,
+            generator_cpu_us_per_request: costed.generator_cpu_us,
         });
+        if let Some(connections) = plain_connections {
+            eprintln!("read/{label}: {n} tenants, over HTTPS");
+            let https = stack.serve_https()?;
+            let plain = crate::tls::Plain {
+                reads: costed,
+                connections,
+            };
+            let found = crate::tls::measure(&https, &label, n, &tokens, windows, &plain).await?;
+            tls_reads.push(found);
+            https.stop();
+        }
         server = stack.serve()?;
     }
     server.stop();
-    Ok((reads, write))
+    Ok(Found {
+        reads,
+        tls: tls_reads,
+        write,
+    })
 }
 
 async fn create_tenants(
@@ -288,9 +312,11 @@ async fn checkins(server: &Server, tenants: usize, windows: Windows) -> anyhow::
         .await;
     let target = Target {
         method: Method::POST,
-        url: format!("{}/api/v1/agent/checkin", server.url),
-        credentials: credentials.into_iter().collect::<anyhow::Result<_>>()?,
         json_body: Some(b"{}".to_vec()),
+        ..Target::get(
+            format!("{}/api/v1/agent/checkin", server.url),
+            credentials.into_iter().collect::<anyhow::Result<_>>()?,
+        )
     };
     load::run(target, CONNECTIONS, windows.warmup, windows.measure).await
 }
@@ -369,34 +395,6 @@ fn pgbench(
 fn number_after(text: &str, marker: &str) -> Option<f64> {
     let rest = &text[text.find(marker)? + marker.len()..];
     rest.split_whitespace().next()?.parse().ok()
-}
-
-/// CPU time (user + system) a process has used so far, in ms.
-fn cpu_ms(pid: u32) -> f64 {
-    let ticks_per_s = 100.0; // USER_HZ on Linux
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            // Fields after the command name, which is in parentheses and may hold spaces.
-            let rest = &s[s.rfind(')')? + 2..];
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            let utime: f64 = fields.get(11)?.parse().ok()?;
-            let stime: f64 = fields.get(12)?.parse().ok()?;
-            Some((utime + stime) * 1e3 / ticks_per_s)
-        })
-        .unwrap_or(0.0)
-}
-
-/// Resident memory of a process, in MB.
-fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// Samples the instance's connections to tenant storage until stopped.

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::provision::Provision;
 use crate::read::{Read, Write};
+use crate::tls::TlsRead;
 
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Latency {
@@ -45,6 +46,8 @@ pub struct Report {
     pub machine: String,
     pub provision: Vec<Provision>,
     pub read: Vec<Read>,
+    /// The read suite's HTTPS column.
+    pub tls: Vec<TlsRead>,
     pub write: Vec<Write>,
     /// Credentials from OpenBAO: the results go to blocks of their own.
     pub openbao: bool,
@@ -57,6 +60,7 @@ impl Report {
             machine: machine(),
             provision: Vec::new(),
             read: Vec::new(),
+            tls: Vec::new(),
             write: Vec::new(),
             openbao,
         }
@@ -94,6 +98,30 @@ impl Report {
                 ));
             }
             tables.push(("read", t));
+        }
+        if !self.tls.is_empty() {
+            let mut t = String::from(
+                "| mode | tenants | HTTP req/s | HTTPS req/s | HTTPS p50 | HTTPS p99 | server CPU/req HTTP → HTTPS | TLS CPU overhead | new connections/s HTTP → HTTPS | server CPU per new connection HTTP → HTTPS |\n|---|---|---|---|---|---|---|---|---|---|\n",
+            );
+            for r in &self.tls {
+                t.push_str(&format!(
+                    "| {} | {} | {:.0} | {:.0} | {:.2} ms | {:.2} ms | {:.0} → {:.0} µs | {:+.1} % | {:.0} → {:.0} | {:.0} → {:.0} µs |\n",
+                    r.mode,
+                    r.tenants,
+                    r.http.rps,
+                    r.https.rps,
+                    r.https.latency.p50_ms,
+                    r.https.latency.p99_ms,
+                    r.http_server_cpu_us,
+                    r.https_server_cpu_us,
+                    r.cpu_overhead * 100.0,
+                    r.http_connections.rps,
+                    r.handshakes.rps,
+                    r.server_cpu_us_per_http_connection,
+                    r.server_cpu_us_per_handshake,
+                ));
+            }
+            tables.push(("read-tls", t));
         }
         if !self.write.is_empty() {
             let mut t = String::from(

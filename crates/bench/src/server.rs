@@ -6,6 +6,7 @@ use std::process::{Child, Command, Output, Stdio};
 
 use anyhow::{Context, bail};
 use tempfile::TempDir;
+use tenantry_client::tls;
 use tenantry_testkit::bao::BaoServer;
 use tenantry_testkit::pg::PgCluster;
 
@@ -178,9 +179,21 @@ impl Stack {
     }
 
     pub fn serve(&self) -> anyhow::Result<Server> {
-        let mut child = self
-            .command()?
-            .arg("serve")
+        self.serve_with(false)
+    }
+
+    /// The same stack over HTTPS (`serve --dev-tls`: its own CA under the data directory).
+    pub fn serve_https(&self) -> anyhow::Result<Server> {
+        self.serve_with(true)
+    }
+
+    fn serve_with(&self, dev_tls: bool) -> anyhow::Result<Server> {
+        let mut cmd = self.command()?;
+        cmd.arg("serve");
+        if dev_tls {
+            cmd.arg("--dev-tls");
+        }
+        let mut child = cmd
             .env("TENANTRY_SERVER__LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -205,11 +218,24 @@ impl Stack {
             }
         };
         std::thread::spawn(move || for _ in lines.map_while(Result::ok) {});
+        // The CA exists once the server listens: it makes it on its first start.
+        let tls = match dev_tls {
+            true => {
+                let ca = tls::read_ca_file(&self.data_dir().join("tls").join("ca.pem"))?;
+                Some(tls::client_config(&ca)?)
+            }
+            false => None,
+        };
+        let mut http = reqwest::Client::builder();
+        if let Some(tls) = &tls {
+            http = http.tls_backend_preconfigured(tls.clone());
+        }
         Ok(Server {
             child,
             url,
             key: self.key.clone(),
-            http: reqwest::Client::new(),
+            http: http.build()?,
+            tls,
         })
     }
 }
@@ -219,6 +245,8 @@ pub struct Server {
     pub url: String,
     pub key: String,
     pub http: reqwest::Client,
+    /// Served over HTTPS: the client configuration that trusts it.
+    pub tls: Option<rustls::ClientConfig>,
 }
 
 impl Server {
