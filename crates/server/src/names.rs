@@ -129,6 +129,12 @@ impl Slug {
         format!("tenant-{}", self.0)
     }
 
+    /// The name of the tenant's lifecycle lock in the registry (hashed into a PostgreSQL
+    /// advisory lock key by the registry itself).
+    pub fn lifecycle_lock(&self) -> String {
+        format!("tenantry:lifecycle:{}", self.0)
+    }
+
     /// Prefix of every cache key belonging to this tenant.
     pub fn cache_prefix(&self) -> String {
         format!("t:{}:", self.0)

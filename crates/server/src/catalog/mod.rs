@@ -9,6 +9,7 @@ mod audit;
 mod domains;
 mod enrollment_tokens;
 mod host_bindings;
+mod lifecycle;
 pub mod measure;
 mod tenants;
 mod trusted_keys;
@@ -17,6 +18,7 @@ mod versions;
 pub use audit::NewAuditEvent;
 pub use enrollment_tokens::{EnrollmentTokenRecord, NewEnrollmentToken};
 pub use host_bindings::{Binding, EnrollError, UsableToken};
+pub use lifecycle::{DEAD_PEER, RegistryLease};
 pub use tenants::{NewTenant, TenantRecord};
 pub use trusted_keys::TrustedKeyRecord;
 
@@ -30,6 +32,9 @@ pub enum CatalogError {
     Conflict(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A guarded status change found the tenant in another status than expected.
+    #[error("the tenant's status changed meanwhile")]
+    StatusChanged,
     #[error("registry database error: {0}")]
     Db(#[from] sqlx::Error),
 }

@@ -147,20 +147,33 @@ impl Catalog {
         )
     }
 
-    pub async fn set_status(&self, id: Uuid, status: TenantStatus) -> Result<(), CatalogError> {
+    /// Moves a tenant from `from` to `to`, only if it is still `from`: a compare-and-set,
+    /// so no transition can undo another made meanwhile (a status change read before a
+    /// delete began must not flip the `deleting` row back to active). `StatusChanged` when
+    /// the tenant is no longer `from`.
+    pub async fn set_status(
+        &self,
+        id: Uuid,
+        from: TenantStatus,
+        to: TenantStatus,
+    ) -> Result<(), CatalogError> {
         let n = op!(self, "set_status", Write, pool => {
-            sqlx::query("UPDATE registry_tenants SET status = $2, updated_at = $3 WHERE id = $1")
+            sqlx::query("UPDATE registry_tenants SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2")
                 .bind(id)
-                .bind(status.as_str())
+                .bind(from.as_str())
+                .bind(to.as_str())
                 .bind(Utc::now())
                 .execute(pool)
                 .await?
                 .rows_affected()
         });
-        if n == 0 {
-            return Err(CatalogError::NotFound("tenant"));
+        if n == 1 {
+            return Ok(());
         }
-        Ok(())
+        match self.tenant_by_id(id).await? {
+            Some(_) => Err(CatalogError::StatusChanged),
+            None => Err(CatalogError::NotFound("tenant")),
+        }
     }
 
     /// Records the lifecycle step just finished (`None` when the tenant became active).
@@ -299,4 +312,71 @@ fn contains_pattern(needle: &str) -> String {
     }
     pattern.push('%');
     pattern
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tenantry_proto::{Isolation, TenantStatus};
+    use uuid::Uuid;
+
+    use super::NewTenant;
+    use crate::catalog::{Catalog, CatalogError};
+    use crate::migrator::{Chain, Chains, apply_on};
+    use crate::store::{Backend, PoolSettings, sqlite};
+
+    type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+    /// A SQLite registry with its chain applied, in a temporary directory.
+    async fn registry() -> Result<(tempfile::TempDir, Catalog)> {
+        let dir = tempfile::TempDir::new()?;
+        let settings = PoolSettings {
+            max_connections: 2,
+            idle_timeout: Duration::from_secs(60),
+            acquire_timeout: Duration::from_secs(5),
+            max_lifetime: None,
+        };
+        let db = sqlite::open(&dir.path().join("registry.db"), settings, true).await?;
+        let chains = Chains::embedded(Backend::Sqlite);
+        apply_on(&mut db.acquire().await?, &chains, Chain::Registry, None).await?;
+        Ok((dir, Catalog::new(db)))
+    }
+
+    /// A status change decided on a stale read (the tenant was `active` then) finds it
+    /// `deleting` now, and changes nothing: it cannot bring back a tenant being deleted.
+    #[tokio::test]
+    async fn a_status_change_from_a_stale_read_changes_nothing() -> Result<()> {
+        let (_dir, catalog) = registry().await?;
+        let record = catalog
+            .insert_tenant(&NewTenant {
+                id: Uuid::now_v7(),
+                slug: "acme".into(),
+                display_name: "Acme".into(),
+                status: TenantStatus::Active,
+                isolation: Isolation::File,
+                instance: "embedded".into(),
+                physical_name: "t_acme".into(),
+            })
+            .await?;
+        catalog
+            .set_status(record.id, TenantStatus::Active, TenantStatus::Deleting)
+            .await?;
+        for to in [TenantStatus::Suspended, TenantStatus::Active] {
+            let stale = catalog
+                .set_status(record.id, TenantStatus::Active, to)
+                .await;
+            assert!(
+                matches!(stale, Err(CatalogError::StatusChanged)),
+                "{stale:?}"
+            );
+        }
+        let now = catalog.tenant("acme").await?.map(|r| r.status);
+        assert_eq!(now, Some(TenantStatus::Deleting));
+        let gone = catalog
+            .set_status(Uuid::now_v7(), TenantStatus::Active, TenantStatus::Suspended)
+            .await;
+        assert!(matches!(gone, Err(CatalogError::NotFound(_))), "{gone:?}");
+        Ok(())
+    }
 }

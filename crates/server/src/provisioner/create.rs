@@ -13,7 +13,19 @@ impl Provisioner {
         wish: &PlacementWish,
         actor: &Actor,
     ) -> Result<TenantRecord, ProvisionError> {
-        let _one_at_a_time = self.exclusive(slug)?;
+        self.exclusively(slug, async || {
+            self.create_locked(slug, display_name, wish, actor).await
+        })
+        .await
+    }
+
+    async fn create_locked(
+        &self,
+        slug: &Slug,
+        display_name: &str,
+        wish: &PlacementWish,
+        actor: &Actor,
+    ) -> Result<TenantRecord, ProvisionError> {
         self.refuse_taken(slug).await?;
         let (isolation, instance) = self.place(wish).await?;
         let record = self
@@ -48,7 +60,11 @@ impl Provisioner {
                 // instance is down) is finished by reconcile instead of revived.
                 if let Err(mark) = self
                     .catalog
-                    .set_status(record.id, TenantStatus::Deleting)
+                    .set_status(
+                        record.id,
+                        TenantStatus::Provisioning,
+                        TenantStatus::Deleting,
+                    )
                     .await
                 {
                     tracing::error!(tenant = %slug, error = %mark, "could not mark the failed tenant for deletion");
@@ -113,7 +129,18 @@ impl Provisioner {
     /// Ensures the built-in tenant exists (in its own file, or collapsed onto the registry).
     pub async fn ensure_default(&self, collapsed: bool) -> Result<TenantRecord, ProvisionError> {
         let slug = Slug::default_tenant();
-        let _one_at_a_time = self.locks.lock(slug.as_str()).await;
+        // Replicas starting together on a new registry: one creates it, the others wait.
+        let held = self.locks.lock(&slug).await?;
+        let outcome = self.ensure_default_locked(&slug, collapsed).await;
+        held.release().await;
+        outcome
+    }
+
+    async fn ensure_default_locked(
+        &self,
+        slug: &Slug,
+        collapsed: bool,
+    ) -> Result<TenantRecord, ProvisionError> {
         let record = match self.catalog.tenant(slug.as_str()).await? {
             Some(record) => record,
             None => {
@@ -186,8 +213,9 @@ impl Provisioner {
         }
         self.step(record, Step::Media).await?;
         self.catalog
-            .set_status(record.id, TenantStatus::Active)
-            .await?;
+            .set_status(record.id, TenantStatus::Provisioning, TenantStatus::Active)
+            .await
+            .map_err(|e| busy_if_changed(e, &record.slug))?;
         self.catalog.set_step(record.id, None).await?;
         self.routing.publish_tenant(&record.slug).await?;
         self.catalog

@@ -72,6 +72,14 @@ pub enum ProvisionError {
     IsolationUnsupported(Isolation, String),
 }
 
+/// A status that changed under a guarded transition: another lifecycle operation won.
+fn busy_if_changed(e: CatalogError, slug: &str) -> ProvisionError {
+    match e {
+        CatalogError::StatusChanged => ProvisionError::Busy(slug.to_owned()),
+        e => e.into(),
+    }
+}
+
 /// Where the caller wants a new tenant.
 #[derive(Debug, Clone, Default)]
 pub struct PlacementWish {
@@ -128,7 +136,7 @@ impl Provisioner {
             chains: Arc::clone(&core.chains),
             layout: core.layout.clone(),
             default_isolation: core.config.isolation.default,
-            locks: TenantLocks::default(),
+            locks: TenantLocks::new(core.catalog.clone()),
         }
     }
 
@@ -141,7 +149,21 @@ impl Provisioner {
         limits: Option<&serde_json::Value>,
         actor: &Actor,
     ) -> Result<TenantRecord, ProvisionError> {
-        let _one_at_a_time = self.exclusive(slug)?;
+        self.exclusively(slug, async || {
+            self.update_locked(slug, display_name, status, limits, actor)
+                .await
+        })
+        .await
+    }
+
+    async fn update_locked(
+        &self,
+        slug: &Slug,
+        display_name: Option<&str>,
+        status: Option<TenantStatus>,
+        limits: Option<&serde_json::Value>,
+        actor: &Actor,
+    ) -> Result<TenantRecord, ProvisionError> {
         let record = self.record(slug).await?;
         if let Some(to) = status.filter(|to| *to != record.status) {
             let allowed = matches!(
@@ -156,7 +178,10 @@ impl Provisioner {
                     to,
                 });
             }
-            self.catalog.set_status(record.id, to).await?;
+            self.catalog
+                .set_status(record.id, record.status, to)
+                .await
+                .map_err(|e| busy_if_changed(e, &record.slug))?;
             let action = if to == TenantStatus::Suspended {
                 "tenant.suspend"
             } else {
@@ -195,11 +220,21 @@ impl Provisioner {
         Ok(())
     }
 
-    /// The tenant's lifecycle lock, or 409 `tenant_busy` while another operation holds it.
-    fn exclusive(&self, slug: &Slug) -> Result<tokio::sync::OwnedMutexGuard<()>, ProvisionError> {
-        self.locks
-            .try_lock(slug.as_str())
-            .ok_or_else(|| ProvisionError::Busy(slug.to_string()))
+    /// Runs `work` holding the tenant's lifecycle lock, or answers 409 `tenant_busy` while
+    /// another operation holds it, in this process or on another server.
+    async fn exclusively<T>(
+        &self,
+        slug: &Slug,
+        work: impl AsyncFnOnce() -> Result<T, ProvisionError>,
+    ) -> Result<T, ProvisionError> {
+        let held = self
+            .locks
+            .try_lock(slug)
+            .await?
+            .ok_or_else(|| ProvisionError::Busy(slug.to_string()))?;
+        let outcome = work().await;
+        held.release().await;
+        outcome
     }
 
     /// The tenant's catalog row, or `NotFound`.

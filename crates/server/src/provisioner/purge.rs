@@ -9,11 +9,23 @@ impl Provisioner {
         if slug.is_default() {
             return Err(ProvisionError::Protected(slug.to_string()));
         }
-        let _one_at_a_time = self.exclusive(slug)?;
+        self.exclusively(slug, async || self.delete_locked(slug, actor).await)
+            .await
+    }
+
+    async fn delete_locked(
+        &self,
+        slug: &Slug,
+        actor: &Actor,
+    ) -> Result<PurgeReport, ProvisionError> {
         let record = self.record(slug).await?;
-        self.catalog
-            .set_status(record.id, TenantStatus::Deleting)
-            .await?;
+        // A delete that did not finish is finished by running it again.
+        if record.status != TenantStatus::Deleting {
+            self.catalog
+                .set_status(record.id, record.status, TenantStatus::Deleting)
+                .await
+                .map_err(|e| busy_if_changed(e, &record.slug))?;
+        }
         // From here on no request resolves to the tenant.
         self.routing.publish_tenant(&record.slug).await?;
         self.step(&record, Step::Deleting).await?;

@@ -9,23 +9,7 @@ impl Provisioner {
         let mut report = ReconcileReport::default();
         let records = self.catalog.all_tenants().await?;
         for record in &records {
-            let outcome = match record.status {
-                TenantStatus::Provisioning => {
-                    let _lock = self.locks.lock(&record.slug).await;
-                    self.finish_provisioning(record)
-                        .await
-                        .map(|_| &mut report.provisioned)
-                }
-                TenantStatus::Deleting => {
-                    let _lock = self.locks.lock(&record.slug).await;
-                    self.purge(record).await.map(|_| &mut report.purged)
-                }
-                TenantStatus::Active | TenantStatus::Suspended => continue,
-            };
-            match outcome {
-                Ok(list) => list.push(record.slug.clone()),
-                Err(e) => report.failed.push((record.slug.clone(), e.to_string())),
-            }
+            self.settle(record, None, &mut report).await;
         }
         self.admit_schema_tenants(&records).await?;
         Ok(report)
@@ -33,39 +17,73 @@ impl Provisioner {
 
     /// Finishes (or rolls back) the creations and deletions that have made no progress
     /// for `stale`: those a failure left half-way (an unreachable instance or OpenBAO),
-    /// not those another request or another server is running now. A tenant another
-    /// operation of this process holds is skipped; its record is read again under the lock.
+    /// not those another request or another server is running now.
     pub async fn reconcile_stuck(&self, stale: std::time::Duration) -> ReconcileReport {
         let mut report = ReconcileReport::default();
         let cutoff = Utc::now() - chrono::Duration::from_std(stale).unwrap_or_default();
         let Ok(records) = self.catalog.unsettled_tenants(cutoff).await else {
             return report;
         };
-        for record in records {
-            let Some(_lock) = self.locks.try_lock(&record.slug) else {
-                continue;
-            };
-            let current = match self.catalog.tenant(&record.slug).await {
-                Ok(Some(current)) if current.id == record.id => current,
-                _ => continue,
-            };
-            if current.updated_at > cutoff {
-                continue;
-            }
-            let outcome = match current.status {
-                TenantStatus::Provisioning => self
-                    .finish_provisioning(&current)
-                    .await
-                    .map(|_| &mut report.provisioned),
-                TenantStatus::Deleting => self.purge(&current).await.map(|_| &mut report.purged),
-                TenantStatus::Active | TenantStatus::Suspended => continue,
-            };
-            match outcome {
-                Ok(list) => list.push(current.slug.clone()),
-                Err(e) => report.failed.push((current.slug.clone(), e.to_string())),
-            }
+        for record in &records {
+            self.settle(record, Some(cutoff), &mut report).await;
         }
         report
+    }
+
+    /// Finishes one unsettled tenant, unless an operation holds it (here or on another
+    /// server: it is being finished) or, with `cutoff`, it moved since. Its record is read
+    /// again under the lock: what was read before may be finished already.
+    async fn settle(
+        &self,
+        record: &TenantRecord,
+        cutoff: Option<DateTime<Utc>>,
+        report: &mut ReconcileReport,
+    ) {
+        if !matches!(
+            record.status,
+            TenantStatus::Provisioning | TenantStatus::Deleting
+        ) {
+            return;
+        }
+        let slug = match record.location() {
+            Ok(loc) => loc.slug,
+            Err(e) => {
+                report.failed.push((record.slug.clone(), e.to_string()));
+                return;
+            }
+        };
+        let held = match self.locks.try_lock(&slug).await {
+            Ok(Some(held)) => held,
+            Ok(None) => return,
+            Err(e) => {
+                report.failed.push((record.slug.clone(), e.to_string()));
+                return;
+            }
+        };
+        let outcome = match self.catalog.tenant(&record.slug).await {
+            Ok(Some(current))
+                if current.id == record.id && cutoff.is_none_or(|c| current.updated_at <= c) =>
+            {
+                match current.status {
+                    TenantStatus::Provisioning => self
+                        .finish_provisioning(&current)
+                        .await
+                        .map(|_| Some(&mut report.provisioned)),
+                    TenantStatus::Deleting => {
+                        self.purge(&current).await.map(|_| Some(&mut report.purged))
+                    }
+                    TenantStatus::Active | TenantStatus::Suspended => Ok(None),
+                }
+            }
+            Ok(_) => Ok(None),
+            Err(e) => Err(e.into()),
+        };
+        held.release().await;
+        match outcome {
+            Ok(Some(list)) => list.push(record.slug.clone()),
+            Ok(None) => {}
+            Err(e) => report.failed.push((record.slug.clone(), e.to_string())),
+        }
     }
 
     /// Schema tenants from before decision 0008 are not yet reachable through their

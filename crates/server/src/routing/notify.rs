@@ -3,6 +3,14 @@
 //! disappeared are closed. A lost connection is re-established, followed by a full reload
 //! for whatever was missed meanwhile.
 //!
+//! - sqlx's `recv()` re-establishes a lost connection by itself and drops what was
+//!   announced in between, so it never tells us to catch up: a replica stayed wrong until
+//!   its next periodic reload (a suspended tenant served for 28.8 s). `try_recv()` says
+//!   when it reconnected; that is a full reload too.
+//! - A connection that dies silently (no FIN, no RST) would never say so: after
+//!   [`HEARTBEAT`] without an announcement the listener proves its connection with a
+//!   query, and treats a missing answer as a lost connection.
+//!
 //! - A process's own announcements carry its origin and are skipped: it published the
 //!   change to its own snapshot before announcing it.
 //! - Announcements that arrive while a reload runs make one more reload, not one each. A
@@ -12,7 +20,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
+use sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::sync::Notify;
 
 use super::Routing;
@@ -56,21 +64,65 @@ pub fn spawn_listener(
     }))
 }
 
+/// How long the listener waits for an announcement before it checks its connection.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// How long the check may take before the connection counts as lost.
+pub const HEARTBEAT_DEADLINE: Duration = Duration::from_secs(1);
+/// `application_name` of the listener's session, for operators reading `pg_stat_activity`.
+pub const LISTENER_APPLICATION: &str = "tenantry-routing";
+
 async fn listen(
-    pool: &sqlx::PgPool,
+    registry: &sqlx::PgPool,
     routing: &Routing,
     pending: &Notify,
 ) -> Result<(), sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
+    // A pool of its own, dropped with this attempt: a connection that stopped answering
+    // (a failed heartbeat) must not go back to the registry pool, where a request would
+    // wait on it.
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with((*registry.connect_options()).clone())
+        .await?;
+    let mut listener = PgListener::connect_with(&own).await?;
     listener.listen(ROUTING_CHANNEL).await?;
+    name_session(&mut listener).await?;
     // Whatever changed while we were not listening.
     pending.notify_one();
     loop {
-        let announcement = listener.recv().await?;
-        if announcement.payload() != routing.origin() {
-            pending.notify_one();
+        // `try_recv` reads whole messages from a buffer it keeps: cancelling it between
+        // messages (the heartbeat's timeout) loses nothing.
+        match tokio::time::timeout(HEARTBEAT, listener.try_recv()).await {
+            Ok(Ok(Some(announcement))) => {
+                if announcement.payload() != routing.origin() {
+                    pending.notify_one();
+                }
+            }
+            Ok(Ok(None)) => {
+                tracing::warn!(
+                    "routing listener lost its connection and made a new one; reloading for what it missed"
+                );
+                name_session(&mut listener).await?;
+                pending.notify_one();
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_quiet) => {
+                let alive = sqlx::query("SELECT 1").execute(&mut listener);
+                match tokio::time::timeout(HEARTBEAT_DEADLINE, alive).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => return Err(sqlx::Error::PoolTimedOut),
+                }
+            }
         }
     }
+}
+
+async fn name_session(listener: &mut PgListener) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT set_config('application_name', $1, false)")
+        .bind(LISTENER_APPLICATION)
+        .execute(listener)
+        .await
+        .map(drop)
 }
 
 async fn reload(routing: &Routing, pools: &TenantPools) {

@@ -28,6 +28,7 @@ mod policy;
 mod postgres;
 mod reconcile;
 mod refusals;
+mod replicas;
 mod resolution;
 mod restart;
 mod slugs;

@@ -1,0 +1,206 @@
+//! Several servers on one PostgreSQL registry. What one changes, the others follow within a
+//! notification — also after losing the connection that carries notifications — and
+//! lifecycle operations on one tenant never interleave across servers.
+
+use std::sync::Arc;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use tenantry_proto::TenantStatus;
+
+use crate::support::{Mode, PgEnv, TestServer, call, new_key, pg_exec, pg_strings, until};
+
+/// A replica whose safety-net reload is an hour away: only notifications (and the
+/// listener's own catching up) can explain what it learns.
+fn replica(pg: &Arc<PgEnv>, key: &str) -> TestServer {
+    TestServer::builder()
+        .mode(Mode::PgDatabase)
+        .pg(pg)
+        .api_key(key)
+        .env("TENANTRY_ROUTING__RELOAD_INTERVAL", "1h")
+        .start()
+}
+
+async fn hosts_status(server: &TestServer, slug: &str) -> StatusCode {
+    call(server.as_tenant(slug, Method::GET, "/api/v1/hosts"))
+        .await
+        .0
+}
+
+/// The routing listeners' sessions on the registry (every replica's).
+const LISTENERS: &str =
+    "SELECT pid::text FROM pg_stat_activity WHERE application_name = 'tenantry-routing'";
+
+/// Two replicas serving `acme`, and the registry's URL.
+async fn two_replicas_serving_acme() -> (Arc<PgEnv>, TestServer, TestServer, String) {
+    let pg = PgEnv::start();
+    let key = new_key();
+    let a = replica(&pg, &key);
+    let b = replica(&pg, &key);
+    a.create_tenant("acme").await;
+    until(5, "B serves the tenant A created", async || {
+        hosts_status(&b, "acme").await == StatusCode::OK
+    })
+    .await;
+    let registry = pg.registry.url("tenantry_registry");
+    (pg, a, b, registry)
+}
+
+/// Suspends `acme` with no announcement at all: what a notification lost while a listener
+/// was away would have said. (The gap between losing a connection and sqlx's reconnect is
+/// milliseconds wide and cannot be hit on purpose; a change nobody announced stands for
+/// every change announced into it.)
+async fn suspend_unannounced(b: &TestServer, registry: &str) {
+    pg_exec(
+        registry,
+        "UPDATE registry_tenants SET status = 'suspended' WHERE slug = 'acme'",
+    )
+    .await;
+    assert_eq!(
+        hosts_status(b, "acme").await,
+        StatusCode::OK,
+        "B learned of the change without a notification or a reconnect"
+    );
+}
+
+#[tokio::test]
+async fn a_listener_whose_connection_was_reset_catches_up_at_once() {
+    let (_pg, _a, b, registry) = two_replicas_serving_acme().await;
+    suspend_unannounced(&b, &registry).await;
+    // The registry drops every listener's session; sqlx reconnects by itself.
+    pg_exec(
+        &registry,
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tenantry-routing'",
+    )
+    .await;
+    until(
+        2,
+        "B refuses the suspended tenant after its reconnect",
+        async || hosts_status(&b, "acme").await == StatusCode::FORBIDDEN,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_listener_whose_connection_stopped_answering_catches_up_after_a_heartbeat() {
+    let (_pg, _a, b, registry) = two_replicas_serving_acme().await;
+    // The listeners' sessions freeze: no FIN, no RST, no answer, as behind a dead network.
+    let pids = pg_strings(&registry, LISTENERS).await;
+    assert!(!pids.is_empty(), "no listener session found");
+    let signal = |sig: &str| {
+        for pid in &pids {
+            let status = std::process::Command::new("kill")
+                .args([sig, pid.as_str()])
+                .status()
+                .unwrap_or_else(|e| panic!("kill {sig} {pid}: {e}"));
+            assert!(status.success(), "kill {sig} {pid}");
+        }
+    };
+    signal("-STOP");
+    suspend_unannounced(&b, &registry).await;
+    // Heartbeat (1 s) + its deadline (1 s) + a new connection and a reload.
+    let refused = async || hosts_status(&b, "acme").await == StatusCode::FORBIDDEN;
+    let outcome = std::panic::AssertUnwindSafe(until(4, "B refuses after a heartbeat", refused));
+    let caught = futures_util::FutureExt::catch_unwind(outcome).await;
+    signal("-CONT");
+    if let Err(panic) = caught {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+#[tokio::test]
+async fn lifecycle_operations_on_one_tenant_from_two_replicas_never_interleave() {
+    let pg = PgEnv::start();
+    let key = new_key();
+    let a = replica(&pg, &key);
+    let b = replica(&pg, &key);
+    // Create on A while B deletes the same slug, again and again: each pair either
+    // serialises (create then delete, or delete of nothing then create) or one of them is
+    // told the tenant is busy. Never a 5xx, and the end state is whole.
+    for round in 0..12 {
+        let slug = format!("race-{round}");
+        let create = call(
+            a.op(Method::POST, "/api/v1/tenants")
+                .json(&json!({ "slug": slug })),
+        );
+        let delete = call(b.op(Method::DELETE, &format!("/api/v1/tenants/{slug}")));
+        let ((created, body_c), (deleted, body_d)) = tokio::join!(create, delete);
+        assert!(
+            matches!(created, StatusCode::CREATED | StatusCode::CONFLICT),
+            "create: {created} {body_c}"
+        );
+        assert!(
+            matches!(
+                deleted,
+                StatusCode::OK | StatusCode::NOT_FOUND | StatusCode::CONFLICT
+            ),
+            "delete: {deleted} {body_d}"
+        );
+        for (what, body, status) in [("create", &body_c, created), ("delete", &body_d, deleted)] {
+            if status == StatusCode::CONFLICT {
+                assert!(
+                    matches!(
+                        body["code"].as_str(),
+                        Some("tenant_busy" | "tenant_deleting")
+                    ),
+                    "{what}: {body}"
+                );
+            }
+        }
+        // Whole: either an active tenant both replicas serve, or nothing at all.
+        let (status, tenant) = call(a.op(Method::GET, &format!("/api/v1/tenants/{slug}"))).await;
+        match status {
+            StatusCode::OK => {
+                assert_eq!(tenant["status"], json!(TenantStatus::Active), "{tenant}");
+                until(5, "both replicas serve the tenant", async || {
+                    hosts_status(&a, &slug).await == StatusCode::OK
+                        && hosts_status(&b, &slug).await == StatusCode::OK
+                })
+                .await;
+            }
+            StatusCode::NOT_FOUND => {}
+            other => panic!("after the race: {other} {tenant}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_status_change_cannot_undo_a_delete_another_replica_began() {
+    let pg = PgEnv::start();
+    let key = new_key();
+    let mut a = TestServer::builder()
+        .mode(Mode::PgDatabase)
+        .pg(&pg)
+        .api_key(&key)
+        .env("TENANTRY_CRASH_AFTER", "storage_dropped")
+        .start();
+    let b = replica(&pg, &key);
+    a.create_tenant("acme").await;
+    // A dies in the middle of the purge: the row says `deleting`, the storage is gone.
+    let dying = a.op(Method::DELETE, "/api/v1/tenants/acme").send().await;
+    assert!(dying.is_err(), "A answered instead of crashing: {dying:?}");
+    assert!(!a.wait_exit().success());
+    // Through B: resume it, suspend it. Neither may make it active again.
+    for status in ["active", "suspended"] {
+        let (answer, body) = call(
+            b.op(Method::PATCH, "/api/v1/tenants/acme")
+                .json(&json!({ "status": status })),
+        )
+        .await;
+        assert!(
+            answer.is_client_error(),
+            "PATCH status={status} on a tenant being deleted: {answer} {body}"
+        );
+    }
+    let (status, tenant) = call(b.op(Method::GET, "/api/v1/tenants/acme")).await;
+    assert!(
+        status == StatusCode::NOT_FOUND || tenant["status"] == json!(TenantStatus::Deleting),
+        "{status} {tenant}"
+    );
+    assert_ne!(hosts_status(&b, "acme").await, StatusCode::OK);
+    // Reconcile (B's, as an operator would run it) finishes the purge and frees the slug.
+    let (status, report) = call(b.op(Method::POST, "/api/v1/reconcile")).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let (status, _) = call(b.op(Method::GET, "/api/v1/tenants/acme")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
