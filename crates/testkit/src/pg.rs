@@ -203,6 +203,38 @@ impl PgCluster {
         assert!(self.pg_ctl_start(), "restarting PostgreSQL");
     }
 
+    /// Stops the postmaster in its tracks (SIGSTOP): new connections are accepted by the
+    /// kernel and then never answered — a server that hangs, not one that is down.
+    /// Sessions already open keep working. [`PgCluster::thaw`] undoes it.
+    pub fn freeze(&self) {
+        self.signal_postmaster("-STOP");
+    }
+
+    pub fn thaw(&self) {
+        self.signal_postmaster("-CONT");
+    }
+
+    fn signal_postmaster(&self, signal: &str) {
+        if let Err(e) = self.try_signal_postmaster(signal) {
+            panic!("{e}");
+        }
+    }
+
+    fn try_signal_postmaster(&self, signal: &str) -> Result<(), String> {
+        let pidfile = self.dir.path().join("data").join("postmaster.pid");
+        let text = std::fs::read_to_string(&pidfile)
+            .map_err(|e| format!("reading {}: {e}", pidfile.display()))?;
+        let pid = text.lines().next().unwrap_or_default().trim().to_owned();
+        let status = Command::new("kill")
+            .args([signal, pid.as_str()])
+            .status()
+            .map_err(|e| format!("kill {signal} {pid}: {e}"))?;
+        match status.success() {
+            true => Ok(()),
+            false => Err(format!("kill {signal} {pid} failed")),
+        }
+    }
+
     fn pg_ctl(&self, action: &str, mode: &str) {
         let _ = as_postgres(&bindir().join("pg_ctl"))
             .args([action, "-w", "-s", "-m", mode, "-D"])
@@ -215,6 +247,8 @@ impl PgCluster {
 
 impl Drop for PgCluster {
     fn drop(&mut self) {
+        // A frozen postmaster (a test that failed before thawing it) cannot stop.
+        let _ = self.try_signal_postmaster("-CONT");
         self.pg_ctl("stop", "immediate");
     }
 }

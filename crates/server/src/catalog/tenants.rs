@@ -374,7 +374,11 @@ mod tests {
         let now = catalog.tenant("acme").await?.map(|r| r.status);
         assert_eq!(now, Some(TenantStatus::Deleting));
         let gone = catalog
-            .set_status(Uuid::now_v7(), TenantStatus::Active, TenantStatus::Suspended)
+            .set_status(
+                Uuid::now_v7(),
+                TenantStatus::Active,
+                TenantStatus::Suspended,
+            )
             .await;
         assert!(matches!(gone, Err(CatalogError::NotFound(_))), "{gone:?}");
         Ok(())

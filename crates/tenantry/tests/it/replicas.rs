@@ -204,3 +204,49 @@ async fn a_status_change_cannot_undo_a_delete_another_replica_began() {
     let (status, _) = call(b.op(Method::GET, "/api/v1/tenants/acme")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// While a create runs on A (held up by an instance that hangs), B can neither delete nor
+/// suspend the tenant, nor create it again: the lifecycle lock is the registry's, not A's.
+#[tokio::test]
+async fn a_lifecycle_operation_on_one_replica_makes_the_tenant_busy_on_the_other() {
+    let pg = PgEnv::start();
+    let key = new_key();
+    let a = Arc::new(replica(&pg, &key));
+    let b = replica(&pg, &key);
+    pg.instance("eu1").freeze();
+    let creating = {
+        let a = Arc::clone(&a);
+        tokio::spawn(async move {
+            call(
+                a.op(Method::POST, "/api/v1/tenants")
+                    .json(&json!({ "slug": "held", "instance": "eu1" })),
+            )
+            .await
+        })
+    };
+    until(10, "A's create has registered the tenant", async || {
+        call(b.op(Method::GET, "/api/v1/tenants/held")).await.0 == StatusCode::OK
+    })
+    .await;
+    let busy = [
+        b.op(Method::DELETE, "/api/v1/tenants/held"),
+        b.op(Method::PATCH, "/api/v1/tenants/held")
+            .json(&json!({ "status": "suspended" })),
+    ];
+    let mut answers = Vec::new();
+    for request in busy {
+        answers.push(call(request).await);
+    }
+    pg.instance("eu1").thaw();
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::CONFLICT, "{body}");
+        assert_eq!(body["code"], "tenant_busy", "{body}");
+    }
+    let (created, body) = creating
+        .await
+        .unwrap_or_else(|e| panic!("the create task: {e}"));
+    assert_eq!(created, StatusCode::CREATED, "{body}");
+    // Free again: B deletes it.
+    let (status, body) = call(b.op(Method::DELETE, "/api/v1/tenants/held")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
