@@ -31,6 +31,9 @@ pub const NOT_FOUND: &str = "not_found";
 pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
 pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
 pub const SERVICE_UNAVAILABLE: &str = "service_unavailable";
+/// This server cannot confirm its routing is current (cut off from the registry's
+/// notifications); another server, or this one shortly, can answer.
+pub const ROUTING_STALE: &str = "routing_stale";
 pub const INTERNAL: &str = "internal_error";
 pub const NO_INSTANCE_MATCHES: &str = "no_instance_matches";
 pub const INSTANCE_UNAVAILABLE: &str = "instance_unavailable";

@@ -256,6 +256,7 @@ impl Server {
             &self.state.core.registry,
             Arc::clone(&self.state.routing),
             Arc::clone(&self.state.pools),
+            self.state.core.config.routing.max_staleness.as_duration(),
         );
         let renewal = self.state.core.broker.spawn_upkeep();
         let reconcile = spawn_reconcile(

@@ -307,6 +307,10 @@ pub struct RoutingConfig {
     pub unmatched: Unmatched,
     /// Full reload of the routing snapshot from the registry, as a safety net.
     pub reload_interval: HumanDuration,
+    /// On a PostgreSQL registry: how long the snapshot may go without confirmation that no
+    /// change was missed (the listener's heartbeat, every second) before requests that
+    /// depend on it are refused with 503 `routing_stale` and `/readyz` fails.
+    pub max_staleness: HumanDuration,
 }
 
 impl Default for RoutingConfig {
@@ -315,6 +319,7 @@ impl Default for RoutingConfig {
             base_domain: None,
             unmatched: Unmatched::Reject,
             reload_interval: HumanDuration::from_secs(30),
+            max_staleness: HumanDuration::from_secs(10),
         }
     }
 }

@@ -180,6 +180,13 @@ impl Config {
                 "must be longer than zero",
             ));
         }
+        // A heartbeat (1 s) and its deadline (1 s) must fit, or a healthy server goes stale.
+        if self.routing.max_staleness.as_duration() < std::time::Duration::from_secs(3) {
+            return Err(ConfigError::invalid(
+                "routing.max_staleness",
+                "must be at least 3s (the listener confirms every second, with a second to answer)",
+            ));
+        }
         Ok(())
     }
 }

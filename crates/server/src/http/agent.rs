@@ -58,7 +58,7 @@ fn host_unknown() -> ApiError {
 
 /// An active tenant's route, or the refusal an agent gets.
 fn active_route(state: &AppState, slug: &str) -> ApiResult<std::sync::Arc<TenantRoute>> {
-    let snapshot = state.routing.snapshot();
+    let snapshot = state.routing.current()?;
     let route = snapshot.tenant(slug).cloned().ok_or_else(host_unknown)?;
     // A tenant being deleted is 409 tenant_deleting: its hosts go with it, and an agent
     // stops there rather than retry.

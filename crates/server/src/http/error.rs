@@ -112,6 +112,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::routing::Stale> for ApiError {
+    fn from(e: crate::routing::Stale) -> Self {
+        tracing::warn!(error = %e, "refused: routing may be out of date");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::ROUTING_STALE,
+            "this server cannot confirm that its view of tenants and keys is current; try again",
+        )
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match &e {

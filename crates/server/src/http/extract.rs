@@ -162,7 +162,7 @@ fn principal(
     parts: &Parts,
     state: &AppState,
 ) -> Result<(Arc<RoutingSnapshot>, Principal), ApiError> {
-    let snapshot = state.routing.snapshot();
+    let snapshot = state.routing.current()?;
     let audience = state.core.config.auth.audience.as_deref();
     let principal = authenticate(
         &parts.headers,

@@ -31,6 +31,9 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
         tracing::warn!(error = %e, "readiness: registry unreachable");
         checks.push("registry: unreachable".to_owned());
     }
+    if let Err(stale) = state.routing.freshness.check() {
+        checks.push(format!("routing: {stale}"));
+    }
     if let Some(why) = state.core.broker.problem().await {
         checks.push(format!(
             "credential broker ({}): {why}",

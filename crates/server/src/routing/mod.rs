@@ -2,9 +2,11 @@
 //! domains, operator keys), swapped atomically whenever the catalog changes, so that no
 //! request ever queries the registry to find its tenant.
 
+mod freshness;
 mod notify;
 mod resolve;
 
+pub use freshness::{Freshness, Stale};
 pub use notify::spawn_listener;
 pub use resolve::{Resolution, ResolveError, TenantSource, resolve};
 
@@ -148,6 +150,8 @@ pub struct Routing {
     full_reloads: AtomicU64,
     /// Serialises reloads so a slower, older read never replaces a newer snapshot.
     reload: tokio::sync::Mutex<()>,
+    /// When the snapshot was last known current (see [`freshness`]).
+    pub freshness: Freshness,
 }
 
 impl Routing {
@@ -162,6 +166,7 @@ impl Routing {
             generation: AtomicU64::new(0),
             full_reloads: AtomicU64::new(0),
             reload: tokio::sync::Mutex::new(()),
+            freshness: Freshness::new(),
         };
         routing.reload().await?;
         Ok(routing)
@@ -182,10 +187,17 @@ impl Routing {
         self.current.load_full()
     }
 
+    /// The snapshot to decide a request by: refused when it may be out of date.
+    pub fn current(&self) -> Result<Arc<RoutingSnapshot>, Stale> {
+        self.freshness.check()?;
+        Ok(self.snapshot())
+    }
+
     /// Reads the catalog and publishes a new snapshot.
     pub async fn reload(&self) -> Result<(), CatalogError> {
         let _serial = self.reload.lock().await;
         self.full_reloads.fetch_add(1, Ordering::Relaxed);
+        let began = self.freshness.stamp();
         let tenants = self.catalog.all_tenants().await?;
         let domains = self.catalog.all_domains().await?;
         let trusted_keys = self.catalog.trusted_keys().await?;
@@ -205,6 +217,7 @@ impl Routing {
             generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
         };
         self.current.store(Arc::new(snapshot));
+        self.freshness.confirm_as_of(began);
         Ok(())
     }
 

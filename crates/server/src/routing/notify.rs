@@ -28,15 +28,18 @@ use crate::catalog::ROUTING_CHANNEL;
 use crate::pools::TenantPools;
 use crate::store::Db;
 
-/// Starts the listener (PostgreSQL registries only).
+/// Starts the listener (PostgreSQL registries only). Past `max_staleness` without
+/// confirmation that nothing was missed, the snapshot counts as stale.
 pub fn spawn_listener(
     registry: &Db,
     routing: Arc<Routing>,
     pools: Arc<TenantPools>,
+    max_staleness: Duration,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let Db::Postgres(pool) = registry else {
         return None;
     };
+    routing.freshness.watch(max_staleness);
     let pool = pool.clone();
     // Holds at most one pending wake-up, however many announcements arrive meanwhile.
     let pending = Arc::new(Notify::new());
@@ -88,11 +91,13 @@ async fn listen(
     name_session(&mut listener).await?;
     // Whatever changed while we were not listening.
     pending.notify_one();
+    routing.freshness.confirm();
     loop {
         // `try_recv` reads whole messages from a buffer it keeps: cancelling it between
         // messages (the heartbeat's timeout) loses nothing.
         match tokio::time::timeout(HEARTBEAT, listener.try_recv()).await {
             Ok(Ok(Some(announcement))) => {
+                routing.freshness.confirm();
                 if announcement.payload() != routing.origin() {
                     pending.notify_one();
                 }
@@ -103,12 +108,15 @@ async fn listen(
                 );
                 name_session(&mut listener).await?;
                 pending.notify_one();
+                routing.freshness.confirm();
             }
             Ok(Err(e)) => return Err(e),
             Err(_quiet) => {
                 let alive = sqlx::query("SELECT 1").execute(&mut listener);
+                let asked = routing.freshness.stamp();
                 match tokio::time::timeout(HEARTBEAT_DEADLINE, alive).await {
-                    Ok(Ok(_)) => {}
+                    // Answered after every announcement sent before it was asked.
+                    Ok(Ok(_)) => routing.freshness.confirm_as_of(asked),
                     Ok(Err(e)) => return Err(e),
                     Err(_) => return Err(sqlx::Error::PoolTimedOut),
                 }

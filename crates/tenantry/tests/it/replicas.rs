@@ -31,6 +31,16 @@ async fn hosts_status(server: &TestServer, slug: &str) -> StatusCode {
 const LISTENERS: &str =
     "SELECT pid::text FROM pg_stat_activity WHERE application_name = 'tenantry-routing'";
 
+fn signal_all(pids: &[String], signal: &str) {
+    for pid in pids {
+        let status = std::process::Command::new("kill")
+            .args([signal, pid.as_str()])
+            .status()
+            .unwrap_or_else(|e| panic!("kill {signal} {pid}: {e}"));
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+}
+
 /// Two replicas serving `acme`, and the registry's URL.
 async fn two_replicas_serving_acme() -> (Arc<PgEnv>, TestServer, TestServer, String) {
     let pg = PgEnv::start();
@@ -87,15 +97,7 @@ async fn a_listener_whose_connection_stopped_answering_catches_up_after_a_heartb
     // The listeners' sessions freeze: no FIN, no RST, no answer, as behind a dead network.
     let pids = pg_strings(&registry, LISTENERS).await;
     assert!(!pids.is_empty(), "no listener session found");
-    let signal = |sig: &str| {
-        for pid in &pids {
-            let status = std::process::Command::new("kill")
-                .args([sig, pid.as_str()])
-                .status()
-                .unwrap_or_else(|e| panic!("kill {sig} {pid}: {e}"));
-            assert!(status.success(), "kill {sig} {pid}");
-        }
-    };
+    let signal = |sig: &str| signal_all(&pids, sig);
     signal("-STOP");
     suspend_unannounced(&b, &registry).await;
     // Heartbeat (1 s) + its deadline (1 s) + a new connection and a reload.
@@ -249,4 +251,51 @@ async fn a_lifecycle_operation_on_one_replica_makes_the_tenant_busy_on_the_other
     // Free again: B deletes it.
     let (status, body) = call(b.op(Method::DELETE, "/api/v1/tenants/held")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Cut off from the registry's notifications for longer than `routing.max_staleness`, a
+/// replica refuses what its snapshot decides (it may hold a suspended tenant or a removed
+/// key) and fails `/readyz`; back in touch, it serves again.
+#[tokio::test]
+async fn a_replica_that_cannot_confirm_its_routing_refuses_and_says_so() {
+    let pg = PgEnv::start();
+    let key = new_key();
+    let b = TestServer::builder()
+        .mode(Mode::PgDatabase)
+        .pg(&pg)
+        .api_key(&key)
+        .env("TENANTRY_ROUTING__MAX_STALENESS", "3s")
+        .start();
+    b.create_tenant("acme").await;
+    let registry = pg.registry.url("tenantry_registry");
+    let listeners = pg_strings(&registry, LISTENERS).await;
+    // The listener's session stops answering and no new connection gets an answer: a
+    // registry this server cannot reach (its tenants' instance still answers).
+    pg.registry.freeze();
+    signal_all(&listeners, "-STOP");
+    let cut_off = async || {
+        let (status, body) = call(b.as_tenant("acme", Method::GET, "/api/v1/hosts")).await;
+        status == StatusCode::SERVICE_UNAVAILABLE && body["code"] == "routing_stale"
+    };
+    let refused = std::panic::AssertUnwindSafe(async {
+        until(
+            10,
+            "the cut-off replica refuses with routing_stale",
+            cut_off,
+        )
+        .await;
+        let (ready, health) = call(b.op(Method::GET, "/readyz")).await;
+        assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE, "{health}");
+        assert!(health.to_string().contains("routing"), "{health}");
+    });
+    let outcome = futures_util::FutureExt::catch_unwind(refused).await;
+    pg.registry.thaw();
+    signal_all(&listeners, "-CONT");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    until(20, "back in touch, the replica serves again", async || {
+        hosts_status(&b, "acme").await == StatusCode::OK
+    })
+    .await;
 }
