@@ -30,15 +30,17 @@ pub struct Stamp(u64);
 #[error("the routing snapshot has not been confirmed current for {0:?}")]
 pub struct Stale(pub Duration);
 
-impl Freshness {
-    pub fn new() -> Freshness {
+impl Default for Freshness {
+    fn default() -> Freshness {
         Freshness {
             epoch: Instant::now(),
             confirmed_ms: AtomicU64::new(0),
             limit: OnceLock::new(),
         }
     }
+}
 
+impl Freshness {
     /// From now on, older than `limit` is stale.
     pub fn watch(&self, limit: Duration) {
         self.confirm();
@@ -86,7 +88,7 @@ mod tests {
 
     #[test]
     fn unwatched_is_never_stale_and_watched_goes_stale_without_confirmations() {
-        let f = Freshness::new();
+        let f = Freshness::default();
         let later = Duration::from_secs(3600);
         assert!(f.check_at(later).is_ok(), "nobody watches: never stale");
         f.watch(Duration::from_secs(10));

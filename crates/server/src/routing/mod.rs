@@ -166,7 +166,7 @@ impl Routing {
             generation: AtomicU64::new(0),
             full_reloads: AtomicU64::new(0),
             reload: tokio::sync::Mutex::new(()),
-            freshness: Freshness::new(),
+            freshness: Freshness::default(),
         };
         routing.reload().await?;
         Ok(routing)
