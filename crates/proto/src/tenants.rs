@@ -196,6 +196,18 @@ pub struct TenantLimits {
     /// Enrolling beyond this many hosts answers 429 `host_limit_reached`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_hosts: Option<u64>,
+    /// Tenant API requests a second, on average; beyond it 429 `rate_limited`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_second: Option<u32>,
+    /// Requests that may arrive at once on top of the rate (default: one second's worth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
+    /// Agent check-ins a second: a budget of their own, so a busy UI cannot lock agents out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkins_per_second: Option<u32>,
+    /// Check-ins that may arrive at once (default: one second's worth).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkin_burst: Option<u32>,
 }
 
 /// What `POST /api/v1/reconcile` finished.

@@ -31,6 +31,7 @@ pub mod fanout;
 pub mod fleet;
 pub mod http;
 pub mod identity;
+pub mod limits;
 pub mod migrator;
 pub mod names;
 pub mod options;

@@ -17,6 +17,7 @@ const LAYERS: &[&[&str]] = &[
         "scheduler",
         "telemetry",
         "tls",
+        "limits",
     ],
     &["catalog", "broker", "identity", "pools"],
     &["routing"],

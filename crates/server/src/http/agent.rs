@@ -22,6 +22,7 @@ use crate::catalog::{EnrollError, TenantRecord};
 use crate::fleet::hosts::{self, DEFAULT_CHECKIN_SECS, HostError};
 use crate::fleet::sessions;
 use crate::identity::token::{self, HOST_TYP, HostClaims};
+use crate::limits::Budget;
 use crate::provisioner::Actor;
 use crate::routing::TenantRoute;
 use crate::secret::api_key;
@@ -136,6 +137,10 @@ async fn enroll(
         .await?
         .ok_or_else(invalid_token)?;
     let route = active_route(&state, &record.slug)?;
+    state
+        .limiter
+        .admit(route.id, &route.limits, Budget::Checkins)
+        .await?;
     let binding = catalog
         .bind_host(&token, machine_id, max_hosts(&record))
         .await
@@ -230,6 +235,11 @@ async fn checkin(
     // The binding, not the credential, says the host still exists (and in this tenant:
     // a re-created tenant of the same slug has another id).
     let route = active_route(&state, &tenant)?;
+    // Before the registry is asked anything: a flood stops here.
+    state
+        .limiter
+        .admit(route.id, &route.limits, Budget::Checkins)
+        .await?;
     match state.core.catalog.host_tenant(host_id).await? {
         Some(id) if id == route.id => {}
         _ => return Err(host_unknown()),

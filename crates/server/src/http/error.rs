@@ -25,6 +25,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub detail: String,
+    /// Headers the answer carries besides the problem (e.g. `RateLimit-*`).
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -35,6 +37,7 @@ impl ApiError {
             status,
             code,
             detail: detail.into(),
+            headers: Vec::new(),
         }
     }
 
@@ -108,7 +111,46 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
         response
+    }
+}
+
+/// 429 `rate_limited`, with `Retry-After` and the `RateLimit-*` fields (IETF draft
+/// "RateLimit header fields for HTTP"): the policy, nothing left, and when it is full.
+impl From<crate::limits::Refusal> for ApiError {
+    fn from(r: crate::limits::Refusal) -> Self {
+        let whole_seconds = |d: std::time::Duration| d.as_millis().div_ceil(1000).max(1);
+        let retry_after = whole_seconds(r.retry_after);
+        let mut e = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            codes::RATE_LIMITED,
+            format!(
+                "the tenant's rate of {} a second (bursts of {}) is used up; retry in {retry_after} s",
+                r.rate.per_second, r.rate.burst
+            ),
+        );
+        let fields = [
+            (header::RETRY_AFTER.as_str(), retry_after.to_string()),
+            ("ratelimit-limit", r.rate.burst.to_string()),
+            ("ratelimit-remaining", "0".to_owned()),
+            ("ratelimit-reset", whole_seconds(r.reset).to_string()),
+            (
+                "ratelimit-policy",
+                format!("{};w=1;burst={}", r.rate.per_second, r.rate.burst),
+            ),
+        ];
+        for (name, value) in fields {
+            if let (Ok(name), Ok(value)) = (
+                header::HeaderName::try_from(name),
+                HeaderValue::try_from(value),
+            ) {
+                e.headers.push((name, value));
+            }
+        }
+        e
     }
 }
 

@@ -22,6 +22,7 @@ use crate::auth::policy::{self, Denied};
 pub use crate::auth::policy::{Access, Family};
 use crate::auth::{Principal, authenticate};
 use crate::catalog::NewAuditEvent;
+use crate::limits::Budget;
 use crate::provisioner::Actor;
 use crate::routing::{ResolveError, RoutingSnapshot, TenantRoute, resolve};
 use crate::store::TenantDb;
@@ -391,6 +392,14 @@ async fn scope(
         }
     };
     policy::decide(family, access, &principal).map_err(forbidden)?;
+    // Operators are not counted: support work must get through a tenant's own flood.
+    if !principal.is_operator() {
+        let route = &resolution.route;
+        state
+            .limiter
+            .admit(route.id, &route.limits, Budget::Requests)
+            .await?;
+    }
     if resolution.masquerade {
         state
             .core

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use crate::limits::Limiter;
 use uuid::Uuid;
 
 use super::detach::InFlight;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub tokens: Arc<VerifiedTokens>,
     /// Requests being handled, whether or not their clients still wait.
     pub in_flight: Arc<InFlight>,
+    /// Tenants' request and check-in budgets.
+    pub limiter: Arc<Limiter>,
 }
 
 impl AppState {
@@ -42,6 +45,7 @@ impl AppState {
             signer,
             tokens: Arc::new(VerifiedTokens::default()),
             in_flight: Arc::new(InFlight::default()),
+            limiter: Arc::new(Limiter::default()),
         }
     }
 

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tenantry_proto::TenantStatus;
+use tenantry_proto::{TenantLimits, TenantStatus};
 use uuid::Uuid;
 
 use crate::catalog::{Catalog, CatalogError, TenantRecord, TrustedKeyRecord};
@@ -33,6 +33,9 @@ pub struct TenantRoute {
     pub created_at: i64,
     pub status: TenantStatus,
     pub location: TenantLocation,
+    /// Its limits as set (an unreadable value counts as none: limits are never guessed
+    /// tighter than what was set, and the API only stores valid ones).
+    pub limits: TenantLimits,
 }
 
 impl TenantRoute {
@@ -65,6 +68,7 @@ impl TenantRoute {
             created_at: record.created_at.timestamp(),
             status: record.status,
             location,
+            limits: serde_json::from_value(record.limits.0.clone()).unwrap_or_default(),
         })
     }
 }

@@ -209,6 +209,7 @@ mod tests {
                         isolation: Isolation::File,
                         instance: "embedded".into(),
                     },
+                    limits: Default::default(),
                 }),
             );
         }

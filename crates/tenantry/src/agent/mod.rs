@@ -230,6 +230,7 @@ fn retry_or_stop(e: ClientError) -> anyhow::Result<Round> {
                     p.code.as_str(),
                     codes::TENANT_SUSPENDED
                         | codes::TENANT_BUSY
+                        | codes::RATE_LIMITED
                         | codes::HOST_LIMIT_REACHED
                         | codes::TENANT_NOT_READY
                 )

@@ -21,6 +21,7 @@ pub mod identity;
 mod incarnation;
 mod isolation;
 mod lifecycle;
+mod limits;
 pub mod migrate;
 mod openapi;
 mod openbao;
