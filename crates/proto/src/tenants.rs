@@ -228,6 +228,9 @@ pub struct PurgeReport {
     pub storage_removed: bool,
     pub media_removed: bool,
     pub domains_removed: u64,
+    /// Keys of the tenant removed from Redis (`t:<slug>:*`; 0 without `cache.url`).
+    #[serde(default)]
+    pub cache_keys_removed: u64,
     /// True once every check that nothing of the tenant is left has passed.
     pub verified: bool,
 }

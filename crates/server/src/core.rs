@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::broker::{self, CredentialError, CredentialSource};
+use crate::cache::{Cache, CacheError};
 use crate::catalog::Catalog;
 use crate::config::Config;
 use crate::migrator::{Chains, Templates};
@@ -30,6 +31,8 @@ pub enum OpenError {
     Instance { name: String, source: sqlx::Error },
     #[error("OpenBAO (vault.url): {0}")]
     Broker(#[from] CredentialError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
     #[error("cannot read migrations from {path}: {source}")]
     Migrations {
         path: String,
@@ -50,6 +53,8 @@ pub struct Core {
     /// Where tenant storage gets its credentials; storage holds the same source.
     pub broker: Arc<dyn CredentialSource>,
     pub storage: Arc<TenantStorage>,
+    /// Redis, when `cache.url` is set.
+    pub cache: Option<Arc<Cache>>,
 }
 
 impl Core {
@@ -121,6 +126,10 @@ impl Core {
             })?;
             instances.insert(name.clone(), opened);
         }
+        let cache = match &config.cache.url {
+            Some(url) => Some(Arc::new(Cache::connect(url)?)),
+            None => None,
+        };
         let chains = Arc::new(chains);
         let templates = Arc::new(Templates::new(Arc::clone(&chains)));
         let storage = TenantStorage::new(
@@ -141,6 +150,7 @@ impl Core {
             chains,
             broker,
             storage: Arc::new(storage),
+            cache,
         })
     }
 

@@ -24,6 +24,7 @@
 pub mod app;
 pub mod auth;
 pub mod broker;
+pub mod cache;
 pub mod catalog;
 pub mod config;
 pub mod core;

@@ -135,6 +135,11 @@ impl Slug {
         format!("tenantry:lifecycle:{}", self.0)
     }
 
+    /// A cache key of this tenant: `t:<slug>:<what>` (`what` is a constant of the code).
+    pub fn cache_key(&self, what: &str) -> String {
+        format!("{}{what}", self.cache_prefix())
+    }
+
     /// Prefix of every cache key belonging to this tenant.
     pub fn cache_prefix(&self) -> String {
         format!("t:{}:", self.0)

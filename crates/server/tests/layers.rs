@@ -18,6 +18,7 @@ const LAYERS: &[&[&str]] = &[
         "telemetry",
         "tls",
         "limits",
+        "cache",
     ],
     &["catalog", "broker", "identity", "pools"],
     &["routing"],

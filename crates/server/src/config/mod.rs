@@ -47,9 +47,19 @@ pub struct Config {
     pub migrations: MigrationsConfig,
     pub pools: PoolsConfig,
     pub lifecycle: LifecycleConfig,
+    pub cache: CacheConfig,
     /// `TENANTRY_*` variables that are no configuration key, reported at start.
     #[serde(skip)]
     pub ignored_env: Vec<String>,
+}
+
+/// Redis, shared by every replica: tenants' rate budgets. Without it they are kept in
+/// each process (the embedded default needs no Redis).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// `redis://[user:password@]host:port[/db]`.
+    pub url: Option<Secret>,
 }
 
 /// Tenant creations and deletions that stopped half-way.
@@ -88,6 +98,7 @@ impl Default for Config {
             migrations: MigrationsConfig::default(),
             pools: PoolsConfig::default(),
             lifecycle: LifecycleConfig::default(),
+            cache: CacheConfig::default(),
             ignored_env: Vec::new(),
         }
     }

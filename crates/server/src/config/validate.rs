@@ -180,6 +180,14 @@ impl Config {
                 "must be longer than zero",
             ));
         }
+        if let Some(url) = &self.cache.url
+            && !url.expose().starts_with("redis://")
+        {
+            return Err(ConfigError::invalid(
+                "cache.url",
+                "must be a redis:// URL (TLS to Redis, rediss://, is not supported yet)",
+            ));
+        }
         // A heartbeat (1 s) and its deadline (1 s) must fit, or a healthy server goes stale.
         if self.routing.max_staleness.as_duration() < std::time::Duration::from_secs(3) {
             return Err(ConfigError::invalid(

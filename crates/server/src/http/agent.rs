@@ -139,7 +139,7 @@ async fn enroll(
     let route = active_route(&state, &record.slug)?;
     state
         .limiter
-        .admit(route.id, &route.limits, Budget::Checkins)
+        .admit(route.id, route.slug(), &route.limits, Budget::Checkins)
         .await?;
     let binding = catalog
         .bind_host(&token, machine_id, max_hosts(&record))
@@ -238,7 +238,7 @@ async fn checkin(
     // Before the registry is asked anything: a flood stops here.
     state
         .limiter
-        .admit(route.id, &route.limits, Budget::Checkins)
+        .admit(route.id, route.slug(), &route.limits, Budget::Checkins)
         .await?;
     match state.core.catalog.host_tenant(host_id).await? {
         Some(id) if id == route.id => {}

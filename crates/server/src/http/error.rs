@@ -247,6 +247,15 @@ impl From<ProvisionError> for ApiError {
             ProvisionError::PurgeUnverified { .. } | ProvisionError::Migrate(_) => {
                 return ApiError::internal(e);
             }
+            // The tenant stays `deleting`; reconcile finishes once Redis answers.
+            ProvisionError::Cache(cause) => {
+                tracing::error!(error = %cause, "Redis unavailable during a purge");
+                return ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::SERVICE_UNAVAILABLE,
+                    "Redis is unavailable; the tenant is refused already, and its deletion finishes once Redis answers",
+                );
+            }
         };
         ApiError::new(status, code, e.to_string())
     }

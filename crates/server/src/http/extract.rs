@@ -397,7 +397,7 @@ async fn scope(
         let route = &resolution.route;
         state
             .limiter
-            .admit(route.id, &route.limits, Budget::Requests)
+            .admit(route.id, route.slug(), &route.limits, Budget::Requests)
             .await?;
     }
     if resolution.masquerade {

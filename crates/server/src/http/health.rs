@@ -19,10 +19,13 @@ async fn healthz() -> Json<Health> {
     Json(Health {
         status: "ok".into(),
         checks: Vec::new(),
+        notes: Vec::new(),
     })
 }
 
-/// Readiness: the registry answers. 503 with the failing checks otherwise.
+/// Readiness: the registry answers, the routing is current, the credential broker works.
+/// 503 with the failing checks otherwise. A Redis that does not answer is a note: the
+/// server still serves (rate limits are not enforced meanwhile).
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, body = Health), (status = 503, body = Health)))]
 async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
@@ -40,21 +43,22 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
             state.core.broker.name()
         ));
     }
-    if checks.is_empty() {
-        (
-            StatusCode::OK,
-            Json(Health {
-                status: "ok".into(),
-                checks,
-            }),
-        )
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health {
-                status: "unavailable".into(),
-                checks,
-            }),
-        )
+    let mut notes = Vec::new();
+    if let Some(cache) = &state.core.cache
+        && cache.ping().await.is_err()
+    {
+        notes.push("redis: not answering; rate limits are not enforced".to_owned());
     }
+    let (status, word) = match checks.is_empty() {
+        true => (StatusCode::OK, "ok"),
+        false => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+    };
+    (
+        status,
+        Json(Health {
+            status: word.into(),
+            checks,
+            notes,
+        }),
+    )
 }

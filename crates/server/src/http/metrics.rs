@@ -99,6 +99,14 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             broker.rotations,
         );
     }
+    if let Some(cache) = &state.core.cache {
+        metric(
+            "tenantry_redis_failures_total",
+            "counter",
+            "Redis calls that failed or timed out; rate limits admitted those requests (fail open).",
+            cache.failures(),
+        );
+    }
     // The catalog's histogram, from its registry (a library's encoder, not ours).
     if let Err(e) = state.core.catalog.metrics().encode(&mut out) {
         tracing::warn!(error = %e, "could not encode the catalog's metrics");

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use crate::limits::Limiter;
+use crate::limits::{Limiter, Shared};
 use uuid::Uuid;
 
 use super::detach::InFlight;
@@ -37,6 +37,10 @@ impl AppState {
         pools: Arc<TenantPools>,
         provisioner: Arc<Provisioner>,
     ) -> Self {
+        let limiter = Arc::new(match &core.cache {
+            Some(cache) => Limiter::Shared(Shared::new(Arc::clone(cache))),
+            None => Limiter::default(),
+        });
         AppState {
             core,
             routing,
@@ -45,7 +49,7 @@ impl AppState {
             signer,
             tokens: Arc::new(VerifiedTokens::default()),
             in_flight: Arc::new(InFlight::default()),
-            limiter: Arc::new(Limiter::default()),
+            limiter,
         }
     }
 

@@ -6,13 +6,17 @@
 //! compete.
 
 mod rate;
+mod shared;
 
 use std::time::Duration;
 
 use tenantry_proto::TenantLimits;
 use uuid::Uuid;
 
+use crate::names::Slug;
+
 pub use rate::InProcess;
+pub use shared::Shared;
 
 /// Which of a tenant's budgets a request spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,12 +70,13 @@ pub struct Refusal {
 
 /// Where budgets are kept: in this process, or (with Redis) shared by every replica.
 pub enum Limiter {
-    InProcess(InProcess),
+    InProcess(Box<InProcess>),
+    Shared(Shared),
 }
 
 impl Default for Limiter {
     fn default() -> Self {
-        Limiter::InProcess(InProcess::default())
+        Limiter::InProcess(Box::default())
     }
 }
 
@@ -81,6 +86,7 @@ impl Limiter {
     pub async fn admit(
         &self,
         tenant: Uuid,
+        slug: &Slug,
         limits: &TenantLimits,
         budget: Budget,
     ) -> Result<(), Refusal> {
@@ -89,6 +95,9 @@ impl Limiter {
         };
         match self {
             Limiter::InProcess(limiter) => limiter.admit(tenant, budget, rate),
+            // By slug: a purge removes the tenant's keys, and a new tenant of that slug
+            // starts with a full budget.
+            Limiter::Shared(limiter) => limiter.admit(slug, budget, rate).await,
         }
     }
 }

@@ -20,6 +20,7 @@ use serde_json::json;
 use tenantry_proto::{Isolation, PurgeReport, TenantStatus};
 use uuid::Uuid;
 
+use crate::cache::{Cache, CacheError};
 use crate::catalog::{Catalog, CatalogError, NewAuditEvent, NewTenant, TenantRecord};
 use crate::core::Core;
 use crate::migrator::{self, Chain, Chains, MigrateFailure};
@@ -60,6 +61,8 @@ pub enum ProvisionError {
     PurgeUnverified { slug: String, what: &'static str },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Cache(#[from] CacheError),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("tenant chain migration failed: {0}")]
@@ -116,6 +119,8 @@ pub struct Provisioner {
     routing: Arc<Routing>,
     pools: Arc<TenantPools>,
     storage: Arc<TenantStorage>,
+    /// Redis, when configured: the tenant's keys go with it.
+    cache: Option<Arc<Cache>>,
     broker: Arc<dyn CredentialSource>,
     chains: Arc<Chains>,
     layout: DataLayout,
@@ -132,6 +137,7 @@ impl Provisioner {
             routing,
             pools,
             storage: Arc::clone(&core.storage),
+            cache: core.cache.clone(),
             broker: Arc::clone(&core.broker),
             chains: Arc::clone(&core.chains),
             layout: core.layout.clone(),

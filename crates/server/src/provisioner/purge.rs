@@ -73,9 +73,19 @@ impl Provisioner {
         if media_removed.is_ok() {
             self.step(record, Step::MediaRemoved).await?;
         }
+        // Its keys in Redis (rate budgets); they expire by themselves too, within a second
+        // or so, but a verified purge does not wait for that.
+        let cache_keys_removed = match &self.cache {
+            Some(cache) => cache
+                .purge_tenant(&loc.slug)
+                .await
+                .map_err(ProvisionError::from),
+            None => Ok(0),
+        };
         revoked?;
         let storage_removed = storage_removed?;
         let media_removed = media_removed?;
+        let cache_keys_removed = cache_keys_removed?;
         let unverified = |what| ProvisionError::PurgeUnverified {
             slug: record.slug.clone(),
             what,
@@ -92,6 +102,11 @@ impl Provisioner {
         if tokio::fs::try_exists(&media).await? {
             return Err(unverified("the media directory"));
         }
+        if let Some(cache) = &self.cache
+            && !cache.tenant_keys(&loc.slug).await?.is_empty()
+        {
+            return Err(unverified("the tenant's Redis keys"));
+        }
         self.step(record, Step::Verified).await?;
         after_the_second_of(began).await;
         let domains_removed = self.catalog.delete_tenant(record.id).await?;
@@ -104,6 +119,7 @@ impl Provisioner {
             storage_removed,
             media_removed,
             domains_removed,
+            cache_keys_removed,
             verified: true,
         })
     }

@@ -7,7 +7,9 @@ use std::time::Instant;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::{TestServer, call};
+use tenantry_testkit::redis::RedisServer;
+
+use crate::support::{Mode, PgEnv, TestServer, call, new_key, until};
 
 const ACME_RATE: u32 = 5;
 const ACME_BURST: u32 = 5;
@@ -139,4 +141,161 @@ async fn agents_check_in_on_a_budget_of_their_own() {
         statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
         "{statuses:?}"
     );
+}
+
+/// Keys in `redis` matching `pattern`, by `redis-cli --scan` (not our code).
+fn redis_keys(redis: &RedisServer, pattern: &str) -> Vec<String> {
+    let out = std::process::Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "--scan",
+            "--pattern",
+            pattern,
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("redis-cli: {e}"));
+    let mut keys: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn on_redis(pg: &std::sync::Arc<PgEnv>, key: &str, redis: &RedisServer) -> TestServer {
+    TestServer::builder()
+        .mode(Mode::PgSchema)
+        .pg(pg)
+        .api_key(key)
+        .env("TENANTRY_CACHE__URL", &redis.url())
+        .start()
+}
+
+/// Two replicas with one Redis hold a tenant to one budget: over a window, the two
+/// together admit at most `burst + rate × window`, where each alone would admit that much.
+#[tokio::test]
+async fn two_replicas_with_one_redis_share_a_tenants_budget() {
+    const RATE: u32 = 10;
+    const BURST: u32 = 10;
+    let pg = PgEnv::start();
+    let redis = RedisServer::start();
+    let key = new_key();
+    let a = on_redis(&pg, &key, &redis);
+    a.create_tenant("acme").await;
+    a.create_tenant("beta").await;
+    limit(
+        &a,
+        "acme",
+        json!({ "requests_per_second": RATE, "burst": BURST }),
+    )
+    .await;
+    // B starts after the limit was set: it reads it with everything else.
+    let b = on_redis(&pg, &key, &redis);
+    let acme = a.admin_token("acme").await;
+    let beta = a.admin_token("beta").await;
+    let hosts = |server: &TestServer, token: &str| {
+        server
+            .anon(Method::GET, "/api/v1/hosts")
+            .bearer_auth(token.to_owned())
+    };
+    let started = Instant::now();
+    let (mut admitted, mut refused) = (0u32, 0u32);
+    while started.elapsed().as_secs_f64() < 2.0 {
+        for server in [&a, &b] {
+            match call(hosts(server, &acme)).await {
+                (StatusCode::OK, _) => admitted += 1,
+                (StatusCode::TOO_MANY_REQUESTS, body) => {
+                    assert_eq!(body["code"], "rate_limited", "{body}");
+                    refused += 1;
+                }
+                (other, body) => panic!("acme: {other} {body}"),
+            }
+            let (status, body) = call(hosts(server, &beta)).await;
+            assert_eq!(status, StatusCode::OK, "beta was held up by acme: {body}");
+        }
+    }
+    let window = started.elapsed().as_secs_f64();
+    let most = f64::from(BURST) + f64::from(RATE) * window;
+    assert!(
+        f64::from(admitted) <= most.ceil(),
+        "{admitted} admitted over both replicas in {window:.2} s (one budget allows {most:.1})"
+    );
+    assert!(refused > 0, "never refused");
+    assert_eq!(redis_keys(&redis, "t:acme:*"), ["t:acme:rl:requests"]);
+}
+
+/// Deleting a tenant removes its keys from Redis (and verifies none is left); other
+/// tenants' keys stay.
+#[tokio::test]
+async fn a_purge_removes_the_tenants_redis_keys_and_no_others() {
+    let pg = PgEnv::start();
+    let redis = RedisServer::start();
+    let server = on_redis(&pg, &new_key(), &redis);
+    // A slow rate with a deep burst: each request pushes the key's expiry a second out.
+    let deep = json!({ "requests_per_second": 1, "burst": 1000 });
+    for slug in ["acme", "acme-two"] {
+        server.create_tenant(slug).await;
+        limit(&server, slug, deep.clone()).await;
+        let token = server.admin_token(slug).await;
+        for _ in 0..20 {
+            let request = server
+                .anon(Method::GET, "/api/v1/hosts")
+                .bearer_auth(&token);
+            assert_eq!(call(request).await.0, StatusCode::OK);
+        }
+    }
+    assert_eq!(redis_keys(&redis, "t:acme:*"), ["t:acme:rl:requests"]);
+    let (status, report) = call(server.op(Method::DELETE, "/api/v1/tenants/acme")).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["cache_keys_removed"], 1, "{report}");
+    assert_eq!(report["verified"], true, "{report}");
+    assert!(redis_keys(&redis, "t:acme:*").is_empty());
+    // `acme-two` shares a prefix with `acme`, not a key.
+    assert_eq!(
+        redis_keys(&redis, "t:acme-two:*"),
+        ["t:acme-two:rl:requests"]
+    );
+}
+
+/// Redis stops answering: limits fail open (requests are served, not refused), the
+/// failures are counted and `/readyz` says so while staying ready; back, limits hold again.
+#[tokio::test]
+async fn with_redis_gone_limits_fail_open_and_say_so() {
+    let pg = PgEnv::start();
+    let redis = RedisServer::start();
+    let server = on_redis(&pg, &new_key(), &redis);
+    server.create_tenant("acme").await;
+    limit(
+        &server,
+        "acme",
+        json!({ "requests_per_second": 1, "burst": 1 }),
+    )
+    .await;
+    let token = server.admin_token("acme").await;
+    let hosts = || {
+        server
+            .anon(Method::GET, "/api/v1/hosts")
+            .bearer_auth(&token)
+    };
+    redis.freeze();
+    let outcome = std::panic::AssertUnwindSafe(async {
+        for _ in 0..4 {
+            let (status, body) = call(hosts()).await;
+            assert_eq!(status, StatusCode::OK, "refused with Redis gone: {body}");
+        }
+        let (status, health) = call(server.anon(Method::GET, "/readyz")).await;
+        assert_eq!(status, StatusCode::OK, "{health}");
+        assert!(health["notes"].to_string().contains("redis"), "{health}");
+        assert!(server.metric("tenantry_redis_failures_total").await > 0);
+    });
+    let outcome = futures_util::FutureExt::catch_unwind(outcome).await;
+    redis.thaw();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    until(10, "limits hold again once Redis is back", async || {
+        call(hosts()).await.0 == StatusCode::TOO_MANY_REQUESTS
+    })
+    .await;
 }
