@@ -205,7 +205,7 @@ mod tests {
 
     #[test]
     fn an_unknown_key_is_named_once() {
-        assert_eq!(named_key("cache:\n  url: x\n").as_deref(), Some("cache"));
+        assert_eq!(named_key("queue:\n  url: x\n").as_deref(), Some("queue"));
         assert_eq!(
             named_key("registry:\n  urll: x\n").as_deref(),
             Some("registry.urll")

@@ -183,11 +183,11 @@ fn secrets_never_reach_the_output() {
     assert!(!text(&out.stderr).contains(&key) && !text(&out.stdout).contains(&key));
 }
 
-/// A key is named as the user wrote it, once (`cache`, not `cache.cache`).
+/// A key is named as the user wrote it, once (`queue`, not `queue.queue`).
 #[test]
 fn unknown_keys_are_named_as_written() {
     for (env, yaml, named) in [
-        (None, Some("cache:\n  url: redis://x\n"), "`cache`"),
+        (None, Some("queue:\n  url: redis://x\n"), "`queue`"),
         (None, Some("registry:\n  urll: x\n"), "`registry.urll`"),
         (
             Some(("TENANTRY_REGISTRY__URLL", "x")),
