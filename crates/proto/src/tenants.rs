@@ -117,9 +117,17 @@ pub struct Tenant {
     pub status: TenantStatus,
     pub isolation: Isolation,
     pub placement: Placement,
-    /// Per-tenant limits (e.g. `max_hosts`); empty when none are set.
+    /// The named plan it is on (`plans.<name>` in the server's configuration); absent
+    /// means the plan called `default`, if there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+    /// Its own limits, which override its plan's field by field; empty when none are set.
     #[schema(value_type = Object)]
     pub limits: serde_json::Value,
+    /// What is enforced: its plan's limits with its own over them. An absent field is
+    /// unlimited.
+    #[serde(default)]
+    pub effective_limits: TenantLimits,
     /// The tenant chain version its database is at, as recorded in the registry.
     pub tenant_chain_version: Option<i64>,
     /// Whether this is the built-in `default` tenant, which cannot be deleted.
@@ -152,6 +160,9 @@ pub struct CreateTenant {
     /// Or: place it on the least loaded instance matching these.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<PlacementRequest>,
+    /// A plan configured on the server (`plans.<name>`); default: the plan `default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
 
 /// Constraints on where a new tenant may live.
@@ -187,6 +198,10 @@ pub struct UpdateTenant {
     /// Replaces the tenant's limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<TenantLimits>,
+    /// Moves the tenant to this plan (`plans.<name>`); every server enforces it within a
+    /// notification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
 }
 
 /// Per-tenant limits; an absent field means unlimited.

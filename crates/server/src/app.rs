@@ -174,7 +174,14 @@ impl Server {
                 .await?;
         }
 
-        let routing = Arc::new(Routing::load(core.catalog.clone(), configured_key).await?);
+        let routing = Arc::new(
+            Routing::load(
+                core.catalog.clone(),
+                configured_key,
+                core.config.plans.clone(),
+            )
+            .await?,
+        );
         let pools = Arc::new(TenantPools::new(
             Arc::clone(&core.storage),
             Arc::clone(&core.broker),

@@ -26,6 +26,8 @@ pub struct TenantRecord {
     pub tenant_chain_version: Option<i64>,
     /// The last lifecycle step finished while provisioning or deleting.
     pub lifecycle_step: Option<String>,
+    /// The named plan (NULL: the default plan).
+    pub plan: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -57,10 +59,11 @@ pub struct NewTenant {
     pub isolation: Isolation,
     pub instance: String,
     pub physical_name: String,
+    pub plan: Option<String>,
 }
 
 const SELECT_TENANT: &str = "SELECT t.id, t.slug, t.display_name, t.status, t.isolation, \
-    t.instance, t.physical_name, t.limits, v.version AS tenant_chain_version, t.lifecycle_step, t.created_at, t.updated_at \
+    t.instance, t.physical_name, t.limits, v.version AS tenant_chain_version, t.lifecycle_step, t.plan, t.created_at, t.updated_at \
     FROM registry_tenants t \
     LEFT JOIN registry_tenant_versions v ON v.tenant_id = t.id AND v.chain = 'tenant'";
 
@@ -71,8 +74,8 @@ impl Catalog {
         let result = op!(self, "insert_tenant", Write, pool => {
             sqlx::query(
                 "INSERT INTO registry_tenants (id, slug, display_name, status, isolation, instance, \
-                 physical_name, limits, settings, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, '{}', '{}', $8, $8)",
+                 physical_name, limits, settings, created_at, updated_at, plan) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, '{}', '{}', $8, $8, $9)",
             )
             .bind(t.id)
             .bind(&t.slug)
@@ -82,6 +85,7 @@ impl Catalog {
             .bind(&t.instance)
             .bind(&t.physical_name)
             .bind(now)
+            .bind(&t.plan)
             .execute(pool)
             .await
             .map(|r| r.rows_affected())
@@ -182,6 +186,19 @@ impl Catalog {
             sqlx::query("UPDATE registry_tenants SET lifecycle_step = $2, updated_at = $3 WHERE id = $1")
                 .bind(id)
                 .bind(step)
+                .bind(Utc::now())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
+    pub async fn set_plan(&self, id: Uuid, plan: &str) -> Result<(), CatalogError> {
+        op!(self, "set_plan", Write, pool => {
+            sqlx::query("UPDATE registry_tenants SET plan = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(plan)
                 .bind(Utc::now())
                 .execute(pool)
                 .await?
@@ -357,6 +374,7 @@ mod tests {
                 isolation: Isolation::File,
                 instance: "embedded".into(),
                 physical_name: "t_acme".into(),
+                plan: None,
             })
             .await?;
         catalog

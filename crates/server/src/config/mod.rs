@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use tenantry_proto::Isolation;
+use tenantry_proto::{Isolation, TenantLimits};
 
 use crate::secret::Secret;
 use crate::store::Backend;
@@ -48,9 +48,22 @@ pub struct Config {
     pub pools: PoolsConfig,
     pub lifecycle: LifecycleConfig,
     pub cache: CacheConfig,
+    /// Named plans: limits a tenant gets unless its own override them. A tenant with no
+    /// plan is on the plan called `default`, when there is one.
+    pub plans: BTreeMap<String, TenantLimits>,
     /// `TENANTRY_*` variables that are no configuration key, reported at start.
     #[serde(skip)]
     pub ignored_env: Vec<String>,
+}
+
+/// The plan a tenant without one is on.
+pub const DEFAULT_PLAN: &str = "default";
+
+impl Config {
+    /// The limits of `plan` (or of the default plan when `None`), if it is configured.
+    pub fn plan_limits(&self, plan: Option<&str>) -> Option<&TenantLimits> {
+        self.plans.get(plan.unwrap_or(DEFAULT_PLAN))
+    }
 }
 
 /// Redis, shared by every replica: tenants' rate budgets. Without it they are kept in
@@ -99,6 +112,7 @@ impl Default for Config {
             pools: PoolsConfig::default(),
             lifecycle: LifecycleConfig::default(),
             cache: CacheConfig::default(),
+            plans: BTreeMap::new(),
             ignored_env: Vec::new(),
         }
     }

@@ -180,6 +180,18 @@ impl Config {
                 "must be longer than zero",
             ));
         }
+        for name in self.plans.keys() {
+            let ok = (1..=40).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            if !ok {
+                return Err(ConfigError::invalid(
+                    format!("plans.{name}"),
+                    "a plan name is 1 to 40 characters of a-z, 0-9 and -",
+                ));
+            }
+        }
         if let Some(url) = &self.cache.url
             && !url.expose().starts_with("redis://")
         {

@@ -18,7 +18,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Access, ApiJson, Caller, Family};
 use super::state::AppState;
 use crate::auth::{HOST_CREDENTIAL_PREFIX, Principal, bearer, policy};
-use crate::catalog::{EnrollError, TenantRecord};
+use crate::catalog::EnrollError;
 use crate::fleet::hosts::{self, DEFAULT_CHECKIN_SECS, HostError};
 use crate::fleet::sessions;
 use crate::identity::token::{self, HOST_TYP, HostClaims};
@@ -85,14 +85,6 @@ fn credential(state: &AppState, tenant: &str, tenant_id: Uuid, host_id: Uuid) ->
     Ok(format!("{HOST_CREDENTIAL_PREFIX}{jwt}"))
 }
 
-fn max_hosts(record: &TenantRecord) -> Option<i64> {
-    record
-        .limits
-        .0
-        .get("max_hosts")
-        .and_then(serde_json::Value::as_i64)
-}
-
 /// Enroll a machine into the enrollment token's tenant. The same machine enrolling again
 /// gets the same host (200) and burns no use; a new one is 201.
 #[utoipa::path(post, path = "/api/v1/agent/enroll", tag = "agent", request_body = EnrollRequest,
@@ -142,7 +134,15 @@ async fn enroll(
         .admit(route.id, route.slug(), &route.limits, Budget::Checkins)
         .await?;
     let binding = catalog
-        .bind_host(&token, machine_id, max_hosts(&record))
+        .bind_host(
+            &token,
+            machine_id,
+            // Its plan's, or its own: what routing enforces.
+            route
+                .limits
+                .max_hosts
+                .map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
+        )
         .await
         .map_err(|e| match e {
             EnrollError::InvalidToken => invalid_token(),

@@ -7,8 +7,8 @@ use axum::response::IntoResponse;
 use futures_util::{StreamExt, stream};
 use serde::Deserialize;
 use tenantry_proto::{
-    CreateTenant, Page, Placement, Problem, PurgeReport, ReconcileReport, Tenant, TenantStatus,
-    UpdateTenant, codes,
+    CreateTenant, Page, Placement, Problem, PurgeReport, ReconcileReport, Tenant, TenantLimits,
+    TenantStatus, UpdateTenant, codes,
 };
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,8 +19,9 @@ use super::pagination::{check_limit, invalid_cursor, page};
 use super::state::AppState;
 use crate::catalog::TenantRecord;
 use crate::fleet::hosts;
+use crate::limits;
 use crate::names::{DEFAULT_TENANT, Slug};
-use crate::provisioner::PlacementWish;
+use crate::provisioner::{PlacementWish, TenantChanges};
 use crate::scheduler::Constraint;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -30,8 +31,14 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reconcile))
 }
 
-pub fn view(r: TenantRecord) -> Tenant {
+/// A tenant as the API shows it, with the limits enforced on it.
+pub fn view(state: &AppState, r: TenantRecord) -> Tenant {
+    let own: TenantLimits = serde_json::from_value(r.limits.0.clone()).unwrap_or_default();
+    let effective_limits =
+        limits::effective(state.core.config.plan_limits(r.plan.as_deref()), &own);
     Tenant {
+        plan: r.plan,
+        effective_limits,
         builtin: r.slug == DEFAULT_TENANT,
         placement: Placement {
             instance: r.instance,
@@ -49,6 +56,25 @@ pub fn view(r: TenantRecord) -> Tenant {
         hosts: None,
         created_at: r.created_at,
         updated_at: r.updated_at,
+    }
+}
+
+/// A plan named in a request must be one the server has (`plans.<name>`).
+fn known_plan(state: &AppState, plan: Option<&str>) -> ApiResult<()> {
+    match plan {
+        Some(name) if !state.core.config.plans.contains_key(name) => {
+            let known: Vec<&str> = state.core.config.plans.keys().map(String::as_str).collect();
+            Err(ApiError::invalid(format!(
+                "no plan `{}` is configured; configured plans: {}",
+                name.chars().take(48).collect::<String>(),
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -144,7 +170,7 @@ async fn list_tenants(
         .catalog
         .tenants_page(params.cursor.as_deref(), search, limit + 1)
         .await?;
-    let mut rows: Vec<Tenant> = rows.into_iter().map(view).collect();
+    let mut rows: Vec<Tenant> = rows.into_iter().map(|r| view(&state, r)).collect();
     if params.count_hosts {
         count_hosts(&state, &mut rows).await;
     }
@@ -200,15 +226,16 @@ async fn create_tenant(
             labels: placement.labels,
         },
     };
+    known_plan(&state, body.plan.as_deref())?;
     let record = state
         .provisioner
-        .create(&slug, &display_name, &wish, &op.actor)
+        .create(&slug, &display_name, &wish, body.plan.as_deref(), &op.actor)
         .await?;
     let location = format!("/api/v1/tenants/{slug}");
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(view(record)),
+        Json(view(&state, record)),
     ))
 }
 
@@ -221,7 +248,7 @@ async fn get_tenant(
     State(state): State<AppState>,
     ApiPath(slug): ApiPath<String>,
 ) -> ApiResult<Json<Tenant>> {
-    Ok(Json(view(existing(&state, &slug).await?)))
+    Ok(Json(view(&state, existing(&state, &slug).await?)))
 }
 
 /// Rename a tenant, or suspend / resume it.
@@ -250,17 +277,15 @@ async fn update_tenant(
         .limits
         .as_ref()
         .map(|l| serde_json::to_value(l).unwrap_or_default());
-    let record = state
-        .provisioner
-        .update(
-            &slug,
-            body.display_name.as_deref(),
-            body.status,
-            limits.as_ref(),
-            &op.actor,
-        )
-        .await?;
-    Ok(Json(view(record)))
+    known_plan(&state, body.plan.as_deref())?;
+    let changes = TenantChanges {
+        display_name: body.display_name.as_deref(),
+        status: body.status,
+        limits: limits.as_ref(),
+        plan: body.plan.as_deref(),
+    };
+    let record = state.provisioner.update(&slug, &changes, &op.actor).await?;
+    Ok(Json(view(&state, record)))
 }
 
 /// Delete a tenant and purge all of its data; answers once the purge is verified.

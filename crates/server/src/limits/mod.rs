@@ -18,6 +18,18 @@ use crate::names::Slug;
 pub use rate::InProcess;
 pub use shared::Shared;
 
+/// What is enforced: the tenant's own limits over its plan's, field by field.
+pub fn effective(plan: Option<&TenantLimits>, own: &TenantLimits) -> TenantLimits {
+    let plan = plan.cloned().unwrap_or_default();
+    TenantLimits {
+        max_hosts: own.max_hosts.or(plan.max_hosts),
+        requests_per_second: own.requests_per_second.or(plan.requests_per_second),
+        burst: own.burst.or(plan.burst),
+        checkins_per_second: own.checkins_per_second.or(plan.checkins_per_second),
+        checkin_burst: own.checkin_burst.or(plan.checkin_burst),
+    }
+}
+
 /// Which of a tenant's budgets a request spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Budget {

@@ -11,10 +11,12 @@ impl Provisioner {
         slug: &Slug,
         display_name: &str,
         wish: &PlacementWish,
+        plan: Option<&str>,
         actor: &Actor,
     ) -> Result<TenantRecord, ProvisionError> {
         self.exclusively(slug, async || {
-            self.create_locked(slug, display_name, wish, actor).await
+            self.create_locked(slug, display_name, wish, plan, actor)
+                .await
         })
         .await
     }
@@ -24,6 +26,7 @@ impl Provisioner {
         slug: &Slug,
         display_name: &str,
         wish: &PlacementWish,
+        plan: Option<&str>,
         actor: &Actor,
     ) -> Result<TenantRecord, ProvisionError> {
         self.refuse_taken(slug).await?;
@@ -38,6 +41,7 @@ impl Provisioner {
                 isolation,
                 instance,
                 physical_name: slug.physical_name(),
+                plan: plan.map(str::to_owned),
             })
             .await
             .map_err(|e| match e {
@@ -163,6 +167,7 @@ impl Provisioner {
                         } else {
                             slug.physical_name()
                         },
+                        plan: None,
                     })
                     .await?;
                 self.audit(

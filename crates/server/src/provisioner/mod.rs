@@ -83,6 +83,15 @@ fn busy_if_changed(e: CatalogError, slug: &str) -> ProvisionError {
     }
 }
 
+/// What `update` changes; `None` leaves a field as it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TenantChanges<'a> {
+    pub display_name: Option<&'a str>,
+    pub status: Option<TenantStatus>,
+    pub limits: Option<&'a serde_json::Value>,
+    pub plan: Option<&'a str>,
+}
+
 /// Where the caller wants a new tenant.
 #[derive(Debug, Clone, Default)]
 pub struct PlacementWish {
@@ -146,18 +155,15 @@ impl Provisioner {
         }
     }
 
-    /// Changes a tenant's display name and/or status (active ↔ suspended).
+    /// Changes a tenant's display name, status (active ↔ suspended), limits or plan.
     pub async fn update(
         &self,
         slug: &Slug,
-        display_name: Option<&str>,
-        status: Option<TenantStatus>,
-        limits: Option<&serde_json::Value>,
+        changes: &TenantChanges<'_>,
         actor: &Actor,
     ) -> Result<TenantRecord, ProvisionError> {
         self.exclusively(slug, async || {
-            self.update_locked(slug, display_name, status, limits, actor)
-                .await
+            self.update_locked(slug, changes, actor).await
         })
         .await
     }
@@ -165,11 +171,15 @@ impl Provisioner {
     async fn update_locked(
         &self,
         slug: &Slug,
-        display_name: Option<&str>,
-        status: Option<TenantStatus>,
-        limits: Option<&serde_json::Value>,
+        changes: &TenantChanges<'_>,
         actor: &Actor,
     ) -> Result<TenantRecord, ProvisionError> {
+        let TenantChanges {
+            display_name,
+            status,
+            limits,
+            plan,
+        } = *changes;
         let record = self.record(slug).await?;
         if let Some(to) = status.filter(|to| *to != record.status) {
             let allowed = matches!(
@@ -198,6 +208,11 @@ impl Provisioner {
         if let Some(limits) = limits.filter(|l| **l != record.limits.0) {
             self.catalog.set_limits(record.id, limits).await?;
             self.audit(actor, "tenant.limits", &record, limits.clone())
+                .await?;
+        }
+        if let Some(plan) = plan.filter(|p| Some(*p) != record.plan.as_deref()) {
+            self.catalog.set_plan(record.id, plan).await?;
+            self.audit(actor, "tenant.plan", &record, json!({ "plan": plan }))
                 .await?;
         }
         if let Some(name) = display_name.filter(|n| *n != record.display_name) {

@@ -20,9 +20,14 @@ use tenantry_proto::{TenantLimits, TenantStatus};
 use uuid::Uuid;
 
 use crate::catalog::{Catalog, CatalogError, TenantRecord, TrustedKeyRecord};
+use crate::config::DEFAULT_PLAN;
 use crate::identity::{PublicKey, TrustedKey};
+use crate::limits;
 use crate::names::Slug;
 use crate::store::TenantLocation;
+
+/// The configured plans by name.
+pub type Plans = std::collections::BTreeMap<String, TenantLimits>;
 
 /// What a request needs to know about its tenant.
 #[derive(Debug, Clone)]
@@ -33,8 +38,8 @@ pub struct TenantRoute {
     pub created_at: i64,
     pub status: TenantStatus,
     pub location: TenantLocation,
-    /// Its limits as set (an unreadable value counts as none: limits are never guessed
-    /// tighter than what was set, and the API only stores valid ones).
+    /// The limits enforced: its plan's, with its own over them (an unreadable value of its
+    /// own counts as none; the API stores only valid ones).
     pub limits: TenantLimits,
 }
 
@@ -54,7 +59,7 @@ impl TenantRoute {
         }
     }
 
-    fn from_record(record: &TenantRecord) -> Option<TenantRoute> {
+    fn from_record(record: &TenantRecord, plans: &Plans) -> Option<TenantRoute> {
         let location = match record.location() {
             Ok(location) => location,
             Err(e) => {
@@ -68,7 +73,10 @@ impl TenantRoute {
             created_at: record.created_at.timestamp(),
             status: record.status,
             location,
-            limits: serde_json::from_value(record.limits.0.clone()).unwrap_or_default(),
+            limits: limits::effective(
+                plans.get(record.plan.as_deref().unwrap_or(DEFAULT_PLAN)),
+                &serde_json::from_value(record.limits.0.clone()).unwrap_or_default(),
+            ),
         })
     }
 }
@@ -149,6 +157,8 @@ pub struct Routing {
     catalog: Catalog,
     /// The hash of `admin.api_key`, if configured; held only in memory.
     configured_key: Option<String>,
+    /// The configured plans (`plans.<name>`), for each tenant's effective limits.
+    plans: Plans,
     generation: AtomicU64,
     /// Full re-reads of the catalog, for `/metrics`.
     full_reloads: AtomicU64,
@@ -162,11 +172,13 @@ impl Routing {
     pub async fn load(
         catalog: Catalog,
         configured_key: Option<String>,
+        plans: Plans,
     ) -> Result<Routing, CatalogError> {
         let routing = Routing {
             current: ArcSwap::from_pointee(RoutingSnapshot::default()),
             catalog,
             configured_key,
+            plans,
             generation: AtomicU64::new(0),
             full_reloads: AtomicU64::new(0),
             reload: tokio::sync::Mutex::new(()),
@@ -212,7 +224,7 @@ impl Routing {
         let snapshot = RoutingSnapshot {
             tenants: tenants
                 .iter()
-                .filter_map(TenantRoute::from_record)
+                .filter_map(|r| TenantRoute::from_record(r, &self.plans))
                 .map(|r| (r.slug().as_str().to_owned(), Arc::new(r)))
                 .collect(),
             domains: domains.into_iter().collect(),
@@ -242,7 +254,10 @@ impl Routing {
             let mut tenants = current.tenants.clone();
             let mut domains = current.domains.clone();
             let mut trusted_keys = current.trusted_keys.clone();
-            match record.as_ref().and_then(TenantRoute::from_record) {
+            match record
+                .as_ref()
+                .and_then(|r| TenantRoute::from_record(r, &self.plans))
+            {
                 Some(route) => {
                     tenants.insert(slug.to_owned(), Arc::new(route));
                 }

@@ -154,6 +154,7 @@ pub async fn create(State(ui): State<UiState>, form: UiForm<CreateForm>) -> Resp
         instance: optional(&f.instance),
         placement: (region.is_some() || !labels.is_empty())
             .then_some(PlacementRequest { region, labels }),
+        plan: None,
     };
     match ui
         .api(&session)

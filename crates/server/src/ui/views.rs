@@ -175,6 +175,24 @@ pub struct TenantFacts {
     pub created: String,
     pub lifecycle_step: Option<String>,
     pub builtin: bool,
+    /// Its plan, or `default`.
+    pub plan: String,
+    /// What is enforced, one `name value` per limit set; empty: unlimited.
+    pub limits: Vec<(String, String)>,
+}
+
+/// The limits that are set, as the page lists them.
+fn limit_rows(l: &tenantry_proto::TenantLimits) -> Vec<(String, String)> {
+    let rows = [
+        ("requests / s", l.requests_per_second.map(u64::from)),
+        ("burst", l.burst.map(u64::from)),
+        ("check-ins / s", l.checkins_per_second.map(u64::from)),
+        ("check-in burst", l.checkin_burst.map(u64::from)),
+        ("max hosts", l.max_hosts),
+    ];
+    rows.into_iter()
+        .filter_map(|(name, value)| value.map(|v| (name.to_owned(), v.to_string())))
+        .collect()
 }
 
 impl TenantFacts {
@@ -191,6 +209,8 @@ impl TenantFacts {
             created: when(&t.created_at),
             lifecycle_step: t.lifecycle_step,
             builtin: t.builtin,
+            plan: t.plan.unwrap_or_else(|| "default".to_owned()),
+            limits: limit_rows(&t.effective_limits),
             slug: t.slug,
             display_name: t.display_name,
         }

@@ -28,6 +28,16 @@ pub enum Command {
         /// ...carrying these labels (repeatable KEY=VALUE).
         #[arg(long, value_parser = parse_label)]
         label: Vec<(String, String)>,
+        /// A plan configured on the server (`plans.<name>`); default: the plan `default`.
+        #[arg(long)]
+        plan: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Move a tenant to another plan (`plans.<name>`); every server enforces it at once.
+    Plan {
+        slug: String,
+        plan: String,
         #[command(flatten)]
         remote: Remote,
     },
@@ -79,6 +89,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             instance,
             region,
             label,
+            plan,
             remote,
         } => {
             let placement = (region.is_some() || !label.is_empty()).then(|| PlacementRequest {
@@ -91,6 +102,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 isolation,
                 instance,
                 placement,
+                plan,
             };
             let tenant = remote.client()?.create_tenant(&request).await?;
             show(&[tenant], remote.output)
@@ -121,6 +133,14 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 ),
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Plan { slug, plan, remote } => {
+            let update = UpdateTenant {
+                plan: Some(plan),
+                ..UpdateTenant::default()
+            };
+            let tenant = remote.client()?.update_tenant(&slug, &update).await?;
+            show(&[tenant], remote.output)
         }
         Command::Suspend { slug, remote } => {
             set_status(&slug, TenantStatus::Suspended, &remote).await
@@ -153,9 +173,8 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 async fn set_status(slug: &str, status: TenantStatus, remote: &Remote) -> anyhow::Result<ExitCode> {
     let update = UpdateTenant {
-        display_name: None,
         status: Some(status),
-        limits: None,
+        ..UpdateTenant::default()
     };
     let tenant = remote.client()?.update_tenant(slug, &update).await?;
     show(&[tenant], remote.output)

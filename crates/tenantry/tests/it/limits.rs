@@ -299,3 +299,83 @@ async fn with_redis_gone_limits_fail_open_and_say_so() {
     })
     .await;
 }
+
+/// Named plans from the configuration: a tenant gets its plan's limits (the plan `default`
+/// when it names none), its own limits override them field by field, the effective ones
+/// are shown, an unknown plan is refused, and a plan change is enforced at once — on every
+/// replica within a notification.
+#[tokio::test]
+async fn plans_set_limits_that_a_tenants_own_override_and_every_replica_enforces() {
+    let pg = PgEnv::start();
+    let key = new_key();
+    let replica = || {
+        TestServer::builder()
+            .mode(Mode::PgSchema)
+            .pg(&pg)
+            .api_key(&key)
+            .env("TENANTRY_ROUTING__RELOAD_INTERVAL", "1h")
+            .env("TENANTRY_PLANS__DEFAULT__REQUESTS_PER_SECOND", "1000")
+            .env("TENANTRY_PLANS__DEFAULT__MAX_HOSTS", "50")
+            .env("TENANTRY_PLANS__SMALL__REQUESTS_PER_SECOND", "2")
+            .env("TENANTRY_PLANS__SMALL__BURST", "2")
+            .start()
+    };
+    let (a, b) = (replica(), replica());
+    let (status, acme) = call(
+        a.op(Method::POST, "/api/v1/tenants")
+            .json(&json!({ "slug": "acme", "plan": "small" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{acme}");
+    assert_eq!(acme["plan"], "small");
+    assert_eq!(
+        acme["effective_limits"],
+        json!({ "requests_per_second": 2, "burst": 2 })
+    );
+    let beta: serde_json::Value = call(a.op(Method::GET, "/api/v1/tenants/default")).await.1;
+    assert_eq!(
+        beta["effective_limits"],
+        json!({ "requests_per_second": 1000, "max_hosts": 50 }),
+        "no plan named: the plan `default`"
+    );
+    // Its own limits win, field by field.
+    limit(&a, "acme", json!({ "burst": 5 })).await;
+    let (_, acme) = call(a.op(Method::GET, "/api/v1/tenants/acme")).await;
+    assert_eq!(
+        acme["effective_limits"],
+        json!({ "requests_per_second": 2, "burst": 5 })
+    );
+    let (status, body) = call(
+        a.op(Method::PATCH, "/api/v1/tenants/acme")
+            .json(&json!({ "plan": "huge" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["detail"].to_string().contains("default, small"),
+        "{body}"
+    );
+
+    // beta, on the default plan, is never refused; moved to `small` through A, B refuses
+    // it within a notification.
+    a.create_tenant("beta").await;
+    let token = a.admin_token("beta").await;
+    let on_b = || b.anon(Method::GET, "/api/v1/hosts").bearer_auth(&token);
+    until(5, "B serves beta", async || {
+        call(on_b()).await.0 == StatusCode::OK
+    })
+    .await;
+    for _ in 0..10 {
+        assert_eq!(call(on_b()).await.0, StatusCode::OK);
+    }
+    let (status, body) = call(
+        a.op(Method::PATCH, "/api/v1/tenants/beta")
+            .json(&json!({ "plan": "small" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    until(2, "B enforces beta's new plan", async || {
+        call(on_b()).await.0 == StatusCode::TOO_MANY_REQUESTS
+    })
+    .await;
+}

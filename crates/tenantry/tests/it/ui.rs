@@ -414,6 +414,31 @@ async fn sessions_cookies_and_csrf() {
     // Pages are not cached or framed.
     let page = v.get("/ui/tenants/fine").await;
     assert!(page.body.contains("is ready"));
+    // Its plan and the limits enforced on it.
+    assert!(
+        page.body.contains(r#"<dd id="plan">default</dd>"#),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(r#"<dd id="limits">none</dd>"#),
+        "{}",
+        page.body
+    );
+    let (status, _) = call(
+        server
+            .op(Method::PATCH, "/api/v1/tenants/fine")
+            .json(&serde_json::json!({ "limits": { "requests_per_second": 7, "max_hosts": 3 } })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let page = v.get("/ui/tenants/fine").await;
+    assert!(
+        page.body
+            .contains(r#"<dd id="limits">requests / s 7, max hosts 3</dd>"#),
+        "{}",
+        page.body
+    );
 
     // Suspended: the page still shows, with the API's refusal where the tenant's data was.
     let suspend = v
