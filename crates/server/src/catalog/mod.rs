@@ -13,6 +13,7 @@ mod lifecycle;
 pub mod measure;
 mod tenants;
 mod trusted_keys;
+mod ui_sessions;
 mod versions;
 
 pub use audit::NewAuditEvent;

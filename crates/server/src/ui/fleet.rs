@@ -44,7 +44,7 @@ pub async fn home(
     if let Err(e) = &hosts
         && matches!(e.status(), StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND)
     {
-        ui.sessions.end(&headers);
+        frame::end(&ui, &headers).await;
         return frame::to_login(Some("expired"));
     }
     let page = TenantHomePage {
@@ -98,12 +98,13 @@ pub async fn issue_token(
                 &form.headers,
                 &back,
                 Flash::Error("Maximum uses must be a whole number.".into()),
-            );
+            )
+            .await;
         }
     };
     let labels = match parse_labels(&f.labels) {
         Ok(l) => l,
-        Err(e) => return done(&ui, &form.headers, &back, Flash::Error(e.into())),
+        Err(e) => return done(&ui, &form.headers, &back, Flash::Error(e.into())).await,
     };
     let body = CreateEnrollmentToken {
         ttl: optional(&f.ttl),
@@ -123,7 +124,7 @@ pub async fn issue_token(
             super::views::when(&t.info.expires_at)
         ),
         value: t.token,
-    })
+    }).await
 }
 
 pub async fn revoke_token(
@@ -144,4 +145,5 @@ pub async fn revoke_token(
     answer(&ui, &form.headers, &back, result, |_| {
         Flash::Notice("The token is revoked; agents can no longer enroll with it.".into())
     })
+    .await
 }

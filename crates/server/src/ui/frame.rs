@@ -2,6 +2,7 @@
 //! sign-in page or a 403 page), the frame around the content, forms with CSRF checks,
 //! rendering, redirects and error pages.
 
+use super::session::SessionError;
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -25,11 +26,28 @@ impl FromRequestParts<UiState> for SignedIn {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, ui: &UiState) -> Result<Self, Response> {
-        ui.sessions
-            .get(&parts.headers)
-            .map(SignedIn)
-            .ok_or_else(|| to_login(None))
+        signed_in(ui, &parts.headers).await.map(SignedIn)
     }
+}
+
+/// The request's session; the sign-in page without one; 503 when sessions cannot be read.
+async fn signed_in(ui: &UiState, headers: &HeaderMap) -> Result<Session, Response> {
+    match ui.sessions.get(headers).await {
+        Ok(Some(session)) => Ok(session),
+        Ok(None) => Err(to_login(None)),
+        Err(e) => Err(sessions_unavailable(&e)),
+    }
+}
+
+/// Sessions live in Redis or the registry; while neither answers nobody can be signed in.
+pub fn sessions_unavailable(e: &SessionError) -> Response {
+    tracing::error!(error = %e, "UI sessions unavailable");
+    error_page(
+        None,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Sign-in unavailable",
+        "Sessions cannot be read or stored right now (their store does not answer). Tenant data is still served through the API; try again shortly.",
+    )
 }
 
 /// A signed-in operator; a tenant admin gets the 403 page.
@@ -60,7 +78,7 @@ impl<T: DeserializeOwned> FromRequest<UiState> for UiForm<T> {
 
     async fn from_request(req: Request, ui: &UiState) -> Result<Self, Response> {
         let headers = req.headers().clone();
-        let session = ui.sessions.get(&headers).ok_or_else(|| to_login(None))?;
+        let session = signed_in(ui, &headers).await?;
         let body = read_form(req).await?;
         if !session.csrf_matches(form_field(&body, "csrf").as_deref()) {
             return Err(csrf_refused(Some(session)));
@@ -221,10 +239,15 @@ pub fn csrf_refused(session: Option<Session>) -> Response {
 
 /// A page whose main read failed: a credential that stopped working ends the session;
 /// refusals become the matching error page.
-pub fn failed(ui: &UiState, headers: &HeaderMap, session: Session, e: &CallError) -> Response {
+pub async fn failed(
+    ui: &UiState,
+    headers: &HeaderMap,
+    session: Session,
+    e: &CallError,
+) -> Response {
     match e.status() {
         StatusCode::UNAUTHORIZED => {
-            ui.sessions.end(headers);
+            end(ui, headers).await;
             to_login(Some("expired"))
         }
         StatusCode::FORBIDDEN => forbidden(session),
@@ -234,14 +257,24 @@ pub fn failed(ui: &UiState, headers: &HeaderMap, session: Session, e: &CallError
 }
 
 /// After a form: back to `to` with a message for the next page.
-pub fn done(ui: &UiState, headers: &HeaderMap, to: &str, flash: Flash) -> Response {
-    ui.sessions.flash(headers, flash);
+pub async fn done(ui: &UiState, headers: &HeaderMap, to: &str, flash: Flash) -> Response {
+    if let Err(e) = ui.sessions.flash(headers, flash).await {
+        return sessions_unavailable(&e);
+    }
     Redirect::to(to).into_response()
+}
+
+/// Ends the request's session. If the store cannot be reached, the session outlives this
+/// (its credential, which no longer works, is what it would have offered).
+pub async fn end(ui: &UiState, headers: &HeaderMap) {
+    if let Err(e) = ui.sessions.end(headers).await {
+        tracing::warn!(error = %e, "could not end a UI session");
+    }
 }
 
 /// After a form's API call: back to `to` with `ok`'s message for what the API answered,
 /// or with the API's refusal.
-pub fn answer<T>(
+pub async fn answer<T>(
     ui: &UiState,
     headers: &HeaderMap,
     to: &str,
@@ -249,18 +282,18 @@ pub fn answer<T>(
     ok: impl FnOnce(T) -> Flash,
 ) -> Response {
     match result {
-        Ok(value) => done(ui, headers, to, ok(value)),
-        Err(e) => refused(ui, headers, to, &e),
+        Ok(value) => done(ui, headers, to, ok(value)).await,
+        Err(e) => refused(ui, headers, to, &e).await,
     }
 }
 
 /// After a form the API refused: back with its message, or out if the credential died.
-pub fn refused(ui: &UiState, headers: &HeaderMap, to: &str, e: &CallError) -> Response {
+pub async fn refused(ui: &UiState, headers: &HeaderMap, to: &str, e: &CallError) -> Response {
     if e.status() == StatusCode::UNAUTHORIZED {
-        ui.sessions.end(headers);
+        end(ui, headers).await;
         return to_login(Some("expired"));
     }
-    done(ui, headers, to, Flash::Error(e.message()))
+    done(ui, headers, to, Flash::Error(e.message())).await
 }
 
 pub fn to_login(reason: Option<&str>) -> Response {

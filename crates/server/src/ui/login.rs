@@ -29,15 +29,18 @@ pub struct LoginQuery {
 
 /// `/ui`: where a signed-in user starts.
 pub async fn start(ui: State<UiState>, headers: HeaderMap) -> Response {
-    match ui.sessions.get(&headers).map(|s| s.who) {
-        Some(Who::Operator { .. }) => Redirect::to("/ui/tenants").into_response(),
-        Some(Who::TenantAdmin { .. }) => Redirect::to("/ui/tenant").into_response(),
-        None => frame::to_login(None),
+    match ui.sessions.get(&headers).await {
+        Ok(Some(s)) => match s.who {
+            Who::Operator { .. } => Redirect::to("/ui/tenants").into_response(),
+            Who::TenantAdmin { .. } => Redirect::to("/ui/tenant").into_response(),
+        },
+        Ok(None) => frame::to_login(None),
+        Err(e) => frame::sessions_unavailable(&e),
     }
 }
 
 pub async fn form(ui: State<UiState>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
-    if ui.sessions.get(&headers).is_some() {
+    if let Ok(Some(_)) = ui.sessions.get(&headers).await {
         return Redirect::to("/ui").into_response();
     }
     let mut chrome = anonymous_chrome("Sign in");
@@ -145,9 +148,13 @@ pub async fn sign_in(State(ui): State<UiState>, req: Request) -> Response {
             return again("Sign in with an operator API key or a tenant-admin token.");
         }
     };
-    let id = match ui.sessions.start(who, Secret::new(credential), SESSION_TTL) {
+    let id = match ui
+        .sessions
+        .start(who, Secret::new(credential), SESSION_TTL)
+        .await
+    {
         Ok(id) => id,
-        Err(_) => return (StatusCode::INTERNAL_SERVER_ERROR, "no randomness").into_response(),
+        Err(e) => return frame::sessions_unavailable(&e),
     };
     let actor = Actor {
         name: principal.actor(),
@@ -213,7 +220,9 @@ pub async fn sign_out(
     State(ui): State<UiState>,
     form: UiForm<std::collections::HashMap<String, String>>,
 ) -> Response {
-    ui.sessions.end(&form.headers);
+    if let Err(e) = ui.sessions.end(&form.headers).await {
+        return frame::sessions_unavailable(&e);
+    }
     let mut response = Redirect::to("/ui/login?signed_out=1").into_response();
     let cookie = session::set_cookie(
         session::COOKIE_NAME,

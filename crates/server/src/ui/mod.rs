@@ -9,6 +9,7 @@ mod api;
 mod fleet;
 mod frame;
 mod login;
+mod seal;
 mod session;
 mod system;
 mod tenants;
@@ -39,10 +40,11 @@ const SCRIPT: &str = include_str!("assets/ui.js");
 
 /// The UI's routes; `api` is the API router its pages call.
 pub fn routes(app: AppState, api: Router) -> Router {
+    let sessions = Sessions::shared(app.core.catalog.clone(), app.core.cache.clone());
     let ui = UiState {
         app,
         api,
-        sessions: Arc::new(Sessions::default()),
+        sessions: Arc::new(sessions),
     };
     Router::new()
         .route("/ui", get(login::start))
@@ -78,7 +80,7 @@ pub fn routes(app: AppState, api: Router) -> Router {
 }
 
 async fn unknown_page(State(ui): State<UiState>, headers: HeaderMap) -> Response {
-    frame::not_found(ui.sessions.get(&headers))
+    frame::not_found(ui.sessions.get(&headers).await.ok().flatten())
 }
 
 async fn style() -> Response {

@@ -20,7 +20,7 @@ pub async fn instances(
         .await;
     let instances = match result {
         Ok(list) => list,
-        Err(e) => return failed(&ui, &headers, session, &e),
+        Err(e) => return failed(&ui, &headers, session, &e).await,
     };
     render(&InstancesPage {
         chrome: chrome(&mut session, "Instances", "instances"),
@@ -39,7 +39,7 @@ pub async fn migrations(
         .await;
     let rows: Vec<MigrationRow> = match result {
         Ok(list) => list.into_iter().map(MigrationRow::from).collect(),
-        Err(e) => return failed(&ui, &headers, session, &e),
+        Err(e) => return failed(&ui, &headers, session, &e).await,
     };
     render(&MigrationsPage {
         chrome: chrome(&mut session, "Migrations", "migrations"),

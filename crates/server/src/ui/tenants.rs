@@ -76,7 +76,7 @@ async fn tenants_page(
     let (rows, next, list_error) = match tenants {
         Ok(page) => (page.items, page.next_cursor, None),
         Err(e) if e.status() == StatusCode::UNAUTHORIZED => {
-            return failed(ui, headers, session, &e);
+            return failed(ui, headers, session, &e).await;
         }
         Err(e) => (Vec::new(), None, Some(e.message())),
     };
@@ -161,18 +161,23 @@ pub async fn create(State(ui): State<UiState>, form: UiForm<CreateForm>) -> Resp
         .post::<_, Tenant>("/api/v1/tenants", &body)
         .await
     {
-        Ok(t) => done(
-            &ui,
-            &headers,
-            &format!("/ui/tenants/{}", t.slug),
-            Flash::Notice(format!(
-                "Tenant {} is ready: its {} storage on {} is provisioned.",
-                t.slug,
-                t.isolation.as_str(),
-                t.placement.instance
-            )),
-        ),
-        Err(e) if e.status() == StatusCode::UNAUTHORIZED => failed(&ui, &headers, session, &e),
+        Ok(t) => {
+            done(
+                &ui,
+                &headers,
+                &format!("/ui/tenants/{}", t.slug),
+                Flash::Notice(format!(
+                    "Tenant {} is ready: its {} storage on {} is provisioned.",
+                    t.slug,
+                    t.isolation.as_str(),
+                    t.placement.instance
+                )),
+            )
+            .await
+        }
+        Err(e) if e.status() == StatusCode::UNAUTHORIZED => {
+            failed(&ui, &headers, session, &e).await
+        }
         Err(e) => again(session, e.status(), e.message()).await,
     }
 }
@@ -194,7 +199,7 @@ pub async fn show(
     let api = ui.api(&session);
     let tenant = match api.get::<Tenant>(&format!("/api/v1/tenants/{slug}")).await {
         Ok(t) => t,
-        Err(e) => return failed(&ui, &headers, session, &e),
+        Err(e) => return failed(&ui, &headers, session, &e).await,
     };
     let as_tenant = api.acting_as(&slug);
     let urls = [
@@ -261,7 +266,8 @@ pub async fn set_status(
                 &form.headers,
                 &back,
                 Flash::Error("unknown status".into()),
-            );
+            )
+            .await;
         }
     };
     let result = ui
@@ -274,6 +280,7 @@ pub async fn set_status(
     answer(&ui, &form.headers, &back, result, |_| {
         Flash::Notice(format!("{slug} is {verb}."))
     })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -300,6 +307,7 @@ pub async fn add_domain(
     answer(&ui, &form.headers, &back, result, |d| {
         Flash::Notice(format!("{} now routes to {slug}.", d.domain))
     })
+    .await
 }
 
 pub async fn remove_domain(
@@ -321,6 +329,7 @@ pub async fn remove_domain(
     answer(&ui, &form.headers, &back, result, |_| {
         Flash::Notice(format!("{domain} no longer routes to {slug}."))
     })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -351,6 +360,7 @@ pub async fn admin_token(
         ),
         value: t.token,
     })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -375,7 +385,8 @@ pub async fn delete(
             Flash::Error(format!(
                 "Nothing was deleted: type the slug `{slug}` exactly to confirm."
             )),
-        );
+        )
+        .await;
     }
     let UiForm {
         mut session,
@@ -395,7 +406,7 @@ pub async fn delete(
             domains_removed: report.domains_removed,
             verified: report.verified,
         }),
-        Err(e) => refused(&ui, &headers, &back, &e),
+        Err(e) => refused(&ui, &headers, &back, &e).await,
     }
 }
 

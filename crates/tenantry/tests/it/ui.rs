@@ -253,6 +253,8 @@ const FORM: &str = "application/x-www-form-urlencoded";
 /// A browser without a browser: cookies by hand, redirects not followed.
 pub(crate) struct Visitor<'a> {
     server: &'a TestServer,
+    /// Where its requests go: `server`, unless sent to another replica with `at`.
+    base: String,
     http: reqwest::Client,
     cookies: Vec<(String, String)>,
 }
@@ -280,12 +282,18 @@ impl<'a> Visitor<'a> {
     pub fn new(server: &'a TestServer) -> Visitor<'a> {
         Visitor {
             server,
+            base: server.url.clone(),
             http: crate::support::http()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap_or_else(|e| panic!("{e}")),
             cookies: Vec::new(),
         }
+    }
+
+    /// The same browser (its cookies) from now on at `url`: another replica.
+    pub fn at(&mut self, url: &str) {
+        self.base = url.to_owned();
     }
 
     async fn send(&mut self, req: reqwest::RequestBuilder) -> Answer {
@@ -330,14 +338,14 @@ impl<'a> Visitor<'a> {
     }
 
     pub async fn get(&mut self, path: &str) -> Answer {
-        let req = self.http.get(format!("{}{path}", self.server.url));
+        let req = self.http.get(format!("{}{path}", self.base));
         self.send(req).await
     }
 
     async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Answer {
         let req = self
             .http
-            .post(format!("{}{path}", self.server.url))
+            .post(format!("{}{path}", self.base))
             .header(CONTENT_TYPE, FORM)
             .body(serde_urlencoded::to_string(form).unwrap_or_default());
         self.send(req).await
@@ -588,4 +596,48 @@ async fn a_tenant_admin_reaches_only_their_own_tenant() {
     let home = v.get("/ui/tenant").await;
     assert!(home.body.contains("tnte_"), "the new token, shown once");
     assert!(home.body.contains("0 of 2"));
+}
+
+/// Sessions are shared by replicas (in the registry; in Redis when there is one): signed
+/// in on A, the next page on B works; a server started afterwards (A's restart) knows the
+/// session; signing out on B ends it everywhere.
+#[tokio::test]
+async fn ui_sessions_are_shared_by_replicas_and_outlive_a_restart() {
+    let pg = crate::support::PgEnv::start();
+    let key = crate::support::new_key();
+    let replica = || {
+        TestServer::builder()
+            .mode(crate::support::Mode::PgSchema)
+            .pg(&pg)
+            .api_key(&key)
+            .start()
+    };
+    let a = replica();
+    let b = replica();
+    let mut v = Visitor::new(&a);
+    assert_eq!(v.sign_in(&key).await.status, StatusCode::SEE_OTHER);
+    v.at(&b.url);
+    let page = v.get("/ui/tenants").await;
+    assert_eq!(page.status, StatusCode::OK, "B does not know A's session");
+    // A new process (as after a restart) signs nobody out.
+    let c = replica();
+    v.at(&c.url);
+    let page = v.get("/ui/tenants").await;
+    assert_eq!(page.status, StatusCode::OK, "a new server lost the session");
+    let csrf = page.csrf();
+    let kept = v.cookies.clone();
+    v.at(&b.url);
+    let out = v.post("/ui/logout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    // The browser cleared its cookie; a copy of it (`kept`) is refused on A all the same.
+    assert!(v.cookies.iter().all(|(name, _)| name != "tenantry_session"));
+    v.cookies = kept;
+    v.at(&a.url);
+    let page = v.get("/ui/tenants").await;
+    assert_eq!(
+        page.status,
+        StatusCode::SEE_OTHER,
+        "signed out on B, still in on A"
+    );
+    assert!(page.location.starts_with("/ui/login"), "{}", page.location);
 }
