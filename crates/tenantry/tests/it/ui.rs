@@ -252,8 +252,9 @@ const FORM: &str = "application/x-www-form-urlencoded";
 
 /// A browser without a browser: cookies by hand, redirects not followed.
 pub(crate) struct Visitor<'a> {
-    server: &'a TestServer,
-    /// Where its requests go: `server`, unless sent to another replica with `at`.
+    /// The server it was made for, which must outlive it.
+    _server: std::marker::PhantomData<&'a TestServer>,
+    /// Where its requests go: that server, unless sent to another replica with `at`.
     base: String,
     http: reqwest::Client,
     cookies: Vec<(String, String)>,
@@ -281,7 +282,7 @@ impl Answer {
 impl<'a> Visitor<'a> {
     pub fn new(server: &'a TestServer) -> Visitor<'a> {
         Visitor {
-            server,
+            _server: std::marker::PhantomData,
             base: server.url.clone(),
             http: crate::support::http()
                 .redirect(reqwest::redirect::Policy::none())
