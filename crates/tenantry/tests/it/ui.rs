@@ -642,3 +642,47 @@ async fn ui_sessions_are_shared_by_replicas_and_outlive_a_restart() {
     );
     assert!(page.location.starts_with("/ui/login"), "{}", page.location);
 }
+
+/// With Redis, sessions live there (`tenantry:ui-session:<hash>`, sealed): shared by
+/// replicas, and what Redis holds shows neither the cookie nor the credential.
+#[tokio::test]
+async fn with_redis_ui_sessions_live_there_sealed() {
+    let pg = crate::support::PgEnv::start();
+    let redis = tenantry_testkit::redis::RedisServer::start();
+    let key = crate::support::new_key();
+    let replica = || {
+        TestServer::builder()
+            .mode(crate::support::Mode::PgSchema)
+            .pg(&pg)
+            .api_key(&key)
+            .env("TENANTRY_CACHE__URL", &redis.url())
+            .start()
+    };
+    let (a, b) = (replica(), replica());
+    let mut v = Visitor::new(&a);
+    assert_eq!(v.sign_in(&key).await.status, StatusCode::SEE_OTHER);
+    v.at(&b.url);
+    assert_eq!(v.get("/ui/tenants").await.status, StatusCode::OK);
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-p", &redis.port.to_string()])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("redis-cli: {e}"));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let keys: Vec<String> = cli(&["--scan", "--pattern", "tenantry:ui-session:*"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let cookie = v
+        .cookies
+        .iter()
+        .find(|(name, _)| name == "tenantry_session")
+        .map(|(_, value)| value.clone())
+        .unwrap_or_default();
+    assert!(!cookie.is_empty());
+    let stored = cli(&["GET", &keys[0]]);
+    assert!(!stored.contains(&key) && !stored.contains(&cookie) && !keys[0].contains(&cookie));
+}
