@@ -223,6 +223,10 @@ pub struct TenantLimits {
     /// Check-ins that may arrive at once (default: one second's worth).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checkin_burst: Option<u32>,
+    /// How many of its requests may hold its storage at once (default: the server's
+    /// `pools.per_tenant`); in schema mode, its share of the instance's shared pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u32>,
 }
 
 /// What `POST /api/v1/reconcile` finished.

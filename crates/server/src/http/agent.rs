@@ -153,7 +153,10 @@ async fn enroll(
             ),
             EnrollError::Catalog(e) => e.into(),
         })?;
-    let db = state.pools.get(route.id, &route.location).await?;
+    let db = state
+        .pools
+        .get(route.id, &route.location, route.limits.max_connections)
+        .await?;
     let recorded = hosts::enroll(&db, binding.host_id, &body.facts, &token.labels, interval).await;
     if let Err(e) = recorded {
         // Nothing half-done: a new binding goes again, with its token use.
@@ -244,7 +247,10 @@ async fn checkin(
         Some(id) if id == route.id => {}
         _ => return Err(host_unknown()),
     }
-    let db = state.pools.get(route.id, &route.location).await?;
+    let db = state
+        .pools
+        .get(route.id, &route.location, route.limits.max_connections)
+        .await?;
     let interval = hosts::checkin(&db, host_id, body.facts.as_ref())
         .await?
         .ok_or_else(host_unknown)?;

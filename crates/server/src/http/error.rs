@@ -350,6 +350,14 @@ impl From<PoolError> for ApiError {
                 "the tenant is being deleted",
             ),
             PoolError::Store(store) => store_error(&store),
+            PoolError::ShareFull(tenant) => {
+                tracing::warn!(%tenant, "every connection of the tenant's share is in use");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::STORAGE_BUSY,
+                    "every connection to this tenant's storage is busy; try again",
+                )
+            }
             PoolError::BudgetExhausted(_) => {
                 tracing::warn!(error = %e, "tenant connection budget exhausted");
                 ApiError::new(

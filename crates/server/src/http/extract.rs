@@ -416,7 +416,11 @@ async fn scope(
     }
     let db = state
         .pools
-        .get(resolution.route.id, &resolution.route.location)
+        .get(
+            resolution.route.id,
+            &resolution.route.location,
+            resolution.route.limits.max_connections,
+        )
         .await?;
     Ok(FleetScope::Tenant(TenantScope {
         route: resolution.route,

@@ -88,7 +88,10 @@ where
     let mut rows = Vec::new();
     for route in routes {
         let want = limit as usize + 1 - rows.len();
-        let db = state.pools.get(route.id, &route.location).await?;
+        let db = state
+            .pools
+            .get(route.id, &route.location, route.limits.max_connections)
+            .await?;
         let slug = route.slug().as_str().to_owned();
         let after_here = if from_slug.as_deref() == Some(slug.as_str()) {
             after.clone()

@@ -187,7 +187,11 @@ async fn count_hosts(state: &AppState, tenants: &mut [Tenant]) {
     let counts: Vec<Option<u64>> = stream::iter(routes)
         .map(|route| async move {
             let route = route?;
-            let db = state.pools.get(route.id, &route.location).await.ok()?;
+            let db = state
+                .pools
+                .get(route.id, &route.location, route.limits.max_connections)
+                .await
+                .ok()?;
             let n = hosts::count(&db).await.ok()?;
             u64::try_from(n).ok()
         })

@@ -27,6 +27,7 @@ pub fn effective(plan: Option<&TenantLimits>, own: &TenantLimits) -> TenantLimit
         burst: own.burst.or(plan.burst),
         checkins_per_second: own.checkins_per_second.or(plan.checkins_per_second),
         checkin_burst: own.checkin_burst.or(plan.checkin_burst),
+        max_connections: own.max_connections.or(plan.max_connections),
     }
 }
 

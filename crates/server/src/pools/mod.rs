@@ -8,6 +8,8 @@
 //!   many permits as it may open connections, and gives them back only once it is fully
 //!   closed — so the bound holds even while evicted pools are still closing.
 
+mod share;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,9 @@ pub enum PoolError {
     BudgetExhausted(u32),
     #[error("the tenant is being deleted")]
     Retired,
+    /// Its share of connections stayed full for the acquire timeout.
+    #[error("every connection of tenant {0}'s share is in use")]
+    ShareFull(String),
     #[error(transparent)]
     Store(#[from] Arc<StoreError>),
 }
@@ -133,6 +138,10 @@ pub struct TenantPools {
     /// request gets its storage any more, and the purge waits for the last one using it.
     /// A retired tenant's entry stays, closed, as a tombstone (its id is never reused).
     gates: std::sync::RwLock<HashMap<Uuid, Arc<Leases>>>,
+    /// Per tenant, how many of its requests may hold its storage at once.
+    shares: share::Shares,
+    /// A tenant's share unless its limits set `max_connections`.
+    default_share: u32,
 }
 
 impl TenantPools {
@@ -183,14 +192,34 @@ impl TenantPools {
             evictions,
             uses: AtomicU64::new(0),
             gates: std::sync::RwLock::new(HashMap::new()),
+            shares: share::Shares::new(config.acquire_timeout.as_duration()),
+            default_share: config.per_tenant,
         }
     }
 
     /// The tenant's database handle, opening its pool on first use. Refused once the
     /// tenant is retired; the handle keeps the tenant from being purged while it lives.
-    pub async fn get(&self, id: Uuid, loc: &TenantLocation) -> Result<TenantDb, PoolError> {
+    ///
+    /// At most `max_connections` (default `pools.per_tenant`) of the tenant's requests hold
+    /// its storage at once; more wait, up to `pools.acquire_timeout`.
+    pub async fn get(
+        &self,
+        id: Uuid,
+        loc: &TenantLocation,
+        max_connections: Option<u32>,
+    ) -> Result<TenantDb, PoolError> {
         let lease = self.gate(id).try_lease().ok_or(PoolError::Retired)?;
-        Ok(self.open(id, loc).await?.for_tenant(lease))
+        let size = max_connections.unwrap_or(self.default_share);
+        let share = self
+            .shares
+            .take(id, size)
+            .await
+            .ok_or_else(|| PoolError::ShareFull(loc.slug.to_string()))?;
+        Ok(self
+            .open(id, loc)
+            .await?
+            .for_tenant(lease)
+            .sharing(Arc::new(share)))
     }
 
     fn gate(&self, id: Uuid) -> Arc<Leases> {

@@ -68,7 +68,7 @@ async fn fixture(tenants: usize, fit: u32) -> Result<Fixture> {
 impl Fixture {
     async fn get(&self, i: usize) -> std::result::Result<TenantDb, PoolError> {
         let (id, loc) = &self.tenants[i];
-        self.pools.get(*id, loc).await
+        self.pools.get(*id, loc, None).await
     }
 
     async fn cached(&self, i: usize) -> bool {
@@ -126,7 +126,10 @@ async fn retiring_waits_for_the_tenants_requests_then_refuses_its_storage() -> R
     drop(held);
     retiring.await?;
     let (_, loc) = &f.tenants[0];
-    assert!(matches!(pools.get(id, loc).await, Err(PoolError::Retired)));
+    assert!(matches!(
+        pools.get(id, loc, None).await,
+        Err(PoolError::Retired)
+    ));
     assert!(
         !pools.tenants.contains_key(&id),
         "a retired tenant's pool stays open"

@@ -76,6 +76,8 @@ pub struct TenantDb {
     _lease: Option<Arc<Lease>>,
     /// Held while a request uses the tenant's storage, so it is not purged under it.
     _tenant_lease: Option<Arc<Lease>>,
+    /// A place in the tenant's share of connections, held as long as the handle lives.
+    _share: Option<Arc<tokio::sync::OwnedSemaphorePermit>>,
     /// Whose storage this is, and on which instance: failures name them.
     origin: Option<Arc<Origin>>,
 }
@@ -161,8 +163,15 @@ impl TenantDb {
             pin: None,
             _lease: None,
             _tenant_lease: None,
+            _share: None,
             origin: None,
         }
+    }
+
+    /// The same handle, holding a place in its tenant's share of connections.
+    pub fn sharing(mut self, place: Arc<tokio::sync::OwnedSemaphorePermit>) -> Self {
+        self._share = Some(place);
+        self
     }
 
     /// The same handle, knowing it reaches `loc`'s storage (its failures name the instance).
@@ -203,6 +212,7 @@ impl TenantDb {
             pin: Some(pin),
             _lease: None,
             _tenant_lease: None,
+            _share: None,
             origin: None,
         }
     }

@@ -189,6 +189,7 @@ fn limit_rows(l: &tenantry_proto::TenantLimits) -> Vec<(String, String)> {
         ("check-ins / s", l.checkins_per_second.map(u64::from)),
         ("check-in burst", l.checkin_burst.map(u64::from)),
         ("max hosts", l.max_hosts),
+        ("connections", l.max_connections.map(u64::from)),
     ];
     rows.into_iter()
         .filter_map(|(name, value)| value.map(|v| (name.to_owned(), v.to_string())))

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use tenantry_testkit::redis::RedisServer;
 
-use crate::support::{Mode, PgEnv, TestServer, call, new_key, until};
+use crate::support::{Mode, PgEnv, TestServer, call, new_key, pg_count, until};
 
 const ACME_RATE: u32 = 5;
 const ACME_BURST: u32 = 5;
@@ -378,4 +378,98 @@ async fn plans_set_limits_that_a_tenants_own_override_and_every_replica_enforces
         call(on_b()).await.0 == StatusCode::TOO_MANY_REQUESTS
     })
     .await;
+}
+
+/// Tenant `acme`'s hosts table is locked (a `LOCK TABLE` held by another session) while
+/// dozens of its clients wait on it: `beta`, on the same instance, is served all along. In
+/// schema mode both live in the instance's shared pool, where `acme`'s waiting requests
+/// would otherwise hold every connection; its share (`pools.per_tenant`) keeps them to a
+/// few, and the rest of its requests give up with 503 `storage_busy`.
+async fn a_locked_tenant_does_not_hold_up_its_neighbour(isolation: &str, mode: Mode) {
+    let pg = PgEnv::start();
+    let server = TestServer::builder()
+        .mode(mode)
+        .pg(&pg)
+        .env("TENANTRY_POOLS__ACQUIRE_TIMEOUT", "2s")
+        .start();
+    server.create_tenant_on("acme", isolation, "eu1").await;
+    server.create_tenant_on("beta", isolation, "eu1").await;
+    server.create_host("beta", "b1").await;
+    let (database, table) = match isolation {
+        "schema" => ("tenantry_pool", "t_acme.hosts"),
+        _ => ("t_acme", "hosts"),
+    };
+    let mut holder = {
+        use sqlx::ConnectOptions;
+        let options: sqlx::postgres::PgConnectOptions = pg
+            .instance("eu1")
+            .url(database)
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        options.connect().await.unwrap_or_else(|e| panic!("{e}"))
+    };
+    let lock = format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(lock))
+        .execute(&mut holder)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // 48 of acme's clients pile up behind the lock (more than the shared pool holds).
+    let waiting: Vec<_> = (0..48)
+        .map(|_| {
+            let request = server.as_tenant("acme", Method::GET, "/api/v1/hosts");
+            tokio::spawn(async move { request.send().await.map(|r| r.status()) })
+        })
+        .collect();
+    // They hold connections, blocked on the lock: as many as acme's share, no more.
+    let blocked = async || {
+        pg_count(
+            &pg.instance("eu1").url("postgres"),
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = $1",
+            database,
+        )
+        .await
+    };
+    until(10, "acme's requests wait on the lock", async || {
+        blocked().await >= 4
+    })
+    .await;
+    // Meanwhile beta's requests all go through.
+    for _ in 0..20 {
+        let (status, body) = call(server.as_tenant("beta", Method::GET, "/api/v1/hosts")).await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "beta held up by acme's lock: {body}"
+        );
+    }
+    assert_eq!(
+        blocked().await,
+        4,
+        "acme holds more than its share (pools.per_tenant)"
+    );
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for task in waiting {
+        let status = task
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(status, StatusCode::OK | StatusCode::SERVICE_UNAVAILABLE),
+            "acme: {status}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_locked_schema_tenant_does_not_hold_up_its_neighbour() {
+    a_locked_tenant_does_not_hold_up_its_neighbour("schema", Mode::PgSchema).await;
+}
+
+#[tokio::test]
+async fn a_locked_database_tenant_does_not_hold_up_its_neighbour() {
+    a_locked_tenant_does_not_hold_up_its_neighbour("database", Mode::PgDatabase).await;
 }
