@@ -599,6 +599,22 @@ async fn a_tenant_admin_reaches_only_their_own_tenant() {
     assert!(home.body.contains("0 of 2"));
 }
 
+/// A server on `pg`'s registry with operator key `key`, and Redis when given.
+fn ui_replica(
+    pg: &std::sync::Arc<crate::support::PgEnv>,
+    key: &str,
+    redis: Option<&tenantry_testkit::redis::RedisServer>,
+) -> TestServer {
+    let mut builder = TestServer::builder()
+        .mode(crate::support::Mode::PgSchema)
+        .pg(pg)
+        .api_key(key);
+    if let Some(redis) = redis {
+        builder = builder.env("TENANTRY_CACHE__URL", &redis.url());
+    }
+    builder.start()
+}
+
 /// Sessions are shared by replicas (in the registry; in Redis when there is one): signed
 /// in on A, the next page on B works; a server started afterwards (A's restart) knows the
 /// session; signing out on B ends it everywhere.
@@ -606,13 +622,7 @@ async fn a_tenant_admin_reaches_only_their_own_tenant() {
 async fn ui_sessions_are_shared_by_replicas_and_outlive_a_restart() {
     let pg = crate::support::PgEnv::start();
     let key = crate::support::new_key();
-    let replica = || {
-        TestServer::builder()
-            .mode(crate::support::Mode::PgSchema)
-            .pg(&pg)
-            .api_key(&key)
-            .start()
-    };
+    let replica = || ui_replica(&pg, &key, None);
     let a = replica();
     let b = replica();
     let mut v = Visitor::new(&a);
@@ -650,14 +660,7 @@ async fn with_redis_ui_sessions_live_there_sealed() {
     let pg = crate::support::PgEnv::start();
     let redis = tenantry_testkit::redis::RedisServer::start();
     let key = crate::support::new_key();
-    let replica = || {
-        TestServer::builder()
-            .mode(crate::support::Mode::PgSchema)
-            .pg(&pg)
-            .api_key(&key)
-            .env("TENANTRY_CACHE__URL", &redis.url())
-            .start()
-    };
+    let replica = || ui_replica(&pg, &key, Some(&redis));
     let (a, b) = (replica(), replica());
     let mut v = Visitor::new(&a);
     assert_eq!(v.sign_in(&key).await.status, StatusCode::SEE_OTHER);
