@@ -41,6 +41,9 @@ pub const CREDENTIAL_BROKER_UNAVAILABLE: &str = "credential_broker_unavailable";
 pub const TENANT_BUSY: &str = "tenant_busy";
 /// The tenant's request (or check-in) rate is used up; `Retry-After` says when to retry.
 pub const RATE_LIMITED: &str = "rate_limited";
+/// One of the tenant's statements ran longer than its `statement_timeout_ms` and was
+/// cancelled.
+pub const STATEMENT_TIMEOUT: &str = "statement_timeout";
 pub const INVALID_ENROLLMENT_TOKEN: &str = "invalid_enrollment_token";
 pub const HOST_LIMIT_REACHED: &str = "host_limit_reached";
 pub const HOST_UNKNOWN: &str = "host_unknown";

@@ -227,6 +227,10 @@ pub struct TenantLimits {
     /// `pools.per_tenant`); in schema mode, its share of the instance's shared pool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_connections: Option<u32>,
+    /// The longest one of its SQL statements may run, in milliseconds (PostgreSQL); a
+    /// statement cut off answers 503 `statement_timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statement_timeout_ms: Option<u32>,
 }
 
 /// What `POST /api/v1/reconcile` finished.

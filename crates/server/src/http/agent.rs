@@ -155,7 +155,7 @@ async fn enroll(
         })?;
     let db = state
         .pools
-        .get(route.id, &route.location, route.limits.max_connections)
+        .get(route.id, &route.location, &route.limits)
         .await?;
     let recorded = hosts::enroll(&db, binding.host_id, &body.facts, &token.labels, interval).await;
     if let Err(e) = recorded {
@@ -249,7 +249,7 @@ async fn checkin(
     }
     let db = state
         .pools
-        .get(route.id, &route.location, route.limits.max_connections)
+        .get(route.id, &route.location, &route.limits)
         .await?;
     let interval = hosts::checkin(&db, host_id, body.facts.as_ref())
         .await?

@@ -336,6 +336,14 @@ impl From<TenantDataError> for ApiError {
                 )))
             }
             TenantDataError::Full(e) => ApiError::insufficient_storage(e),
+            TenantDataError::TimedOut(e) => {
+                tracing::warn!(error = %e, "a tenant statement ran past its statement timeout");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::STATEMENT_TIMEOUT,
+                    "the request's database work ran past this tenant's statement timeout and was cancelled",
+                )
+            }
             TenantDataError::Db(e) => ApiError::from(e),
         }
     }

@@ -419,7 +419,7 @@ async fn scope(
         .get(
             resolution.route.id,
             &resolution.route.location,
-            resolution.route.limits.max_connections,
+            &resolution.route.limits,
         )
         .await?;
     Ok(FleetScope::Tenant(TenantScope {

@@ -90,7 +90,7 @@ where
         let want = limit as usize + 1 - rows.len();
         let db = state
             .pools
-            .get(route.id, &route.location, route.limits.max_connections)
+            .get(route.id, &route.location, &route.limits)
             .await?;
         let slug = route.slug().as_str().to_owned();
         let after_here = if from_slug.as_deref() == Some(slug.as_str()) {

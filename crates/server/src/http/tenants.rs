@@ -189,7 +189,7 @@ async fn count_hosts(state: &AppState, tenants: &mut [Tenant]) {
             let route = route?;
             let db = state
                 .pools
-                .get(route.id, &route.location, route.limits.max_connections)
+                .get(route.id, &route.location, &route.limits)
                 .await
                 .ok()?;
             let n = hosts::count(&db).await.ok()?;

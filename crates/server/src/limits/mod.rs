@@ -28,6 +28,7 @@ pub fn effective(plan: Option<&TenantLimits>, own: &TenantLimits) -> TenantLimit
         checkins_per_second: own.checkins_per_second.or(plan.checkins_per_second),
         checkin_burst: own.checkin_burst.or(plan.checkin_burst),
         max_connections: own.max_connections.or(plan.max_connections),
+        statement_timeout_ms: own.statement_timeout_ms.or(plan.statement_timeout_ms),
     }
 }
 

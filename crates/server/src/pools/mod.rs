@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moka::future::Cache;
+use tenantry_proto::TenantLimits;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
@@ -200,16 +201,17 @@ impl TenantPools {
     /// The tenant's database handle, opening its pool on first use. Refused once the
     /// tenant is retired; the handle keeps the tenant from being purged while it lives.
     ///
-    /// At most `max_connections` (default `pools.per_tenant`) of the tenant's requests hold
-    /// its storage at once; more wait, up to `pools.acquire_timeout`.
+    /// Its `limits` apply: at most `max_connections` (default `pools.per_tenant`) of its
+    /// requests hold its storage at once, more wait up to `pools.acquire_timeout`; its
+    /// statements are cut off after `statement_timeout_ms`.
     pub async fn get(
         &self,
         id: Uuid,
         loc: &TenantLocation,
-        max_connections: Option<u32>,
+        limits: &TenantLimits,
     ) -> Result<TenantDb, PoolError> {
         let lease = self.gate(id).try_lease().ok_or(PoolError::Retired)?;
-        let size = max_connections.unwrap_or(self.default_share);
+        let size = limits.max_connections.unwrap_or(self.default_share);
         let share = self
             .shares
             .take(id, size)
@@ -219,7 +221,8 @@ impl TenantPools {
             .open(id, loc)
             .await?
             .for_tenant(lease)
-            .sharing(Arc::new(share)))
+            .sharing(Arc::new(share))
+            .limit_statements(limits.statement_timeout_ms))
     }
 
     fn gate(&self, id: Uuid) -> Arc<Leases> {

@@ -68,7 +68,7 @@ async fn fixture(tenants: usize, fit: u32) -> Result<Fixture> {
 impl Fixture {
     async fn get(&self, i: usize) -> std::result::Result<TenantDb, PoolError> {
         let (id, loc) = &self.tenants[i];
-        self.pools.get(*id, loc, None).await
+        self.pools.get(*id, loc, &Default::default()).await
     }
 
     async fn cached(&self, i: usize) -> bool {
@@ -127,7 +127,7 @@ async fn retiring_waits_for_the_tenants_requests_then_refuses_its_storage() -> R
     retiring.await?;
     let (_, loc) = &f.tenants[0];
     assert!(matches!(
-        pools.get(id, loc, None).await,
+        pools.get(id, loc, &Default::default()).await,
         Err(PoolError::Retired)
     ));
     assert!(

@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{Conn, Db, TenantLocation, sql};
 
+/// SQLSTATE 57014: the statement was cancelled (here, by `statement_timeout`).
+const QUERY_CANCELED: &str = "57014";
+
 /// A failure on a tenant's storage.
 #[derive(Debug, thiserror::Error)]
 pub enum TenantDataError {
@@ -30,6 +33,9 @@ pub enum TenantDataError {
     /// The write did not fit: the disk or file system is full.
     #[error("the tenant's storage is full: {0}")]
     Full(sqlx::Error),
+    /// A statement ran past the tenant's `statement_timeout_ms` and was cancelled.
+    #[error("a statement ran past the tenant's statement timeout: {0}")]
+    TimedOut(sqlx::Error),
     #[error("tenant database error: {0}")]
     Db(sqlx::Error),
 }
@@ -55,6 +61,9 @@ impl From<sqlx::Error> for TenantDataError {
             }
         } else if super::is_disk_full(&e) {
             TenantDataError::Full(e)
+        } else if matches!(&e, sqlx::Error::Database(db) if db.code().as_deref() == Some(QUERY_CANCELED))
+        {
+            TenantDataError::TimedOut(e)
         } else {
             TenantDataError::Db(e)
         }
@@ -166,6 +175,23 @@ impl TenantDb {
             _share: None,
             origin: None,
         }
+    }
+
+    /// The same handle, with every statement cut off after `ms` (PostgreSQL). In schema
+    /// mode every checkout sets it (to 0, no limit, when `None`): the connection may have
+    /// served a tenant with another limit. A database of its own sets it only when
+    /// limited, one statement more per checkout.
+    pub fn limit_statements(mut self, ms: Option<u32>) -> Self {
+        if !matches!(self.db, Db::Postgres(_)) {
+            return self;
+        }
+        let set = format!("SET statement_timeout = {}", ms.unwrap_or(0));
+        self.pin = match (self.pin.take(), ms) {
+            (Some(pin), _) => Some(format!("{pin}; {set}")),
+            (None, Some(_)) => Some(set),
+            (None, None) => None,
+        };
+        self
     }
 
     /// The same handle, holding a place in its tenant's share of connections.

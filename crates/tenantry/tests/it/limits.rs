@@ -380,6 +380,58 @@ async fn plans_set_limits_that_a_tenants_own_override_and_every_replica_enforces
     .await;
 }
 
+/// Locks the tenant's hosts table on eu1 in a transaction the returned session holds open
+/// (`ROLLBACK` on it frees it); and the database it is in.
+async fn lock_hosts(pg: &PgEnv, isolation: &str, slug: &str) -> (String, sqlx::PgConnection) {
+    use sqlx::ConnectOptions;
+    let (database, table) = match isolation {
+        "schema" => ("tenantry_pool".to_owned(), format!("t_{slug}.hosts")),
+        _ => (format!("t_{slug}"), "hosts".to_owned()),
+    };
+    let options: sqlx::postgres::PgConnectOptions = pg
+        .instance("eu1")
+        .url(&database)
+        .parse()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut holder = options.connect().await.unwrap_or_else(|e| panic!("{e}"));
+    let lock = format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(lock))
+        .execute(&mut holder)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    (database, holder)
+}
+
+/// A tenant's `statement_timeout_ms` cuts its statements off (here: one waiting on a
+/// lock) with 503 `statement_timeout`, in schema and database mode.
+async fn a_statement_past_the_tenants_timeout_is_cut_off(isolation: &str, mode: Mode) {
+    let pg = PgEnv::start();
+    let server = TestServer::builder().mode(mode).pg(&pg).start();
+    server.create_tenant_on("acme", isolation, "eu1").await;
+    limit(&server, "acme", json!({ "statement_timeout_ms": 200 })).await;
+    let (_, mut holder) = lock_hosts(&pg, isolation, "acme").await;
+    let (status, body) = call(server.as_tenant("acme", Method::GET, "/api/v1/hosts")).await;
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut holder)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "statement_timeout", "{body}");
+    // Unlocked, it is served again.
+    let (status, body) = call(server.as_tenant("acme", Method::GET, "/api/v1/hosts")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_schema_tenants_statement_timeout_is_enforced() {
+    a_statement_past_the_tenants_timeout_is_cut_off("schema", Mode::PgSchema).await;
+}
+
+#[tokio::test]
+async fn a_database_tenants_statement_timeout_is_enforced() {
+    a_statement_past_the_tenants_timeout_is_cut_off("database", Mode::PgDatabase).await;
+}
+
 /// Tenant `acme`'s hosts table is locked (a `LOCK TABLE` held by another session) while
 /// dozens of its clients wait on it: `beta`, on the same instance, is served all along. In
 /// schema mode both live in the instance's shared pool, where `acme`'s waiting requests
@@ -395,24 +447,7 @@ async fn a_locked_tenant_does_not_hold_up_its_neighbour(isolation: &str, mode: M
     server.create_tenant_on("acme", isolation, "eu1").await;
     server.create_tenant_on("beta", isolation, "eu1").await;
     server.create_host("beta", "b1").await;
-    let (database, table) = match isolation {
-        "schema" => ("tenantry_pool", "t_acme.hosts"),
-        _ => ("t_acme", "hosts"),
-    };
-    let mut holder = {
-        use sqlx::ConnectOptions;
-        let options: sqlx::postgres::PgConnectOptions = pg
-            .instance("eu1")
-            .url(database)
-            .parse()
-            .unwrap_or_else(|e| panic!("{e}"));
-        options.connect().await.unwrap_or_else(|e| panic!("{e}"))
-    };
-    let lock = format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(lock))
-        .execute(&mut holder)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (database, mut holder) = lock_hosts(&pg, isolation, "acme").await;
 
     // 48 of acme's clients pile up behind the lock (more than the shared pool holds).
     let waiting: Vec<_> = (0..48)
@@ -426,7 +461,7 @@ async fn a_locked_tenant_does_not_hold_up_its_neighbour(isolation: &str, mode: M
         pg_count(
             &pg.instance("eu1").url("postgres"),
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = $1",
-            database,
+            &database,
         )
         .await
     };
