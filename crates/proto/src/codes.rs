@@ -44,6 +44,8 @@ pub const RATE_LIMITED: &str = "rate_limited";
 /// One of the tenant's statements ran longer than its `statement_timeout_ms` and was
 /// cancelled.
 pub const STATEMENT_TIMEOUT: &str = "statement_timeout";
+/// The tenant's storage is at its `storage_bytes` quota: writes are refused, reads work.
+pub const STORAGE_QUOTA_EXCEEDED: &str = "storage_quota_exceeded";
 pub const INVALID_ENROLLMENT_TOKEN: &str = "invalid_enrollment_token";
 pub const HOST_LIMIT_REACHED: &str = "host_limit_reached";
 pub const HOST_UNKNOWN: &str = "host_unknown";

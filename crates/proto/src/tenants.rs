@@ -231,6 +231,10 @@ pub struct TenantLimits {
     /// statement cut off answers 503 `statement_timeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statement_timeout_ms: Option<u32>,
+    /// Storage it may use, in bytes; at or over it, its writes answer 507
+    /// `storage_quota_exceeded` (measured at most every 10 s while it writes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_bytes: Option<u64>,
 }
 
 /// What `POST /api/v1/reconcile` finished.

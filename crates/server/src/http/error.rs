@@ -154,6 +154,19 @@ impl From<crate::limits::Refusal> for ApiError {
     }
 }
 
+impl From<crate::limits::OverQuota> for ApiError {
+    fn from(q: crate::limits::OverQuota) -> Self {
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            codes::STORAGE_QUOTA_EXCEEDED,
+            format!(
+                "the tenant's storage ({} bytes) is at its quota of {} bytes; nothing was written (reads still work)",
+                q.used, q.limit
+            ),
+        )
+    }
+}
+
 impl From<crate::routing::Stale> for ApiError {
     fn from(e: crate::routing::Stale) -> Self {
         tracing::warn!(error = %e, "refused: routing may be out of date");

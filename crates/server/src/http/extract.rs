@@ -400,6 +400,14 @@ async fn scope(
             .admit(route.id, route.slug(), &route.limits, Budget::Requests)
             .await?;
     }
+    // Over its storage quota, a tenant's writes are refused; its reads are not.
+    if access == Access::Write {
+        let route = &resolution.route;
+        state
+            .quotas
+            .check(route.id, &route.location, route.limits.storage_bytes)
+            .await?;
+    }
     if resolution.masquerade {
         state
             .core

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use crate::limits::{Limiter, Shared};
+use crate::limits::{Limiter, Quotas, Shared};
 use uuid::Uuid;
 
 use super::detach::InFlight;
@@ -27,6 +27,8 @@ pub struct AppState {
     pub in_flight: Arc<InFlight>,
     /// Tenants' request and check-in budgets.
     pub limiter: Arc<Limiter>,
+    /// Tenants' storage quotas.
+    pub quotas: Arc<Quotas>,
 }
 
 impl AppState {
@@ -41,6 +43,7 @@ impl AppState {
             Some(cache) => Limiter::Shared(Shared::new(Arc::clone(cache))),
             None => Limiter::default(),
         });
+        let quotas = Arc::new(Quotas::new(Arc::clone(&core.storage)));
         AppState {
             core,
             routing,
@@ -50,6 +53,7 @@ impl AppState {
             tokens: Arc::new(VerifiedTokens::default()),
             in_flight: Arc::new(InFlight::default()),
             limiter,
+            quotas,
         }
     }
 

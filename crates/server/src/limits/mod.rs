@@ -5,6 +5,7 @@
 //! exact twin) over its own budget, so agents' check-ins and the UI's requests do not
 //! compete.
 
+mod quota;
 mod rate;
 mod shared;
 
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 use crate::names::Slug;
 
+pub use quota::{OverQuota, Quotas};
 pub use rate::InProcess;
 pub use shared::Shared;
 
@@ -29,6 +31,7 @@ pub fn effective(plan: Option<&TenantLimits>, own: &TenantLimits) -> TenantLimit
         checkin_burst: own.checkin_burst.or(plan.checkin_burst),
         max_connections: own.max_connections.or(plan.max_connections),
         statement_timeout_ms: own.statement_timeout_ms.or(plan.statement_timeout_ms),
+        storage_bytes: own.storage_bytes.or(plan.storage_bytes),
     }
 }
 

@@ -191,6 +191,7 @@ fn limit_rows(l: &tenantry_proto::TenantLimits) -> Vec<(String, String)> {
         ("max hosts", l.max_hosts),
         ("connections", l.max_connections.map(u64::from)),
         ("statement ms", l.statement_timeout_ms.map(u64::from)),
+        ("storage bytes", l.storage_bytes),
     ];
     rows.into_iter()
         .filter_map(|(name, value)| value.map(|v| (name.to_owned(), v.to_string())))

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use tenantry_testkit::redis::RedisServer;
 
+use crate::on_every_backend;
 use crate::support::{Mode, PgEnv, TestServer, call, new_key, pg_count, until};
 
 const ACME_RATE: u32 = 5;
@@ -507,4 +508,31 @@ async fn a_locked_schema_tenant_does_not_hold_up_its_neighbour() {
 #[tokio::test]
 async fn a_locked_database_tenant_does_not_hold_up_its_neighbour() {
     a_locked_tenant_does_not_hold_up_its_neighbour("database", Mode::PgDatabase).await;
+}
+
+on_every_backend!(a_tenant_at_its_storage_quota_can_read_but_not_write);
+
+/// At its `storage_bytes` quota a tenant's writes answer 507 `storage_quota_exceeded` and
+/// change nothing; its reads work, and its neighbour writes as before.
+async fn a_tenant_at_its_storage_quota_can_read_but_not_write(mode: Mode) {
+    let server = TestServer::builder().mode(mode).start();
+    server.create_tenant("acme").await;
+    server.create_tenant("beta").await;
+    server.create_host("acme", "before").await;
+    // Any tenant storage is larger than one byte.
+    limit(&server, "acme", json!({ "storage_bytes": 1 })).await;
+    let (status, body) = call(
+        server
+            .as_tenant("acme", Method::POST, "/api/v1/hosts")
+            .json(&json!({ "hostname": "over" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    assert_eq!(body["code"], "storage_quota_exceeded", "{body}");
+    assert_eq!(server.hostnames("acme").await, ["before"]);
+    server.create_host("beta", "fine").await;
+    assert_eq!(server.hostnames("beta").await, ["fine"]);
+    // Lifted, it writes again.
+    limit(&server, "acme", json!({})).await;
+    server.create_host("acme", "after").await;
 }
