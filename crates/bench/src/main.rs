@@ -3,6 +3,7 @@
 //! and refreshes `docs/benchmarks.md`. Everything it starts, it stops.
 
 mod load;
+mod noisy;
 mod process;
 mod provision;
 mod read;
@@ -27,6 +28,8 @@ enum Suite {
     Migrate,
     /// RSS and connections at 10,000 schema-mode tenants.
     Memory,
+    /// A tenant flooding at many times its rate next to ten neighbours; the limiter's cost.
+    Noisy,
 }
 
 #[derive(Parser)]
@@ -141,6 +144,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         report.read.extend(found.reads);
         report.tls.extend(found.tls);
         report.write.extend(found.write);
+    }
+    if any(&[Suite::Noisy]) {
+        for redis in [false, true] {
+            report.noisy.push(noisy::run(windows, redis).await?);
+        }
     }
     if any(&[Suite::Provision, Suite::Migrate]) {
         for (mode, n) in [

@@ -208,7 +208,7 @@ pub async fn run(
     })
 }
 
-async fn create_tenants(
+pub(crate) async fn create_tenants(
     server: &Server,
     range: std::ops::RangeInclusive<usize>,
 ) -> anyhow::Result<()> {
@@ -228,7 +228,7 @@ async fn create_tenants(
 
 /// Hosts written straight into each tenant's table (an API call per host would take
 /// minutes at 10,000 tenants and measures nothing the read does not).
-fn seed_hosts(
+pub(crate) fn seed_hosts(
     stack: &Stack,
     mode: Mode,
     range: std::ops::RangeInclusive<usize>,
@@ -273,7 +273,7 @@ fn psql(url: &str, script: &str) -> anyhow::Result<()> {
 }
 
 /// One tenant-admin token per tenant, minted by the server.
-async fn tenant_tokens(
+pub(crate) async fn tenant_tokens(
     server: &Server,
     range: std::ops::RangeInclusive<usize>,
 ) -> anyhow::Result<Vec<HeaderValue>> {

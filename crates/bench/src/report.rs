@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::noisy::Noisy;
 use crate::provision::Provision;
 use crate::read::{Read, Write};
 use crate::tls::TlsRead;
@@ -48,6 +49,7 @@ pub struct Report {
     pub read: Vec<Read>,
     /// The read suite's HTTPS column.
     pub tls: Vec<TlsRead>,
+    pub noisy: Vec<Noisy>,
     pub write: Vec<Write>,
     /// Credentials from OpenBAO: the results go to blocks of their own.
     pub openbao: bool,
@@ -61,6 +63,7 @@ impl Report {
             provision: Vec::new(),
             read: Vec::new(),
             tls: Vec::new(),
+            noisy: Vec::new(),
             write: Vec::new(),
             openbao,
         }
@@ -122,6 +125,26 @@ impl Report {
                 ));
             }
             tables.push(("read-tls", t));
+        }
+        if !self.noisy.is_empty() {
+            let mut t = String::from(
+                "| limiter | neighbours alone: req/s, p99 | next to A: req/s, p99 | p99 ratio | A: sent/s, admitted/s | limiter CPU/req |\n|---|---|---|---|---|---|\n",
+            );
+            for n in &self.noisy {
+                t.push_str(&format!(
+                    "| {} | {:.0}, {:.2} ms | {:.0}, {:.2} ms | {:.2} | {:.0}, {:.0} | {:.1} µs |\n",
+                    n.limiter,
+                    n.neighbours_alone.rps,
+                    n.neighbours_alone.latency.p99_ms,
+                    n.neighbours_with_a.rps,
+                    n.neighbours_with_a.latency.p99_ms,
+                    n.p99_ratio,
+                    n.a.rps,
+                    n.a_admitted_per_s,
+                    n.limiter_cpu_us,
+                ));
+            }
+            tables.push(("noisy", t));
         }
         if !self.write.is_empty() {
             let mut t = String::from(

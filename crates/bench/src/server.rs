@@ -46,6 +46,8 @@ pub struct Stack {
     /// With `--openbao`: the server gets per-tenant credentials from this OpenBAO, set up by
     /// `tenantry provision-bootstrap`, and holds no superuser (the production shape).
     bao: Option<(BaoServer, String, String)>,
+    /// Extra environment of every `tenantry` it runs (e.g. `TENANTRY_CACHE__URL`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Stack {
@@ -65,6 +67,7 @@ impl Stack {
             clusters,
             key: format!("tnt_bench{}", "0123456789abcdef".repeat(3)),
             bao: None,
+            env: Vec::new(),
         };
         if openbao {
             stack.bootstrap_openbao()?;
@@ -164,6 +167,7 @@ impl Stack {
     pub fn command(&self) -> anyhow::Result<Command> {
         let mut cmd = Command::new(tenantry_bin()?);
         cmd.env("TENANTRY_CONFIG", self.config_path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         Ok(cmd)
     }
