@@ -53,14 +53,16 @@ pub async fn run(windows: Windows, redis: bool) -> anyhow::Result<Noisy> {
     let a = Target::get(hosts, vec![a_token.clone()]);
 
     eprintln!("noisy/{limiter}: the limiter's cost");
-    let unlimited = load::costed(
-        neighbours.clone(),
-        WORKERS,
-        windows.warmup,
-        windows.measure,
-        server.pid(),
-    )
-    .await?;
+    let neighbours_cost = || {
+        load::costed(
+            neighbours.clone(),
+            WORKERS,
+            windows.warmup,
+            windows.measure,
+            server.pid(),
+        )
+    };
+    let unlimited = neighbours_cost().await?;
     for i in 2..=NEIGHBOURS + 1 {
         set_limits(
             &server,
@@ -69,14 +71,7 @@ pub async fn run(windows: Windows, redis: bool) -> anyhow::Result<Noisy> {
         )
         .await?;
     }
-    let limited = load::costed(
-        neighbours.clone(),
-        WORKERS,
-        windows.warmup,
-        windows.measure,
-        server.pid(),
-    )
-    .await?;
+    let limited = neighbours_cost().await?;
 
     eprintln!("noisy/{limiter}: neighbours alone, then next to A");
     set_limits(

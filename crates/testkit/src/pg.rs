@@ -225,14 +225,7 @@ impl PgCluster {
         let text = std::fs::read_to_string(&pidfile)
             .map_err(|e| format!("reading {}: {e}", pidfile.display()))?;
         let pid = text.lines().next().unwrap_or_default().trim().to_owned();
-        let status = Command::new("kill")
-            .args([signal, pid.as_str()])
-            .status()
-            .map_err(|e| format!("kill {signal} {pid}: {e}"))?;
-        match status.success() {
-            true => Ok(()),
-            false => Err(format!("kill {signal} {pid} failed")),
-        }
+        crate::process::signal(&pid, signal)
     }
 
     fn pg_ctl(&self, action: &str, mode: &str) {

@@ -36,3 +36,16 @@ pub fn start_when_ready(
     let _ = child.wait();
     None
 }
+
+/// Sends `signal` (e.g. `-STOP`, `-CONT`) to process `pid` with kill(1): how tests freeze
+/// a server in its tracks and let it go again.
+pub fn signal(pid: &str, signal: &str) -> Result<(), String> {
+    let status = Command::new("kill")
+        .args([signal, pid])
+        .status()
+        .map_err(|e| format!("kill {signal} {pid}: {e}"))?;
+    match status.success() {
+        true => Ok(()),
+        false => Err(format!("kill {signal} {pid} failed")),
+    }
+}

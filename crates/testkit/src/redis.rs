@@ -56,12 +56,9 @@ impl RedisServer {
     }
 
     fn signal(&self, signal: &str) {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args([signal, pid.as_str()])
-            .status()
-            .unwrap_or_else(|e| panic!("kill {signal} {pid}: {e}"));
-        assert!(status.success(), "kill {signal} {pid}");
+        if let Err(e) = crate::process::signal(&self.child.id().to_string(), signal) {
+            panic!("{e}");
+        }
     }
 }
 

@@ -19,9 +19,8 @@ use crate::store::Db;
 
 /// Keepalives the registry sends on a lock's connection: idle 10 s, then every 5 s, 3
 /// unanswered probes and the connection (and the lock) is dropped.
-const KEEPALIVE_IDLE_S: &str = "10";
-const KEEPALIVE_INTERVAL_S: &str = "5";
-const KEEPALIVE_COUNT: &str = "3";
+const KEEPALIVES: &str =
+    "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3";
 /// How long a lock can outlive a server that vanished without closing its connection.
 pub const DEAD_PEER: Duration = Duration::from_secs(25);
 
@@ -96,27 +95,23 @@ async fn lock_on_own_connection(
     wait: Wait,
 ) -> Result<Option<RegistryLease>, sqlx::Error> {
     let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
-    let sql = match wait {
+    sqlx::raw_sql(KEEPALIVES).execute(&mut conn).await?;
+    let key = slug.lifecycle_lock();
+    let got: bool = match wait {
         Wait::No => {
-            "SELECT pg_try_advisory_lock(hashtextextended($1, 0)) \
-             FROM (SELECT set_config('tcp_keepalives_idle', $2, false), \
-                          set_config('tcp_keepalives_interval', $3, false), \
-                          set_config('tcp_keepalives_count', $4, false)) AS keepalives"
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .fetch_one(&mut conn)
+                .await?
         }
         Wait::Yes => {
-            "SELECT true FROM (SELECT pg_advisory_lock(hashtextextended($1, 0)) \
-             FROM (SELECT set_config('tcp_keepalives_idle', $2, false), \
-                          set_config('tcp_keepalives_interval', $3, false), \
-                          set_config('tcp_keepalives_count', $4, false)) AS keepalives) AS locked"
+            sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .execute(&mut conn)
+                .await?;
+            true
         }
     };
-    let got: bool = sqlx::query_scalar(sql)
-        .bind(slug.lifecycle_lock())
-        .bind(KEEPALIVE_IDLE_S)
-        .bind(KEEPALIVE_INTERVAL_S)
-        .bind(KEEPALIVE_COUNT)
-        .fetch_one(&mut conn)
-        .await?;
     if !got {
         let _ = conn.close().await;
         return Ok(None);

@@ -75,6 +75,15 @@ impl ApiError {
         )
     }
 
+    /// 503 `storage_busy`: the tenant's pool, or its share of one, has no room now.
+    pub fn storage_busy() -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            codes::STORAGE_BUSY,
+            "every connection to this tenant's storage is busy; try again",
+        )
+    }
+
     pub fn unavailable(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "dependency unavailable");
         ApiError::new(
@@ -316,11 +325,7 @@ impl From<TenantDataError> for ApiError {
                     tenant = tenant.as_deref().unwrap_or("?"),
                     "every connection of the tenant's pool is busy"
                 );
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    codes::STORAGE_BUSY,
-                    "every connection to this tenant's storage is busy; try again",
-                )
+                ApiError::storage_busy()
             }
             TenantDataError::Unavailable {
                 instance: Some(instance),
@@ -373,11 +378,7 @@ impl From<PoolError> for ApiError {
             PoolError::Store(store) => store_error(&store),
             PoolError::ShareFull(tenant) => {
                 tracing::warn!(%tenant, "every connection of the tenant's share is in use");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    codes::STORAGE_BUSY,
-                    "every connection to this tenant's storage is busy; try again",
-                )
+                ApiError::storage_busy()
             }
             PoolError::BudgetExhausted(_) => {
                 tracing::warn!(error = %e, "tenant connection budget exhausted");

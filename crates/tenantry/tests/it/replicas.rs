@@ -33,11 +33,9 @@ const LISTENERS: &str =
 
 fn signal_all(pids: &[String], signal: &str) {
     for pid in pids {
-        let status = std::process::Command::new("kill")
-            .args([signal, pid.as_str()])
-            .status()
-            .unwrap_or_else(|e| panic!("kill {signal} {pid}: {e}"));
-        assert!(status.success(), "kill {signal} {pid}");
+        if let Err(e) = tenantry_testkit::process::signal(pid, signal) {
+            panic!("{e}");
+        }
     }
 }
 
