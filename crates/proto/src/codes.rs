@@ -46,6 +46,15 @@ pub const RATE_LIMITED: &str = "rate_limited";
 pub const STATEMENT_TIMEOUT: &str = "statement_timeout";
 /// The tenant's storage is at its `storage_bytes` quota: writes are refused, reads work.
 pub const STORAGE_QUOTA_EXCEEDED: &str = "storage_quota_exceeded";
+/// A media name breaks the rule (1 to 128 of a-z, A-Z, 0-9, `.`, `_`, `-`; no leading dot).
+pub const INVALID_MEDIA_NAME: &str = "invalid_media_name";
+pub const MEDIA_NOT_FOUND: &str = "media_not_found";
+/// The media store did not answer; nothing was changed.
+pub const MEDIA_UNAVAILABLE: &str = "media_unavailable";
+/// The upload's body ended early, failed or stalled; nothing was stored.
+pub const UPLOAD_INCOMPLETE: &str = "upload_incomplete";
+/// The tenant already has as many uploads running as it may.
+pub const UPLOADS_BUSY: &str = "uploads_busy";
 pub const INVALID_ENROLLMENT_TOKEN: &str = "invalid_enrollment_token";
 pub const HOST_LIMIT_REACHED: &str = "host_limit_reached";
 pub const HOST_UNKNOWN: &str = "host_unknown";

@@ -9,6 +9,7 @@ pub mod codes;
 mod enrollment;
 mod hosts;
 mod keys;
+mod media;
 mod migrations;
 mod problem;
 mod tenants;
@@ -22,6 +23,7 @@ pub use boot::{
 pub use enrollment::{CreateEnrollmentToken, EnrollmentToken, IssuedEnrollmentToken};
 pub use hosts::{CreateHost, Host, HostStatus, UpdateHost};
 pub use keys::{AddKey, AdminTokenRequest, IssuedToken, TrustedKey};
+pub use media::MediaObject;
 pub use migrations::{ChainStatus, PendingMigration};
 pub use problem::Problem;
 pub use tenants::{

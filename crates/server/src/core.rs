@@ -8,6 +8,7 @@ use crate::broker::{self, CredentialError, CredentialSource};
 use crate::cache::{Cache, CacheError};
 use crate::catalog::Catalog;
 use crate::config::Config;
+use crate::media::{Media, MediaError};
 use crate::migrator::{Chains, Templates};
 use crate::names::DataLayout;
 use crate::store::instances::Instance;
@@ -33,6 +34,8 @@ pub enum OpenError {
     Broker(#[from] CredentialError),
     #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error(transparent)]
+    Media(#[from] MediaError),
     #[error("cannot read migrations from {path}: {source}")]
     Migrations {
         path: String,
@@ -55,6 +58,8 @@ pub struct Core {
     pub storage: Arc<TenantStorage>,
     /// Redis, when `cache.url` is set.
     pub cache: Option<Arc<Cache>>,
+    /// Tenants' files.
+    pub media: Arc<Media>,
 }
 
 impl Core {
@@ -62,7 +67,7 @@ impl Core {
     /// PostgreSQL if missing). Applies nothing.
     pub async fn open(config: Config) -> Result<Core, OpenError> {
         let layout = DataLayout::new(&config.data_dir);
-        let mut dirs = vec![layout.root().to_path_buf(), layout.media_root()];
+        let mut dirs = vec![layout.root().to_path_buf()];
         if !config.is_postgres() {
             dirs.push(layout.tenants_dir());
         }
@@ -130,6 +135,7 @@ impl Core {
             Some(url) => Some(Arc::new(Cache::connect(url)?)),
             None => None,
         };
+        let media = Arc::new(Media::open(&config.media, &layout)?);
         let chains = Arc::new(chains);
         let templates = Arc::new(Templates::new(Arc::clone(&chains)));
         let storage = TenantStorage::new(
@@ -151,6 +157,7 @@ impl Core {
             broker,
             storage: Arc::new(storage),
             cache,
+            media,
         })
     }
 

@@ -33,6 +33,7 @@ pub mod fleet;
 pub mod http;
 pub mod identity;
 pub mod limits;
+pub mod media;
 pub mod migrator;
 pub mod names;
 pub mod options;

@@ -7,6 +7,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use uuid::Uuid;
+
 /// The rule, as told to users whose slug is refused.
 pub const SLUG_RULE: &str = "a tenant slug is 2 to 40 characters: lowercase letters a-z, digits \
 and single hyphens, starting with a letter and ending with a letter or digit; reserved words \
@@ -144,6 +146,18 @@ impl Slug {
     pub fn cache_prefix(&self) -> String {
         format!("t:{}:", self.0)
     }
+
+    /// Where one incarnation of this tenant keeps its media in the media store:
+    /// `<slug>/<tenant id>`. An upload that lands after its tenant was purged (on another
+    /// replica) stays out of reach of a later tenant of the same slug.
+    pub fn media_area(&self, incarnation: Uuid) -> String {
+        format!("{}/{incarnation}", self.0)
+    }
+
+    /// Prefix of the media of every incarnation of this slug: what a purge removes.
+    pub fn media_prefix(&self) -> String {
+        self.0.clone()
+    }
 }
 
 impl fmt::Display for Slug {
@@ -197,12 +211,9 @@ impl DataLayout {
             .join(format!(".{}.db.new", slug.as_str()))
     }
 
+    /// The default media store: a directory of objects `<slug>/<tenant id>/<name>`.
     pub fn media_root(&self) -> PathBuf {
         self.root.join("media")
-    }
-
-    pub fn media_dir(&self, slug: &Slug) -> PathBuf {
-        self.media_root().join(slug.as_str())
     }
 }
 
@@ -302,7 +313,13 @@ mod tests {
             layout.tenant_db(&slug),
             PathBuf::from("/d/tenants/acme-corp.db")
         );
-        assert_eq!(layout.media_dir(&slug), PathBuf::from("/d/media/acme-corp"));
+        assert_eq!(layout.media_root(), PathBuf::from("/d/media"));
+        let id = Uuid::nil();
+        assert_eq!(
+            slug.media_area(id),
+            "acme-corp/00000000-0000-0000-0000-000000000000"
+        );
+        assert!(slug.media_area(id).starts_with(&slug.media_prefix()));
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub struct Config {
     pub pools: PoolsConfig,
     pub lifecycle: LifecycleConfig,
     pub cache: CacheConfig,
+    pub media: MediaConfig,
     /// Named plans: limits a tenant gets unless its own override them. A tenant with no
     /// plan is on the plan called `default`, when there is one.
     pub plans: BTreeMap<String, TenantLimits>,
@@ -73,6 +74,37 @@ impl Config {
 pub struct CacheConfig {
     /// `redis://[user:password@]host:port[/db]`.
     pub url: Option<Secret>,
+}
+
+/// Where tenants' media live. Several replicas must share one store: S3-compatible, or a
+/// directory on a file system they all mount.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// `file:///srv/tenantry/media` or `s3://bucket[/prefix]`; absent means
+    /// `<data_dir>/media`.
+    pub url: Option<String>,
+    /// S3 settings by their `object_store` names (`endpoint`, `region`, `access_key_id`,
+    /// `secret_access_key`, `allow_http`, …); `AWS_*` environment variables apply too.
+    pub s3: BTreeMap<String, Secret>,
+    /// The largest file one upload may store.
+    pub max_object_bytes: u64,
+    /// Uploads one tenant may run at once (each buffers up to 5 MiB).
+    pub uploads_per_tenant: usize,
+    /// An upload that sends nothing for this long is given up (and stores nothing).
+    pub upload_idle_timeout: HumanDuration,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            url: None,
+            s3: BTreeMap::new(),
+            max_object_bytes: 1 << 30,
+            uploads_per_tenant: 4,
+            upload_idle_timeout: HumanDuration::from_secs(30),
+        }
+    }
 }
 
 /// Tenant creations and deletions that stopped half-way.
@@ -112,6 +144,7 @@ impl Default for Config {
             pools: PoolsConfig::default(),
             lifecycle: LifecycleConfig::default(),
             cache: CacheConfig::default(),
+            media: MediaConfig::default(),
             plans: BTreeMap::new(),
             ignored_env: Vec::new(),
         }

@@ -200,11 +200,50 @@ impl Config {
                 "must be a redis:// URL (TLS to Redis, rediss://, is not supported yet)",
             ));
         }
+        self.validate_media()?;
         // A heartbeat (1 s) and its deadline (1 s) must fit, or a healthy server goes stale.
         if self.routing.max_staleness.as_duration() < std::time::Duration::from_secs(3) {
             return Err(ConfigError::invalid(
                 "routing.max_staleness",
                 "must be at least 3s (the listener confirms every second, with a second to answer)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn validate_media(&self) -> Result<(), ConfigError> {
+        let media = &self.media;
+        if let Some(url) = &media.url {
+            let ok = match url.split_once("://") {
+                Some(("file", path)) => path.starts_with('/'),
+                Some(("s3", bucket)) => !bucket.is_empty() && !bucket.starts_with('/'),
+                _ => false,
+            };
+            if !ok {
+                return Err(ConfigError::invalid(
+                    "media.url",
+                    "use file:///absolute/path (a directory every replica mounts) or s3://bucket[/prefix]",
+                ));
+            }
+        }
+        if media.max_object_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "media.max_object_bytes",
+                "must be at least 1",
+            ));
+        }
+        if media.uploads_per_tenant == 0 {
+            return Err(ConfigError::invalid(
+                "media.uploads_per_tenant",
+                "must be at least 1",
+            ));
+        }
+        if media.upload_idle_timeout.as_duration().is_zero() {
+            return Err(ConfigError::invalid(
+                "media.upload_idle_timeout",
+                "must be longer than zero",
             ));
         }
         Ok(())

@@ -11,6 +11,7 @@ use tenantry_proto::{Problem, codes};
 use super::request_id;
 use crate::auth::AuthError;
 use crate::catalog::CatalogError;
+use crate::media::MediaError;
 use crate::names::SlugError;
 use crate::pools::PoolError;
 use crate::provisioner::ProvisionError;
@@ -259,10 +260,10 @@ impl From<ProvisionError> for ApiError {
                 codes::ISOLATION_UNSUPPORTED,
             ),
             ProvisionError::Store(store) => return store_error(store),
-            ProvisionError::Catalog(_) | ProvisionError::Io(_) => {
+            ProvisionError::Catalog(_) | ProvisionError::Media(_) => {
                 return match e {
                     ProvisionError::Catalog(c) => c.into(),
-                    ProvisionError::Io(io) => io.into(),
+                    ProvisionError::Media(m) => m.into(),
                     other => ApiError::internal(other),
                 };
             }
@@ -280,6 +281,28 @@ impl From<ProvisionError> for ApiError {
             }
         };
         ApiError::new(status, code, e.to_string())
+    }
+}
+
+/// The media store: its outage is the operator's to fix and says so; nothing was changed.
+impl From<MediaError> for ApiError {
+    fn from(e: MediaError) -> Self {
+        match e {
+            MediaError::UploadsBusy(_) => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                codes::UPLOADS_BUSY,
+                format!("{e}; wait for one to finish"),
+            ),
+            MediaError::Store(cause) => {
+                tracing::error!(error = %cause, "media store unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::MEDIA_UNAVAILABLE,
+                    "the media store is unavailable; nothing was changed, try again later",
+                )
+            }
+            MediaError::Config(_) => ApiError::internal(e),
+        }
     }
 }
 

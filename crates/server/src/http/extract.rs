@@ -338,15 +338,52 @@ impl FromRequestParts<AppState> for FleetScope {
     }
 }
 
-/// Authenticates, resolves exactly one tenant (or, when `all_for_operator_reads`, lets an
-/// operator's read with no tenant named see every tenant), applies the policy, audits
-/// masquerades, and hands out the tenant's database.
+/// A request resolved to exactly one active tenant, without its database: for routes that
+/// keep nothing there (media), so a long upload holds none of the tenant's connections.
+pub struct MediaScope {
+    pub route: Arc<TenantRoute>,
+}
+
+impl FromRequestParts<AppState> for MediaScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match resolve_scope(parts, state, Family::FleetData, false).await? {
+            Some(route) => Ok(MediaScope { route }),
+            None => Err(ApiError::from(ResolveError::TenantRequired)),
+        }
+    }
+}
+
+/// [`resolve_scope`], then the tenant's database.
 async fn scope(
     parts: &Parts,
     state: &AppState,
     family: Family,
     all_for_operator_reads: bool,
 ) -> Result<FleetScope, ApiError> {
+    let Some(route) = resolve_scope(parts, state, family, all_for_operator_reads).await? else {
+        return Ok(FleetScope::AllTenants);
+    };
+    let db = state
+        .pools
+        .get(route.id, &route.location, &route.limits)
+        .await?;
+    Ok(FleetScope::Tenant(TenantScope { route, db }))
+}
+
+/// Authenticates, resolves exactly one tenant (or, when `all_for_operator_reads`, lets an
+/// operator's read with no tenant named see every tenant: no route), applies the policy, the
+/// tenant's rate and storage quota, and audits masquerades.
+async fn resolve_scope(
+    parts: &Parts,
+    state: &AppState,
+    family: Family,
+    all_for_operator_reads: bool,
+) -> Result<Option<Arc<TenantRoute>>, ApiError> {
     let (snapshot, principal) = principal(parts, state)?;
     let access = Access::of(&parts.method);
     let host = single_header(parts, HOST.as_str())?;
@@ -365,7 +402,7 @@ async fn scope(
         Err(ResolveError::TenantRequired)
             if all_for_operator_reads && principal.is_operator() && access == Access::Read =>
         {
-            return Ok(FleetScope::AllTenants);
+            return Ok(None);
         }
         Err(e) if e.is_refusal_of_a_known_tenant() => {
             tracing::warn!(
@@ -422,16 +459,5 @@ async fn scope(
             })
             .await?;
     }
-    let db = state
-        .pools
-        .get(
-            resolution.route.id,
-            &resolution.route.location,
-            &resolution.route.limits,
-        )
-        .await?;
-    Ok(FleetScope::Tenant(TenantScope {
-        route: resolution.route,
-        db,
-    }))
+    Ok(Some(resolution.route))
 }

@@ -14,6 +14,7 @@ mod hosts;
 mod input;
 mod instances;
 mod keys;
+mod media;
 mod metrics;
 mod migrations;
 mod pagination;
@@ -49,6 +50,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "domains", description = "Domains that route to a tenant"),
         (name = "enrollment", description = "Enrollment tokens agents join a tenant with"),
         (name = "hosts", description = "A tenant's hosts, stored in its own database"),
+        (name = "media", description = "A tenant's files (boot images, kernels), in the media store every replica shares"),
         (name = "keys", description = "The trust store of public keys for tenant tokens, and recovery tokens"),
         (name = "instances", description = "Database instances tenants are placed on"),
         (name = "migrations", description = "Where every database stands on its migration chain"),
@@ -84,6 +86,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(agent::routes())
         .merge(v2::routes())
         .merge(hosts::routes())
+        .merge(media::routes())
         .merge(instances::routes())
         .merge(migrations::routes())
         .merge(keys::routes())

@@ -43,7 +43,10 @@ impl AppState {
             Some(cache) => Limiter::Shared(Shared::new(Arc::clone(cache))),
             None => Limiter::default(),
         });
-        let quotas = Arc::new(Quotas::new(Arc::clone(&core.storage)));
+        let quotas = Arc::new(Quotas::new(
+            Arc::clone(&core.storage),
+            Arc::clone(&core.media),
+        ));
         AppState {
             core,
             routing,

@@ -213,8 +213,11 @@ impl Provisioner {
             .record_version(record.id, Chain::Tenant, version)
             .await?;
         self.step(record, Step::Migrated).await?;
-        if mode(loc.isolation).pooling() != Pooling::Registry {
-            tokio::fs::create_dir_all(self.layout.media_dir(&loc.slug)).await?;
+        // Uploads that landed after an earlier tenant of this slug was purged (on another
+        // replica) are out of this one's reach already; sweep them all the same.
+        let swept = self.media.sweep_earlier(&loc.slug, record.id).await?;
+        if swept > 0 {
+            tracing::info!(tenant = %loc.slug, objects = swept, "removed media an earlier tenant of this slug left");
         }
         self.step(record, Step::Media).await?;
         self.catalog

@@ -12,7 +12,6 @@ mod reconcile;
 pub mod steps;
 
 use std::collections::BTreeMap;
-use std::io;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -23,13 +22,14 @@ use uuid::Uuid;
 use crate::cache::{Cache, CacheError};
 use crate::catalog::{Catalog, CatalogError, NewAuditEvent, NewTenant, TenantRecord};
 use crate::core::Core;
+use crate::media::{Media, MediaError};
 use crate::migrator::{self, Chain, Chains, MigrateFailure};
-use crate::names::{DataLayout, Slug};
+use crate::names::Slug;
 use crate::pools::TenantPools;
 use crate::routing::Routing;
 use crate::scheduler::{self, Candidate, Constraint, NoMatch};
 use crate::store::credentials::{CredentialSource, TenantRoles};
-use crate::store::isolation::{AvailableOn, Logins, Pooling, mode, placeable_on};
+use crate::store::isolation::{AvailableOn, Logins, mode, placeable_on};
 use crate::store::tenants::{StoreError, TenantStorage};
 use crate::store::{Backend, TenantLocation};
 
@@ -67,8 +67,8 @@ pub enum ProvisionError {
     Store(#[from] StoreError),
     #[error("tenant chain migration failed: {0}")]
     Migrate(#[from] MigrateFailure),
-    #[error("media directory: {0}")]
-    Io(#[from] io::Error),
+    #[error(transparent)]
+    Media(#[from] MediaError),
     #[error(transparent)]
     NoInstance(#[from] NoMatch),
     #[error("isolation `{0}` is not available here; use {1}")]
@@ -130,9 +130,9 @@ pub struct Provisioner {
     storage: Arc<TenantStorage>,
     /// Redis, when configured: the tenant's keys go with it.
     cache: Option<Arc<Cache>>,
+    media: Arc<Media>,
     broker: Arc<dyn CredentialSource>,
     chains: Arc<Chains>,
-    layout: DataLayout,
     default_isolation: Isolation,
     locks: TenantLocks,
 }
@@ -147,9 +147,9 @@ impl Provisioner {
             pools,
             storage: Arc::clone(&core.storage),
             cache: core.cache.clone(),
+            media: Arc::clone(&core.media),
             broker: Arc::clone(&core.broker),
             chains: Arc::clone(&core.chains),
-            layout: core.layout.clone(),
             default_isolation: core.config.isolation.default,
             locks: TenantLocks::new(core.catalog.clone()),
         }

@@ -64,12 +64,12 @@ impl Provisioner {
         if storage_removed.is_ok() {
             self.step(record, Step::StorageDropped).await?;
         }
-        let media = self.layout.media_dir(&loc.slug);
-        let media_removed = match tokio::fs::remove_dir_all(&media).await {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(ProvisionError::from(e)),
-        };
+        let media_removed = self
+            .media
+            .purge(&loc.slug)
+            .await
+            .map(|objects| objects > 0)
+            .map_err(ProvisionError::from);
         if media_removed.is_ok() {
             self.step(record, Step::MediaRemoved).await?;
         }
@@ -99,8 +99,8 @@ impl Provisioner {
         if let Some(what) = self.broker.residue(&loc).await.map_err(StoreError::from)? {
             return Err(unverified(what));
         }
-        if tokio::fs::try_exists(&media).await? {
-            return Err(unverified("the media directory"));
+        if self.media.residue(&loc.slug).await? {
+            return Err(unverified("the tenant's media"));
         }
         if let Some(cache) = &self.cache
             && !cache.tenant_keys(&loc.slug).await?.is_empty()

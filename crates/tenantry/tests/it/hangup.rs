@@ -225,6 +225,14 @@ pub fn request_for(method: &str, route: &str, ctx: &Ctx, rng: &mut Rng) -> Raw {
             route.to_owned(),
             json!({ "cleanup_age_secs": 86_400 + n % 100 }),
         ),
+        ("put", "/api/v1/media/{name}") => admin(
+            "PUT",
+            format!("/api/v1/media/f{}", n % 4),
+            json!("m".repeat(n as usize % 4_000)),
+        ),
+        ("delete", "/api/v1/media/{name}") => {
+            admin("DELETE", format!("/api/v1/media/f{}", n % 4), Value::Null)
+        }
         _ => panic!("{method} {route}: a write route the hang-up suite does not exercise"),
     }
 }

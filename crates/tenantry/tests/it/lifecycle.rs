@@ -20,8 +20,17 @@ async fn delete_purges_everything_and_recreate_is_empty(mode: Mode) {
     let created = server.create_tenant("acme").await;
     server.create_host("acme", "web1").await;
     server.add_domain("acme", "acme.example.com").await;
-    std::fs::write(server.media_dir("acme").join("logo.png"), b"png")
-        .unwrap_or_else(|e| panic!("{e}"));
+    let (stored, body) = call(
+        server
+            .as_tenant("acme", Method::PUT, "/api/v1/media/logo.png")
+            .body("png"),
+    )
+    .await;
+    assert_eq!(stored, StatusCode::CREATED, "{body}");
+    assert!(
+        server.media_dir("acme").exists(),
+        "the upload is not in the store"
+    );
     assert!(server.storage_exists("acme").await);
 
     let report: PurgeReport = answer(

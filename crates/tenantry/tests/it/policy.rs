@@ -97,6 +97,10 @@ fn expected(path: &str, method: &Method, who: Who) -> Expect {
         ("/api/v1/hosts" | "/api/v1/hosts/{id}", OperatorAsA | AdminA | AdminB) => Allowed,
         ("/api/v1/hosts" | "/api/v1/hosts/{id}", MemberA) if read => Allowed,
         ("/api/v1/hosts" | "/api/v1/hosts/{id}", MemberA) => Refused(403, "forbidden"),
+        ("/api/v1/media" | "/api/v1/media/{name}", Operator) => Refused(400, "tenant_required"),
+        ("/api/v1/media" | "/api/v1/media/{name}", OperatorAsA | AdminA | AdminB) => Allowed,
+        ("/api/v1/media" | "/api/v1/media/{name}", MemberA) if read => Allowed,
+        ("/api/v1/media" | "/api/v1/media/{name}", MemberA) => Refused(403, "forbidden"),
         ("/api/v1/tenants/{slug}/domains", MemberA | AdminA) if read => Allowed,
         ("/api/v1/tenants/{slug}/domains", AdminB) if read => Refused(404, "tenant_not_found"),
         (
@@ -298,6 +302,13 @@ fn request(
             format!("/api/v1/hosts/{}", world.host_a),
             Some(json!({ "labels": { "bad key": "x" } })),
         ),
+        ("/api/v1/media", "GET", _) => (path.to_owned(), None),
+        ("/api/v1/media/{name}", "GET", _) => ("/api/v1/media/boot.img".into(), None),
+        ("/api/v1/media/{name}", "PUT" | "DELETE", true) => {
+            ("/api/v1/media/boot.img".into(), Some(json!("owned")))
+        }
+        ("/api/v1/media/{name}", "PUT", false) => ("/api/v1/media/.bad".into(), None),
+        ("/api/v1/media/{name}", "DELETE", false) => ("/api/v1/media/ghost".into(), None),
         _ => return None,
     };
     let req = server.anon(method.clone(), &url);
@@ -310,6 +321,7 @@ fn request(
 /// Everything observable about the deployment, to compare before and after.
 async fn state(server: &TestServer) -> Value {
     let get = |p: &str| call(server.op(Method::GET, p));
+    let get_as = |t: &str, p: &str| call(server.as_tenant(t, Method::GET, p));
     let mut keys = get("/api/v1/keys").await.1;
     for k in keys.as_array_mut().into_iter().flatten() {
         k.as_object_mut().map(|o| o.remove("created_at"));
@@ -321,6 +333,8 @@ async fn state(server: &TestServer) -> Value {
         "hosts": server.hostnames("acme").await,
         "enrollment_tokens": get("/api/v1/tenants/acme/enrollment-tokens").await.1["items"],
         "hosts_b": server.hostnames("beta").await,
+        "media": get_as("acme", "/api/v1/media").await.1["items"],
+        "media_b": get_as("beta", "/api/v1/media").await.1["items"],
     })
 }
 
@@ -332,6 +346,13 @@ async fn every_route_times_every_principal_follows_the_table() {
     server.add_domain("acme", "acme.example.com").await;
     let host_a = server.create_host("acme", "a1").await.id.to_string();
     server.create_host("beta", "b1").await;
+    let (stored, _) = call(
+        server
+            .as_tenant("acme", Method::PUT, "/api/v1/media/boot.img")
+            .body("kernel"),
+    )
+    .await;
+    assert_eq!(stored, StatusCode::CREATED);
     let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
     let kid_a = trusted_keypair(&server, dir.path(), "a.pem", &["--tenant", "acme"]);
     trusted_keypair(&server, dir.path(), "b.pem", &["--tenant", "beta"]);

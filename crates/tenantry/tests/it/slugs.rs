@@ -72,7 +72,7 @@ async fn bad_slugs_are_refused_and_create_nothing(mode: Mode) {
                 .collect()
         })
         .unwrap_or_default();
-    assert_eq!(media, ["default"]);
+    assert!(media.is_empty(), "media were stored: {media:?}");
 }
 
 async fn boundary_slugs_are_accepted(mode: Mode) {
