@@ -22,6 +22,7 @@ mod incarnation;
 mod isolation;
 mod lifecycle;
 mod limits;
+mod media;
 pub mod migrate;
 mod openapi;
 mod openbao;
