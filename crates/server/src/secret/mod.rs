@@ -36,9 +36,25 @@ impl Serialize for Secret {
     }
 }
 
+/// Text, or a boolean taken as the text it was (`TENANTRY_MEDIA__S3__ALLOW_HTTP=true`
+/// reaches the configuration as a boolean). A number is refused rather than guessed at: the
+/// environment's `007` would arrive as 7, so it must be quoted (`"007"`).
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = Secret;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string (quote a value that looks like a number: \"007\")")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_owned()))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+        }
+        d.deserialize_any(Text)
     }
 }
 
@@ -67,5 +83,13 @@ mod tests {
         let json = serde_json::to_string(&s).unwrap_or_default();
         assert!(!json.contains("supersecret"));
         assert_eq!(s.expose(), "tnt_supersecret");
+    }
+
+    #[test]
+    fn text_and_booleans_are_taken_as_written_and_numbers_refused() {
+        let parse = |json: &str| serde_json::from_str::<Secret>(json).map(|s| s.0);
+        assert_eq!(parse(r#""007""#).ok().as_deref(), Some("007"));
+        assert_eq!(parse("true").ok().as_deref(), Some("true"));
+        assert!(parse("7").is_err(), "a number must be quoted");
     }
 }

@@ -11,6 +11,8 @@ use tenantry_proto::{MediaObject, Page, PurgeReport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use tenantry_testkit::s3::S3Server;
+
 use crate::on_every_backend;
 use crate::support::{Mode, PgEnv, TestServer, answer, call, expect_problem, new_key, until};
 
@@ -189,7 +191,9 @@ async fn an_upload_cut_short_or_too_large_stores_nothing() {
         StatusCode::CREATED
     );
     let unchanged = async || {
-        names(&server, "acme").await.contains(&("img".to_owned(), 3))
+        names(&server, "acme")
+            .await
+            .contains(&("img".to_owned(), 3))
             && content(&server, "acme", "img").await.1 == b"old"
     };
 
@@ -367,4 +371,72 @@ async fn replicas_on_one_store_share_media_and_a_purge_through_either_removes_it
     .await;
     assert!(names(&b, "acme").await.is_empty());
     assert_eq!(content(&b, "beta", "kernel").await.1, b"b1");
+}
+
+/// What the bucket holds under `prefix`, by the S3 API itself.
+async fn bucket_keys(s3: &S3Server, prefix: &str) -> Vec<String> {
+    let url = format!("{}/tenantry?list-type=2&prefix={prefix}", s3.endpoint());
+    let listing = reqwest::get(url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .text()
+        .await
+        .unwrap_or_default();
+    listing
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("</Key>").map(|(key, _)| key.to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn media_on_an_s3_store_round_trip_in_parts_and_are_purged() {
+    tenantry_server::tls::install_default_provider();
+    let s3 = S3Server::start();
+    // The operator's bucket.
+    let made = reqwest::Client::new()
+        .put(format!("{}/tenantry", s3.endpoint()))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(made.status().is_success(), "{made:?}");
+    let server = TestServer::builder()
+        .env("TENANTRY_MEDIA__URL", "s3://tenantry/media")
+        .env("TENANTRY_MEDIA__S3__ENDPOINT", &s3.endpoint())
+        .env("TENANTRY_MEDIA__S3__ALLOW_HTTP", "true")
+        .env("TENANTRY_MEDIA__S3__REGION", "us-east-1")
+        .env("TENANTRY_MEDIA__S3__ACCESS_KEY_ID", "tenantry")
+        .env("TENANTRY_MEDIA__S3__SECRET_ACCESS_KEY", "not-a-real-secret")
+        .start();
+    server.create_tenant("acme").await;
+    server.create_tenant("beta").await;
+    // Larger than one part (5 MiB): a multipart upload.
+    let image: Vec<u8> = (0..12_000_000u32).map(|i| (i % 251) as u8).collect();
+    let (status, body) = put(&server, "acme", "rootfs.img", image.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        put(&server, "beta", "kernel", b"b".to_vec()).await.0,
+        StatusCode::CREATED
+    );
+    let (status, back) = content(&server, "acme", "rootfs.img").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        back == image,
+        "the image came back changed ({} bytes)",
+        back.len()
+    );
+    assert_eq!(bucket_keys(&s3, "media/acme/").await.len(), 1);
+
+    let report: PurgeReport = answer(
+        server.op(Method::DELETE, "/api/v1/tenants/acme"),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(report.verified && report.media_removed, "{report:?}");
+    assert!(bucket_keys(&s3, "media/acme/").await.is_empty());
+    assert_eq!(
+        bucket_keys(&s3, "media/beta/").await.len(),
+        1,
+        "B's file went too"
+    );
 }
