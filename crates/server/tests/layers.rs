@@ -19,6 +19,7 @@ const LAYERS: &[&[&str]] = &[
         "tls",
         "limits",
         "cache",
+        "media",
     ],
     &["catalog", "broker", "identity", "pools"],
     &["routing"],
