@@ -157,6 +157,11 @@ async fn nul_and_invalid_text_are_refused_on_every_route(mode: Mode) {
         if method == "get" {
             continue;
         }
+        // A file's bytes are not text: a NUL in them is content (its name is checked with
+        // every path above).
+        if route.starts_with("/api/v1/media/") {
+            continue;
+        }
         // The route's own valid body, with one string at a time spoiled, as its caller.
         let raw = request_for(&method, &route, &ctx, &mut Rng(7));
         let Ok(body) = serde_json::from_slice::<Value>(&raw.body) else {

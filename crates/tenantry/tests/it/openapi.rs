@@ -29,6 +29,8 @@ async fn openapi_lists_every_route() {
         ("/api/v1/tenants/{slug}/domains/{domain}", &["delete"]),
         ("/api/v1/hosts", &["get", "post"]),
         ("/api/v1/hosts/{id}", &["get", "patch", "delete"]),
+        ("/api/v1/media", &["get"]),
+        ("/api/v1/media/{name}", &["get", "put", "delete"]),
         ("/api/v1/audit", &["get"]),
         ("/api/v1/instances", &["get"]),
         ("/api/v1/migrations", &["get"]),
