@@ -55,6 +55,11 @@ pub const MEDIA_UNAVAILABLE: &str = "media_unavailable";
 pub const UPLOAD_INCOMPLETE: &str = "upload_incomplete";
 /// The tenant already has as many uploads running as it may.
 pub const UPLOADS_BUSY: &str = "uploads_busy";
+pub const PLAN_NOT_FOUND: &str = "plan_not_found";
+/// The plan is defined in the configuration; change it there.
+pub const PLAN_IN_CONFIG: &str = "plan_in_config";
+/// Tenants are on the plan; move them to another first.
+pub const PLAN_IN_USE: &str = "plan_in_use";
 pub const INVALID_ENROLLMENT_TOKEN: &str = "invalid_enrollment_token";
 pub const HOST_LIMIT_REACHED: &str = "host_limit_reached";
 pub const HOST_UNKNOWN: &str = "host_unknown";

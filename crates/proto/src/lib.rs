@@ -11,6 +11,7 @@ mod hosts;
 mod keys;
 mod media;
 mod migrations;
+mod plans;
 mod problem;
 mod tenants;
 
@@ -25,6 +26,7 @@ pub use hosts::{CreateHost, Host, HostStatus, UpdateHost};
 pub use keys::{AddKey, AdminTokenRequest, IssuedToken, TrustedKey};
 pub use media::MediaObject;
 pub use migrations::{ChainStatus, PendingMigration};
+pub use plans::{Plan, PlanSource, PutPlan};
 pub use problem::Problem;
 pub use tenants::{
     AuditEvent, CreateDomain, CreateTenant, Domain, Instance, Isolation, ParseEnumError, Placement,

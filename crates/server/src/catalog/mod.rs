@@ -11,6 +11,7 @@ mod enrollment_tokens;
 mod host_bindings;
 mod lifecycle;
 pub mod measure;
+mod plans;
 mod tenants;
 mod trusted_keys;
 mod ui_sessions;
@@ -20,6 +21,7 @@ pub use audit::NewAuditEvent;
 pub use enrollment_tokens::{EnrollmentTokenRecord, NewEnrollmentToken};
 pub use host_bindings::{Binding, EnrollError, UsableToken};
 pub use lifecycle::{DEAD_PEER, RegistryLease};
+pub use plans::PlanRecord;
 pub use tenants::{NewTenant, TenantRecord};
 pub use trusted_keys::TrustedKeyRecord;
 

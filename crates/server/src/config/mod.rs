@@ -60,11 +60,14 @@ pub struct Config {
 /// The plan a tenant without one is on.
 pub const DEFAULT_PLAN: &str = "default";
 
-impl Config {
-    /// The limits of `plan` (or of the default plan when `None`), if it is configured.
-    pub fn plan_limits(&self, plan: Option<&str>) -> Option<&TenantLimits> {
-        self.plans.get(plan.unwrap_or(DEFAULT_PLAN))
-    }
+pub const PLAN_NAME_RULE: &str = "a plan name is 1 to 40 characters of a-z, 0-9 and -";
+
+/// Whether `name` may name a plan (in the configuration or through the API).
+pub fn valid_plan_name(name: &str) -> bool {
+    (1..=40).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// Redis, shared by every replica: tenants' rate budgets. Without it they are kept in

@@ -181,14 +181,10 @@ impl Config {
             ));
         }
         for name in self.plans.keys() {
-            let ok = (1..=40).contains(&name.len())
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-            if !ok {
+            if !super::valid_plan_name(name) {
                 return Err(ConfigError::invalid(
                     format!("plans.{name}"),
-                    "a plan name is 1 to 40 characters of a-z, 0-9 and -",
+                    super::PLAN_NAME_RULE,
                 ));
             }
         }

@@ -18,6 +18,7 @@ mod media;
 mod metrics;
 mod migrations;
 mod pagination;
+mod plans;
 pub mod request_id;
 mod state;
 mod tenants;
@@ -47,6 +48,7 @@ use utoipa_swagger_ui::SwaggerUi;
     modifiers(&BearerAuth),
     tags(
         (name = "tenants", description = "Tenant lifecycle (operators)"),
+        (name = "plans", description = "Named plans: limits tenants get unless their own override them (operators)"),
         (name = "domains", description = "Domains that route to a tenant"),
         (name = "enrollment", description = "Enrollment tokens agents join a tenant with"),
         (name = "hosts", description = "A tenant's hosts, stored in its own database"),
@@ -81,6 +83,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::routes())
         .merge(tenants::routes())
+        .merge(plans::routes())
         .merge(domains::routes())
         .merge(enrollment::routes())
         .merge(agent::routes())

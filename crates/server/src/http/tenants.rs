@@ -22,6 +22,7 @@ use crate::fleet::hosts;
 use crate::limits;
 use crate::names::{DEFAULT_TENANT, Slug};
 use crate::provisioner::{PlacementWish, TenantChanges};
+use crate::routing::plan_limits;
 use crate::scheduler::Constraint;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -34,8 +35,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// A tenant as the API shows it, with the limits enforced on it.
 pub fn view(state: &AppState, r: TenantRecord) -> Tenant {
     let own: TenantLimits = serde_json::from_value(r.limits.0.clone()).unwrap_or_default();
-    let effective_limits =
-        limits::effective(state.core.config.plan_limits(r.plan.as_deref()), &own);
+    let plans = state.routing.snapshot();
+    let effective_limits = limits::effective(plan_limits(plans.plans(), r.plan.as_deref()), &own);
     Tenant {
         plan: r.plan,
         effective_limits,
@@ -59,13 +60,27 @@ pub fn view(state: &AppState, r: TenantRecord) -> Tenant {
     }
 }
 
-/// A plan named in a request must be one the server has (`plans.<name>`).
-fn known_plan(state: &AppState, plan: Option<&str>) -> ApiResult<()> {
-    match plan {
-        Some(name) if !state.core.config.plans.contains_key(name) => {
-            let known: Vec<&str> = state.core.config.plans.keys().map(String::as_str).collect();
+/// A plan named in a request must be one the server has: in the configuration, or made
+/// through the API (read from the registry, which another replica may just have changed).
+async fn known_plan(state: &AppState, plan: Option<&str>) -> ApiResult<()> {
+    let Some(name) = plan else {
+        return Ok(());
+    };
+    let mut known: Vec<String> = state.core.config.plans.keys().cloned().collect();
+    known.extend(
+        state
+            .core
+            .catalog
+            .plans()
+            .await?
+            .into_iter()
+            .map(|p| p.name),
+    );
+    match known.iter().any(|k| k == name) {
+        false => {
+            known.sort();
             Err(ApiError::invalid(format!(
-                "no plan `{}` is configured; configured plans: {}",
+                "no plan `{}`; plans: {}",
                 name.chars().take(48).collect::<String>(),
                 if known.is_empty() {
                     "none".to_owned()
@@ -74,7 +89,7 @@ fn known_plan(state: &AppState, plan: Option<&str>) -> ApiResult<()> {
                 }
             )))
         }
-        _ => Ok(()),
+        true => Ok(()),
     }
 }
 
@@ -230,7 +245,7 @@ async fn create_tenant(
             labels: placement.labels,
         },
     };
-    known_plan(&state, body.plan.as_deref())?;
+    known_plan(&state, body.plan.as_deref()).await?;
     let record = state
         .provisioner
         .create(&slug, &display_name, &wish, body.plan.as_deref(), &op.actor)
@@ -281,7 +296,7 @@ async fn update_tenant(
         .limits
         .as_ref()
         .map(|l| serde_json::to_value(l).unwrap_or_default());
-    known_plan(&state, body.plan.as_deref())?;
+    known_plan(&state, body.plan.as_deref()).await?;
     let changes = TenantChanges {
         display_name: body.display_name.as_deref(),
         status: body.status,

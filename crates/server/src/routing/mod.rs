@@ -26,8 +26,24 @@ use crate::limits;
 use crate::names::Slug;
 use crate::store::TenantLocation;
 
-/// The configured plans by name.
+/// Plans by name.
 pub type Plans = std::collections::BTreeMap<String, TenantLimits>;
+
+/// The limits of the plan a tenant names (`None`: the default plan). A name no plan has —
+/// its plan was removed while it was being assigned — falls back to the default plan, never
+/// to no limits at all.
+pub fn plan_limits<'p>(plans: &'p Plans, name: Option<&str>) -> Option<&'p TenantLimits> {
+    match name {
+        Some(name) => plans.get(name).or_else(|| {
+            tracing::warn!(
+                plan = name,
+                "a tenant names a plan that does not exist; it gets the default plan"
+            );
+            plans.get(DEFAULT_PLAN)
+        }),
+        None => plans.get(DEFAULT_PLAN),
+    }
+}
 
 /// What a request needs to know about its tenant.
 #[derive(Debug, Clone)]
@@ -74,7 +90,7 @@ impl TenantRoute {
             status: record.status,
             location,
             limits: limits::effective(
-                plans.get(record.plan.as_deref().unwrap_or(DEFAULT_PLAN)),
+                plan_limits(plans, record.plan.as_deref()),
                 &serde_json::from_value(record.limits.0.clone()).unwrap_or_default(),
             ),
         })
@@ -89,6 +105,8 @@ pub struct RoutingSnapshot {
     operator_keys: HashSet<String>,
     /// The trust store: kid → key.
     trusted_keys: HashMap<String, TrustedKey>,
+    /// Every plan: the configuration's, and those made through the API.
+    plans: Arc<Plans>,
     /// Increases by one with every publish.
     pub generation: u64,
 }
@@ -109,6 +127,10 @@ impl RoutingSnapshot {
 
     pub fn trusted_key(&self, kid: &str) -> Option<&TrustedKey> {
         self.trusted_keys.get(kid)
+    }
+
+    pub fn plans(&self) -> &Plans {
+        &self.plans
     }
 
     /// Every tenant, in no particular order.
@@ -157,8 +179,9 @@ pub struct Routing {
     catalog: Catalog,
     /// The hash of `admin.api_key`, if configured; held only in memory.
     configured_key: Option<String>,
-    /// The configured plans (`plans.<name>`), for each tenant's effective limits.
-    plans: Plans,
+    /// The configuration's plans (`plans.<name>`); those made through the API are read
+    /// from the registry with everything else.
+    config_plans: Plans,
     generation: AtomicU64,
     /// Full re-reads of the catalog, for `/metrics`.
     full_reloads: AtomicU64,
@@ -172,13 +195,13 @@ impl Routing {
     pub async fn load(
         catalog: Catalog,
         configured_key: Option<String>,
-        plans: Plans,
+        config_plans: Plans,
     ) -> Result<Routing, CatalogError> {
         let routing = Routing {
             current: ArcSwap::from_pointee(RoutingSnapshot::default()),
             catalog,
             configured_key,
-            plans,
+            config_plans,
             generation: AtomicU64::new(0),
             full_reloads: AtomicU64::new(0),
             reload: tokio::sync::Mutex::new(()),
@@ -217,6 +240,20 @@ impl Routing {
         let tenants = self.catalog.all_tenants().await?;
         let domains = self.catalog.all_domains().await?;
         let trusted_keys = self.catalog.trusted_keys().await?;
+        let mut plans = Plans::new();
+        for stored in self.catalog.plans().await? {
+            match serde_json::from_value(stored.limits.0) {
+                Ok(limits) => {
+                    plans.insert(stored.name, limits);
+                }
+                // The API stores only valid limits; a row changed by hand is left out.
+                Err(e) => {
+                    tracing::error!(plan = %stored.name, error = %e, "stored plan does not parse; its tenants get the default plan")
+                }
+            }
+        }
+        // The configuration's plans win: the API cannot make one of their names.
+        plans.extend(self.config_plans.clone());
         let mut operator_keys: HashSet<String> =
             self.catalog.api_key_hashes().await?.into_iter().collect();
         operator_keys.extend(self.configured_key.iter().cloned());
@@ -224,9 +261,10 @@ impl Routing {
         let snapshot = RoutingSnapshot {
             tenants: tenants
                 .iter()
-                .filter_map(|r| TenantRoute::from_record(r, &self.plans))
+                .filter_map(|r| TenantRoute::from_record(r, &plans))
                 .map(|r| (r.slug().as_str().to_owned(), Arc::new(r)))
                 .collect(),
+            plans: Arc::new(plans),
             domains: domains.into_iter().collect(),
             operator_keys,
             trusted_keys: trusted_keys.iter().filter_map(trusted_key).collect(),
@@ -256,7 +294,7 @@ impl Routing {
             let mut trusted_keys = current.trusted_keys.clone();
             match record
                 .as_ref()
-                .and_then(|r| TenantRoute::from_record(r, &self.plans))
+                .and_then(|r| TenantRoute::from_record(r, &current.plans))
             {
                 Some(route) => {
                     tenants.insert(slug.to_owned(), Arc::new(route));
@@ -272,6 +310,7 @@ impl Routing {
                 domains,
                 trusted_keys,
                 operator_keys: current.operator_keys.clone(),
+                plans: Arc::clone(&current.plans),
                 generation: self.generation.fetch_add(1, Ordering::Relaxed) + 1,
             }));
         }

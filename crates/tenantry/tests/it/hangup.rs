@@ -225,6 +225,14 @@ pub fn request_for(method: &str, route: &str, ctx: &Ctx, rng: &mut Rng) -> Raw {
             route.to_owned(),
             json!({ "cleanup_age_secs": 86_400 + n % 100 }),
         ),
+        ("put", "/api/v1/plans/{name}") => op(
+            "PUT",
+            format!("/api/v1/plans/p{}", n % 4),
+            json!({ "limits": { "requests_per_second": 1000 + n % 100 } }),
+        ),
+        ("delete", "/api/v1/plans/{name}") => {
+            op("DELETE", format!("/api/v1/plans/p{}", n % 4), Value::Null)
+        }
         ("put", "/api/v1/media/{name}") => admin(
             "PUT",
             format!("/api/v1/media/f{}", n % 4),

@@ -536,3 +536,112 @@ async fn a_tenant_at_its_storage_quota_can_read_but_not_write(mode: Mode) {
     limit(&server, "acme", json!({})).await;
     server.create_host("acme", "after").await;
 }
+
+/// Plans made through the API: created, changed and removed by operators, applied on every
+/// replica within a notification; a configured plan cannot be changed there, and a plan
+/// with tenants on it cannot be removed.
+#[tokio::test]
+async fn plans_made_through_the_api_apply_on_every_replica_at_once() {
+    let pg = PgEnv::start();
+    let key = new_key();
+    let replica = || {
+        TestServer::builder()
+            .mode(Mode::PgSchema)
+            .pg(&pg)
+            .api_key(&key)
+            .env("TENANTRY_ROUTING__RELOAD_INTERVAL", "1h")
+            .env("TENANTRY_PLANS__DEFAULT__MAX_HOSTS", "50")
+            .start()
+    };
+    let (a, b) = (replica(), replica());
+    let put_plan = |server: &TestServer, name: &str, limits: serde_json::Value| {
+        call(
+            server
+                .op(Method::PUT, &format!("/api/v1/plans/{name}"))
+                .json(&json!({ "limits": limits })),
+        )
+    };
+    let (status, plan) = put_plan(&a, "trial", json!({ "requests_per_second": 1000 })).await;
+    assert_eq!(status, StatusCode::CREATED, "{plan}");
+    assert_eq!(plan["source"], "api");
+    a.create_tenant("acme").await;
+    let (status, body) = call(
+        a.op(Method::PATCH, "/api/v1/tenants/acme")
+            .json(&json!({ "plan": "trial" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let token = a.admin_token("acme").await;
+    let on_b = || b.anon(Method::GET, "/api/v1/hosts").bearer_auth(&token);
+    until(5, "B serves acme", async || {
+        call(on_b()).await.0 == StatusCode::OK
+    })
+    .await;
+    for _ in 0..5 {
+        assert_eq!(call(on_b()).await.0, StatusCode::OK);
+    }
+    // Tightened through A: B enforces it within a notification, and shows it.
+    let (status, plan) =
+        put_plan(&a, "trial", json!({ "requests_per_second": 1, "burst": 1 })).await;
+    assert_eq!(status, StatusCode::OK, "{plan}");
+    assert_eq!(plan["tenants"], 1);
+    until(1, "B enforces the changed plan", async || {
+        call(on_b()).await.0 == StatusCode::TOO_MANY_REQUESTS
+    })
+    .await;
+    let (_, acme) = call(b.op(Method::GET, "/api/v1/tenants/acme")).await;
+    assert_eq!(
+        acme["effective_limits"],
+        json!({ "requests_per_second": 1, "burst": 1 })
+    );
+
+    // The configuration's plans are listed, and changed only there.
+    let (_, plans) = call(b.op(Method::GET, "/api/v1/plans")).await;
+    let listed: Vec<(&str, &str)> = plans
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap_or(""),
+                p["source"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [("default", "config"), ("trial", "api")]);
+    let (status, body) = put_plan(&a, "default", json!({})).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::CONFLICT, &json!("plan_in_config"))
+    );
+    // Not removed while a tenant is on it; removed once none is.
+    let (status, body) = call(a.op(Method::DELETE, "/api/v1/plans/trial")).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::CONFLICT, &json!("plan_in_use"))
+    );
+    let (status, body) = call(
+        a.op(Method::PATCH, "/api/v1/tenants/acme")
+            .json(&json!({ "plan": "default" })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = call(a.op(Method::DELETE, "/api/v1/plans/trial")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = call(b.op(Method::GET, "/api/v1/plans/trial")).await;
+    assert_eq!(
+        (status, &body["code"]),
+        (StatusCode::NOT_FOUND, &json!("plan_not_found"))
+    );
+    // Bad names and bad limits change nothing.
+    for (name, limits) in [
+        ("Bad_Name", json!({})),
+        ("ok", json!({ "requests_per_second": -1 })),
+        ("ok", json!({ "no_such_limit": 1 })),
+    ] {
+        let (status, body) = put_plan(&a, name, limits).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {body}");
+    }
+    let (_, plans) = call(a.op(Method::GET, "/api/v1/plans")).await;
+    assert_eq!(plans.as_array().map(Vec::len), Some(1), "{plans}");
+}

@@ -16,6 +16,8 @@ async fn openapi_lists_every_route() {
         ("/api/v1/tenants", &["get", "post"]),
         ("/api/v1/tenants/{slug}", &["get", "patch", "delete"]),
         ("/api/v1/reconcile", &["post"]),
+        ("/api/v1/plans", &["get"]),
+        ("/api/v1/plans/{name}", &["get", "put", "delete"]),
         ("/api/v1/agent/enroll", &["post"]),
         ("/api/v1/agent/checkin", &["post"]),
         ("/api/v2/sessiontemplates", &["get", "post"]),

@@ -302,6 +302,17 @@ fn request(
             format!("/api/v1/hosts/{}", world.host_a),
             Some(json!({ "labels": { "bad key": "x" } })),
         ),
+        ("/api/v1/plans", "GET", _) => (path.to_owned(), None),
+        ("/api/v1/plans/{name}", "GET", _) => ("/api/v1/plans/ghost".into(), None),
+        ("/api/v1/plans/{name}", "PUT", true) => (
+            "/api/v1/plans/free".into(),
+            Some(json!({ "limits": { "requests_per_second": 1 } })),
+        ),
+        ("/api/v1/plans/{name}", "PUT", false) => (
+            "/api/v1/plans/free".into(),
+            Some(json!({ "limits": { "bogus": 1 } })),
+        ),
+        ("/api/v1/plans/{name}", "DELETE", _) => ("/api/v1/plans/ghost".into(), None),
         ("/api/v1/media", "GET", _) => (path.to_owned(), None),
         ("/api/v1/media/{name}", "GET", _) => ("/api/v1/media/boot.img".into(), None),
         ("/api/v1/media/{name}", "PUT" | "DELETE", true) => {
@@ -335,6 +346,7 @@ async fn state(server: &TestServer) -> Value {
         "hosts_b": server.hostnames("beta").await,
         "media": get_as("acme", "/api/v1/media").await.1["items"],
         "media_b": get_as("beta", "/api/v1/media").await.1["items"],
+        "plans": get("/api/v1/plans").await.1,
     })
 }
 
