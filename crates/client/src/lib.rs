@@ -8,8 +8,8 @@ use serde::de::DeserializeOwned;
 use tenantry_proto::{
     AddKey, AdminTokenRequest, CheckinRequest, CheckinResponse, CreateDomain,
     CreateEnrollmentToken, CreateTenant, Domain, EnrollRequest, EnrollResponse, EnrollmentToken,
-    Instance, IssuedEnrollmentToken, IssuedToken, Page, Problem, PurgeReport, ReconcileReport,
-    Tenant, TrustedKey, UpdateTenant,
+    Instance, IssuedEnrollmentToken, IssuedToken, Page, Plan, Problem, PurgeReport, PutPlan,
+    ReconcileReport, Tenant, TrustedKey, UpdateTenant,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +226,22 @@ impl Client {
             &format!("/api/v1/tenants/{slug}/enrollment-tokens/{id}"),
         ))
         .await
+    }
+
+    pub async fn list_plans(&self) -> Result<Vec<Plan>, ClientError> {
+        self.send(self.request(Method::GET, "/api/v1/plans")).await
+    }
+
+    pub async fn put_plan(&self, name: &str, plan: &PutPlan) -> Result<Plan, ClientError> {
+        self.json(Method::PUT, &format!("/api/v1/plans/{name}"), plan)
+            .await
+    }
+
+    pub async fn remove_plan(&self, name: &str) -> Result<(), ClientError> {
+        let _: Option<serde_json::Value> = self
+            .send(self.request(Method::DELETE, &format!("/api/v1/plans/{name}")))
+            .await?;
+        Ok(())
     }
 
     pub async fn list_instances(&self) -> Result<Vec<Instance>, ClientError> {

@@ -43,6 +43,9 @@ enum Command {
     /// Manage tenants on a running server.
     #[command(subcommand)]
     Tenants(commands::tenants::Command),
+    /// Named plans (limits tenants get unless their own override them), on a running server.
+    #[command(subcommand)]
+    Plans(commands::plans::Command),
     /// Enrollment tokens for agents, on a running server.
     #[command(subcommand)]
     Tokens(commands::tokens::Command),
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
             Command::ProvisionBootstrap(args) => commands::bootstrap::run(args).await,
             Command::VerifyRouting(args) => commands::verify::run(args).await,
             Command::Tenants(cmd) => commands::tenants::run(cmd).await,
+            Command::Plans(cmd) => commands::plans::run(cmd).await,
             Command::Domains(cmd) => commands::domains::run(cmd).await,
             Command::Keys(cmd) => commands::keys::run(cmd).await,
             Command::Tokens(cmd) => commands::tokens::run(cmd).await,

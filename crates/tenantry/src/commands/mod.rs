@@ -2,6 +2,7 @@ pub mod bootstrap;
 pub mod domains;
 pub mod keys;
 pub mod migrate;
+pub mod plans;
 pub mod remote;
 pub mod serve;
 pub mod tenants;

@@ -28,13 +28,14 @@ pub enum Command {
         /// ...carrying these labels (repeatable KEY=VALUE).
         #[arg(long, value_parser = parse_label)]
         label: Vec<(String, String)>,
-        /// A plan configured on the server (`plans.<name>`); default: the plan `default`.
+        /// A plan on the server (configured, or made with `tenantry plans set`); default:
+        /// the plan `default`.
         #[arg(long)]
         plan: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
-    /// Move a tenant to another plan (`plans.<name>`); every server enforces it at once.
+    /// Move a tenant to another plan; every server enforces it at once.
     Plan {
         slug: String,
         plan: String,

@@ -1,6 +1,6 @@
 //! The CLI against a running server.
 
-use tenantry_proto::{Domain, Tenant, TenantStatus};
+use tenantry_proto::{Domain, Plan, Tenant, TenantStatus};
 
 use crate::support::{TestServer, run, text};
 
@@ -90,6 +90,32 @@ async fn tenants_and_domains_commands() {
     assert!(ok, "{err}");
     assert!(out.contains("purge verified: true"), "{out}");
     assert!(!server.tenant_db("acme").exists());
+}
+
+#[tokio::test]
+async fn plans_commands() {
+    let server = TestServer::start();
+    let (ok, out, err) = cli(
+        &server,
+        &["plans", "set", "small", r#"{"requests_per_second": 5}"#],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains(r#"plan small: {"requests_per_second":5}"#), "{out}");
+    let (ok, _, err) = cli(&server, &["tenants", "create", "acme", "--plan", "small"]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = cli(&server, &["plans", "list", "-o", "json"]);
+    assert!(ok);
+    let plans: Vec<Plan> = json(&out);
+    assert_eq!(
+        plans.iter().map(|p| (p.name.as_str(), p.tenants)).collect::<Vec<_>>(),
+        [("small", 1)]
+    );
+    let (ok, _, err) = cli(&server, &["plans", "remove", "small"]);
+    assert!(!ok);
+    assert!(err.contains("plan_in_use"), "{err}");
+    let (ok, _, err) = cli(&server, &["plans", "set", "small", "{not json"]);
+    assert!(!ok);
+    assert!(err.contains("JSON"), "{err}");
 }
 
 #[tokio::test]
