@@ -100,14 +100,20 @@ async fn plans_commands() {
         &["plans", "set", "small", r#"{"requests_per_second": 5}"#],
     );
     assert!(ok, "{err}");
-    assert!(out.contains(r#"plan small: {"requests_per_second":5}"#), "{out}");
+    assert!(
+        out.contains(r#"plan small: {"requests_per_second":5}"#),
+        "{out}"
+    );
     let (ok, _, err) = cli(&server, &["tenants", "create", "acme", "--plan", "small"]);
     assert!(ok, "{err}");
     let (ok, out, _) = cli(&server, &["plans", "list", "-o", "json"]);
     assert!(ok);
     let plans: Vec<Plan> = json(&out);
     assert_eq!(
-        plans.iter().map(|p| (p.name.as_str(), p.tenants)).collect::<Vec<_>>(),
+        plans
+            .iter()
+            .map(|p| (p.name.as_str(), p.tenants))
+            .collect::<Vec<_>>(),
         [("small", 1)]
     );
     let (ok, _, err) = cli(&server, &["plans", "remove", "small"]);

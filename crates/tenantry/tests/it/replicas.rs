@@ -8,6 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tenantry_proto::TenantStatus;
 
+use crate::identity::{token, trusted_keypair};
 use crate::support::{Mode, PgEnv, TestServer, call, new_key, pg_exec, pg_strings, until};
 
 /// A replica whose safety-net reload is an hour away: only notifications (and the
@@ -39,68 +40,132 @@ fn signal_all(pids: &[String], signal: &str) {
     }
 }
 
-/// Two replicas serving `acme`, and the registry's URL.
-async fn two_replicas_serving_acme() -> (Arc<PgEnv>, TestServer, TestServer, String) {
-    let pg = PgEnv::start();
-    let key = new_key();
-    let a = replica(&pg, &key);
-    let b = replica(&pg, &key);
-    a.create_tenant("acme").await;
-    until(5, "B serves the tenant A created", async || {
-        hosts_status(&b, "acme").await == StatusCode::OK
-    })
-    .await;
-    let registry = pg.registry.url("tenantry_registry");
-    (pg, a, b, registry)
+/// Two replicas, and what B must keep up with: `acme` (to be suspended), `beta` (whose key
+/// is to be removed, and which a domain is to move to) and `gamma` (the domain's owner).
+struct World {
+    _pg: Arc<PgEnv>,
+    _keys: tempfile::TempDir,
+    b: TestServer,
+    registry: String,
+    token_beta: String,
 }
 
-/// Suspends `acme` with no announcement at all: what a notification lost while a listener
-/// was away would have said. (The gap between losing a connection and sqlx's reconnect is
-/// milliseconds wide and cannot be hit on purpose; a change nobody announced stands for
-/// every change announced into it.)
-async fn suspend_unannounced(b: &TestServer, registry: &str) {
-    pg_exec(
-        registry,
-        "UPDATE registry_tenants SET status = 'suspended' WHERE slug = 'acme'",
-    )
-    .await;
-    assert_eq!(
-        hosts_status(b, "acme").await,
-        StatusCode::OK,
-        "B learned of the change without a notification or a reconnect"
-    );
+impl World {
+    async fn start() -> (World, TestServer) {
+        let pg = PgEnv::start();
+        let key = new_key();
+        let a = replica(&pg, &key);
+        let b = replica(&pg, &key);
+        for slug in ["acme", "beta", "gamma"] {
+            a.create_tenant(slug).await;
+        }
+        a.create_host("beta", "b1").await;
+        a.create_host("gamma", "g1").await;
+        a.add_domain("gamma", "fleet.example.com").await;
+        let keys = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
+        trusted_keypair(&a, keys.path(), "b.pem", &["--tenant", "beta"]);
+        let token_beta = token(keys.path(), "b.pem", "beta", "admin", &[]);
+        let registry = pg.registry.url("tenantry_registry");
+        let world = World {
+            _pg: pg,
+            _keys: keys,
+            b,
+            registry,
+            token_beta,
+        };
+        until(5, "B serves all of it", async || {
+            world.b_sees().await == (StatusCode::OK, StatusCode::OK, vec!["g1".to_owned()])
+        })
+        .await;
+        (world, a)
+    }
+
+    /// What B answers: for `acme`, for beta's token, and whose hosts the domain shows.
+    async fn b_sees(&self) -> (StatusCode, StatusCode, Vec<String>) {
+        let b = &self.b;
+        let acme = hosts_status(b, "acme").await;
+        let token = call(
+            b.anon(Method::GET, "/api/v1/hosts")
+                .bearer_auth(&self.token_beta),
+        )
+        .await
+        .0;
+        let (_, by_domain) = call(
+            b.op(Method::GET, "/api/v1/hosts")
+                .header("Host", "fleet.example.com"),
+        )
+        .await;
+        let hostnames = by_domain["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h["hostname"].as_str().map(str::to_owned))
+            .collect();
+        (acme, token, hostnames)
+    }
+
+    /// Suspends `acme`, removes beta's key and moves the domain to beta, announcing none
+    /// of it: what notifications lost while a listener was away would have said. (The gap
+    /// between losing a connection and sqlx's reconnect is milliseconds wide and cannot be
+    /// hit on purpose; changes nobody announced stand for every change announced into it.)
+    async fn change_unannounced(&self) {
+        for sql in [
+            "UPDATE registry_tenants SET status = 'suspended' WHERE slug = 'acme'",
+            "DELETE FROM registry_trusted_keys WHERE tenant_id = (SELECT id FROM registry_tenants WHERE slug = 'beta')",
+            "UPDATE registry_domains SET tenant_id = (SELECT id FROM registry_tenants WHERE slug = 'beta') \
+             WHERE domain = 'fleet.example.com'",
+        ] {
+            pg_exec(&self.registry, sql).await;
+        }
+        assert_eq!(
+            self.b_sees().await,
+            (StatusCode::OK, StatusCode::OK, vec!["g1".to_owned()]),
+            "B learned of the changes without a notification or a reconnect"
+        );
+    }
+
+    /// B has caught up with all three changes.
+    async fn b_caught_up(&self) -> bool {
+        self.b_sees().await
+            == (
+                StatusCode::FORBIDDEN,
+                StatusCode::UNAUTHORIZED,
+                vec!["b1".to_owned()],
+            )
+    }
 }
 
 #[tokio::test]
 async fn a_listener_whose_connection_was_reset_catches_up_at_once() {
-    let (_pg, _a, b, registry) = two_replicas_serving_acme().await;
-    suspend_unannounced(&b, &registry).await;
+    let (world, _a) = World::start().await;
+    world.change_unannounced().await;
     // The registry drops every listener's session; sqlx reconnects by itself.
     pg_exec(
-        &registry,
+        &world.registry,
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'tenantry-routing'",
     )
     .await;
     until(
         2,
-        "B refuses the suspended tenant after its reconnect",
-        async || hosts_status(&b, "acme").await == StatusCode::FORBIDDEN,
+        "B refuses the suspended tenant and the removed key, and follows the domain",
+        async || world.b_caught_up().await,
     )
     .await;
 }
 
 #[tokio::test]
 async fn a_listener_whose_connection_stopped_answering_catches_up_after_a_heartbeat() {
-    let (_pg, _a, b, registry) = two_replicas_serving_acme().await;
+    let (world, _a) = World::start().await;
     // The listeners' sessions freeze: no FIN, no RST, no answer, as behind a dead network.
-    let pids = pg_strings(&registry, LISTENERS).await;
+    let pids = pg_strings(&world.registry, LISTENERS).await;
     assert!(!pids.is_empty(), "no listener session found");
     let signal = |sig: &str| signal_all(&pids, sig);
     signal("-STOP");
-    suspend_unannounced(&b, &registry).await;
+    world.change_unannounced().await;
     // Heartbeat (1 s) + its deadline (1 s) + a new connection and a reload.
-    let refused = async || hosts_status(&b, "acme").await == StatusCode::FORBIDDEN;
-    let outcome = std::panic::AssertUnwindSafe(until(4, "B refuses after a heartbeat", refused));
+    let caught_up = async || world.b_caught_up().await;
+    let outcome =
+        std::panic::AssertUnwindSafe(until(4, "B catches up after a heartbeat", caught_up));
     let caught = futures_util::FutureExt::catch_unwind(outcome).await;
     signal("-CONT");
     if let Err(panic) = caught {
