@@ -254,12 +254,16 @@ pub fn is_handshake_refusal(e: &(dyn std::error::Error + 'static)) -> bool {
             return true;
         }
         // tokio-rustls hands rustls' error up inside I/O errors (hyper wraps it in another),
-        // and an I/O error's `source()` skips what it wraps: descend into it instead.
-        next = match err.downcast_ref::<std::io::Error>() {
-            Some(io) => io
-                .get_ref()
-                .map(|inner| inner as &(dyn std::error::Error + 'static)),
-            None => err.source(),
+        // and an I/O error's `source()` skips what it wraps: descend into it instead. Some
+        // clients (redis) share errors as `Arc<dyn Error>`, which hides the type: unwrap it.
+        type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+        next = if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            io.get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static))
+        } else if let Some(shared) = err.downcast_ref::<Shared>() {
+            Some(&**shared as &(dyn std::error::Error + 'static))
+        } else {
+            err.source()
         };
     }
     false

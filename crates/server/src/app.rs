@@ -49,6 +49,8 @@ pub enum StartError {
     Instance { name: String, source: sqlx::Error },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("cache.url: {0}")]
+    Cache(crate::cache::CacheError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -84,6 +86,9 @@ impl Server {
         };
         let core = Core::open(config).await?;
         check_instances(&core).await?;
+        if let Some(cache) = &core.cache {
+            cache.probe().await.map_err(StartError::Cache)?;
+        }
         let multitenancy = core.config.multitenancy.enabled;
         if core.config.is_postgres() && multitenancy && core.config.vault.is_none() {
             tracing::warn!(

@@ -132,7 +132,10 @@ impl Core {
             instances.insert(name.clone(), opened);
         }
         let cache = match &config.cache.url {
-            Some(url) => Some(Arc::new(Cache::connect(url)?)),
+            Some(url) => Some(Arc::new(Cache::connect(
+                url,
+                config.cache.ca_file.as_deref(),
+            )?)),
             None => None,
         };
         let media = Arc::new(Media::open(&config.media, &layout)?);

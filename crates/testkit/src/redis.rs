@@ -5,6 +5,7 @@
 //! Readiness is the server's own word: it logs "Ready to accept connections" once it
 //! listens.
 
+use std::path::Path;
 use std::process::{Child, Command};
 
 use crate::pg::free_port;
@@ -12,20 +13,50 @@ use crate::process::start_when_ready;
 
 pub struct RedisServer {
     pub port: u16,
+    /// Whether it speaks TLS (only).
+    pub tls: bool,
     child: Child,
     _dir: tempfile::TempDir,
 }
 
+/// A server certificate and key (PEM) and the CA that issued them.
+pub struct TlsFiles<'a> {
+    pub ca: &'a Path,
+    pub cert: &'a Path,
+    pub key: &'a Path,
+}
+
 impl RedisServer {
     pub fn start() -> RedisServer {
+        Self::start_with(None)
+    }
+
+    /// Redis speaking TLS only, with this certificate; clients are not asked for one.
+    pub fn start_tls(files: &TlsFiles) -> RedisServer {
+        Self::start_with(Some(files))
+    }
+
+    fn start_with(tls: Option<&TlsFiles>) -> RedisServer {
         // A free port can be taken between our probe and the server's bind: retry.
         for _ in 0..5 {
             let port = free_port();
             let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
             let mut cmd = Command::new("redis-server");
-            cmd.args(["--bind", "127.0.0.1", "--port"])
-                .arg(port.to_string())
-                .args(["--save", "", "--appendonly", "no", "--logfile", ""])
+            cmd.args(["--bind", "127.0.0.1"]);
+            match tls {
+                None => cmd.arg("--port").arg(port.to_string()),
+                Some(files) => cmd
+                    .args(["--port", "0", "--tls-port"])
+                    .arg(port.to_string())
+                    .arg("--tls-cert-file")
+                    .arg(files.cert)
+                    .arg("--tls-key-file")
+                    .arg(files.key)
+                    .arg("--tls-ca-cert-file")
+                    .arg(files.ca)
+                    .args(["--tls-auth-clients", "no"]),
+            };
+            cmd.args(["--save", "", "--appendonly", "no", "--logfile", ""])
                 .arg("--dir")
                 .arg(dir.path());
             let ready = |line: &str| line.contains("Ready to accept connections");
@@ -33,6 +64,7 @@ impl RedisServer {
             if let Some(child) = start_when_ready(cmd, ready, hint) {
                 return RedisServer {
                     port,
+                    tls: tls.is_some(),
                     child,
                     _dir: dir,
                 };
@@ -42,7 +74,8 @@ impl RedisServer {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Stops the server in its tracks (SIGSTOP): connections stay open and nothing

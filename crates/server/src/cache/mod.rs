@@ -7,6 +7,7 @@
 //! open (limits admit), the failure is counted and `/readyz` carries a note; tenant data
 //! keeps being served.
 
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -28,11 +29,18 @@ const SCAN_COUNT: usize = 500;
 pub enum CacheError {
     #[error("cache.url: {0}")]
     Url(redis::RedisError),
+    #[error("cache.ca_file {path}: {source}")]
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("Redis: {0}")]
     Redis(#[from] redis::RedisError),
 }
 
 pub struct Cache {
+    /// For a connection of its own at start (the manager's errors lose their cause).
+    client: redis::Client,
     conn: ConnectionManager,
     /// Calls that failed (Redis down or slow).
     failures: AtomicU64,
@@ -42,16 +50,32 @@ pub struct Cache {
 
 impl Cache {
     /// Connects lazily: a Redis that is down does not stop the server from starting.
-    pub fn connect(url: &Secret) -> Result<Cache, CacheError> {
-        let client = redis::Client::open(url.expose()).map_err(CacheError::Url)?;
+    /// `ca_file` (with `rediss://`) replaces the system's roots for Redis's certificate.
+    pub fn connect(url: &Secret, ca_file: Option<&Path>) -> Result<Cache, CacheError> {
+        let client = match ca_file {
+            None => redis::Client::open(url.expose()),
+            Some(path) => {
+                let root_cert = std::fs::read(path).map_err(|source| CacheError::CaFile {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                redis::Client::build_with_tls(url.expose(), certificates)
+            }
+        }
+        .map_err(CacheError::Url)?;
         let config = ConnectionManagerConfig::new()
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(CacheError::Url)?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(CacheError::Url)?;
         Ok(Cache {
+            client,
             conn,
             failures: AtomicU64::new(0),
             problem: Mutex::new(None),
@@ -91,6 +115,33 @@ impl Cache {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// Whether Redis refuses us for good: its certificate or our password. A Redis that is
+    /// merely down is `Ok` (it may come back; limits fail open meanwhile).
+    pub async fn probe(&self) -> Result<(), CacheError> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT));
+        let answer = match self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+        {
+            Ok(mut conn) => redis::cmd("PING")
+                .query_async::<String>(&mut conn)
+                .await
+                .map(drop),
+            Err(e) => Err(e),
+        };
+        match answer {
+            Err(e) if is_configuration_fault(&e) => Err(CacheError::Redis(e)),
+            Err(e) => {
+                tracing::warn!(error = %e, "Redis unavailable at start; rate limits are not enforced until it is back");
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
     }
 
     /// Whether Redis answers now.
@@ -135,6 +186,12 @@ impl Cache {
         let removed: u64 = conn.del(&keys).await?;
         Ok(removed)
     }
+}
+
+/// A refused certificate, password or user: what will not mend by itself.
+fn is_configuration_fault(e: &redis::RedisError) -> bool {
+    e.kind() == redis::ErrorKind::AuthenticationFailed
+        || tenantry_client::tls::is_handshake_refusal(e)
 }
 
 /// A slug holds only `a-z`, `0-9` and `-`; escape anything glob-special all the same, so a

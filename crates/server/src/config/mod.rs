@@ -75,8 +75,10 @@ pub fn valid_plan_name(name: &str) -> bool {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
-    /// `redis://[user:password@]host:port[/db]`.
+    /// `redis://[user:password@]host:port[/db]`, or `rediss://…` for TLS.
     pub url: Option<Secret>,
+    /// With `rediss://`: PEM CA certificates to trust for Redis instead of the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Where tenants' media live. Several replicas must share one store: S3-compatible, or a

@@ -188,12 +188,21 @@ impl Config {
                 ));
             }
         }
-        if let Some(url) = &self.cache.url
-            && !url.expose().starts_with("redis://")
-        {
+        let cache_tls = match &self.cache.url {
+            Some(url) if url.expose().starts_with("rediss://") => true,
+            Some(url) if url.expose().starts_with("redis://") => false,
+            Some(_) => {
+                return Err(ConfigError::invalid(
+                    "cache.url",
+                    "must be a redis:// or (TLS) rediss:// URL",
+                ));
+            }
+            None => false,
+        };
+        if self.cache.ca_file.is_some() && !cache_tls {
             return Err(ConfigError::invalid(
-                "cache.url",
-                "must be a redis:// URL (TLS to Redis, rediss://, is not supported yet)",
+                "cache.ca_file",
+                "applies to TLS only: use a rediss:// cache.url",
             ));
         }
         self.validate_media()?;
@@ -221,6 +230,14 @@ impl Config {
                 return Err(ConfigError::invalid(
                     "media.url",
                     "use file:///absolute/path (a directory every replica mounts) or s3://bucket[/prefix]",
+                ));
+            }
+        }
+        for key in media.s3.keys() {
+            if key.parse::<object_store::aws::AmazonS3ConfigKey>().is_err() {
+                return Err(ConfigError::invalid(
+                    format!("media.s3.{key}"),
+                    "not an S3 setting; see object_store's AmazonS3ConfigKey (endpoint, region, access_key_id, …)",
                 ));
             }
         }

@@ -93,6 +93,30 @@ fn unknown_keys_bad_values_and_contradictions_are_refused() {
         None,
         "pools.per_tenant",
     );
+    for (env, key) in [
+        (("TENANTRY_CACHE__URL", "http://redis:6379"), "cache.url"),
+        (("TENANTRY_MEDIA__URL", "ftp://files/media"), "media.url"),
+        (("TENANTRY_MEDIA__URL", "file://relative/path"), "media.url"),
+        (
+            ("TENANTRY_MEDIA__UPLOADS_PER_TENANT", "0"),
+            "media.uploads_per_tenant",
+        ),
+        (
+            ("TENANTRY_MEDIA__S3__NOT_A_SETTING", "x"),
+            "media.s3.not_a_setting",
+        ),
+    ] {
+        serve_fails_naming(&[env], None, key);
+    }
+    // A CA file for Redis applies to TLS only.
+    serve_fails_naming(
+        &[
+            ("TENANTRY_CACHE__URL", "redis://127.0.0.1:1"),
+            ("TENANTRY_CACHE__CA_FILE", "/etc/ssl/ca.pem"),
+        ],
+        None,
+        "cache.ca_file",
+    );
 }
 
 #[test]

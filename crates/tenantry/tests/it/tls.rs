@@ -8,6 +8,8 @@ use std::process::Command;
 use reqwest::{Method, StatusCode};
 use tenantry_proto::{Page, Tenant};
 
+use tenantry_testkit::redis::{RedisServer, TlsFiles};
+
 use crate::support::{Mode, PgEnv, TestServer, answer, pg_strings, run, text, until};
 
 /// A throwaway certificate authority in a directory of its own.
@@ -642,4 +644,71 @@ async fn an_expired_server_certificate_is_refused_and_named_as_such() {
     assert!(!out.status.success(), "trusted an expired certificate");
     assert!(stderr.to_lowercase().contains("expired"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Redis over TLS (`rediss://`, with `cache.ca_file`): tenants' budgets are kept there, and
+/// a Redis whose certificate that CA did not sign stops the start, naming `cache.url`.
+#[tokio::test]
+async fn redis_over_tls_keeps_the_budgets_and_a_wrong_ca_stops_the_start() {
+    let ca = Ca::new();
+    let (cert, key) = ca.issue("redis");
+    let redis = RedisServer::start_tls(&TlsFiles {
+        ca: &ca.cert(),
+        cert: &cert,
+        key: &key,
+    });
+    let ca_s = ca.cert().display().to_string();
+    let server = TestServer::builder()
+        .env("TENANTRY_CACHE__URL", &redis.url())
+        .env("TENANTRY_CACHE__CA_FILE", &ca_s)
+        .start();
+    server.create_tenant("acme").await;
+    let (status, body) = crate::support::call(
+        server
+            .op(reqwest::Method::PATCH, "/api/v1/tenants/acme")
+            .json(&serde_json::json!({ "limits": { "requests_per_second": 1, "burst": 1 } })),
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{body}");
+    let token = server.admin_token("acme").await;
+    let hosts = || {
+        server
+            .anon(reqwest::Method::GET, "/api/v1/hosts")
+            .bearer_auth(&token)
+    };
+    assert_eq!(
+        crate::support::call(hosts()).await.0,
+        reqwest::StatusCode::OK
+    );
+    assert_eq!(
+        crate::support::call(hosts()).await.0,
+        reqwest::StatusCode::TOO_MANY_REQUESTS
+    );
+    // The budget is Redis's, read back over TLS by redis-cli (not our code).
+    let out = Command::new("redis-cli")
+        .args(["--tls", "--cacert", &ca_s, "-p", &redis.port.to_string()])
+        .args(["--scan", "--pattern", "t:acme:*"])
+        .output()
+        .unwrap_or_else(|e| panic!("redis-cli: {e}"));
+    assert!(
+        !text(&out.stdout).trim().is_empty(),
+        "no budget in Redis: {}",
+        text(&out.stderr)
+    );
+    let (status, health) = crate::support::call(server.anon(reqwest::Method::GET, "/readyz")).await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{health}");
+    assert!(health.get("notes").is_none(), "{health}");
+    drop(server);
+
+    let other = Ca::new();
+    let config = format!(
+        "cache:\n  url: {}\n  ca_file: {}\n",
+        redis.url(),
+        other.cert().display()
+    );
+    let stderr = serve_refused(&config);
+    assert!(
+        stderr.contains("cache.url") && stderr.contains("certificate"),
+        "{stderr}"
+    );
 }
