@@ -54,7 +54,7 @@ impl Budget {
 }
 
 /// A sustained rate and how many may arrive at once.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Rate {
     pub per_second: u32,
     pub burst: u32,
@@ -114,7 +114,7 @@ impl Limiter {
             Limiter::InProcess(limiter) => limiter.admit(tenant, budget, rate),
             // By slug: a purge removes the tenant's keys, and a new tenant of that slug
             // starts with a full budget.
-            Limiter::Shared(limiter) => limiter.admit(slug, budget, rate).await,
+            Limiter::Shared(limiter) => limiter.admit(tenant, slug, budget, rate).await,
         }
     }
 }

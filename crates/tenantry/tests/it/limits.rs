@@ -224,6 +224,35 @@ async fn two_replicas_with_one_redis_share_a_tenants_budget() {
     );
     assert!(refused > 0, "never refused");
     assert_eq!(redis_keys(&redis, "t:acme:*"), ["t:acme:rl:requests"]);
+    // A refusal holds until Redis said it would: each replica asks again only then, so the
+    // flood costs Redis about two calls per interval and replica, not one per request.
+    let intervals = (window * f64::from(RATE)).ceil() + 1.0;
+    let most_calls = f64::from(admitted) + 2.0 * 2.0 * intervals;
+    let calls = script_calls(&redis);
+    assert!(
+        calls as f64 <= most_calls,
+        "Redis ran the budget script {calls} times for {admitted} admitted and {refused} refused requests (at most {most_calls} expected)"
+    );
+}
+
+/// How often Redis ran a script (`EVALSHA` and `EVAL`), from its own statistics.
+fn script_calls(redis: &RedisServer) -> u64 {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "INFO", "commandstats"])
+        .output()
+        .unwrap_or_else(|e| panic!("redis-cli: {e}"));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("cmdstat_evalsha:") || l.starts_with("cmdstat_eval:"))
+        .filter_map(|l| {
+            l.split("calls=")
+                .nth(1)?
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
 }
 
 /// Deleting a tenant removes its keys from Redis (and verifies none is left); other
