@@ -1,6 +1,7 @@
 //! A small closed-loop HTTP load generator: `concurrency` workers, each with its own
-//! keep-alive connection, send requests back to back, each to a tenant chosen at random
-//! (one credential per tenant), for a warm-up and then a measured window.
+//! keep-alive connection, send requests back to back (or, paced, at most at a set rate),
+//! each to a tenant chosen at random (one credential per tenant), for a warm-up and then a
+//! measured window.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -25,6 +26,8 @@ pub struct Target {
     /// One connection per worker for the whole run; without, a new connection (and TLS
     /// handshake) per request.
     pub keep_alive: bool,
+    /// Each worker sends at most one request per this interval (none: back to back).
+    pub pace: Option<Duration>,
 }
 
 impl Target {
@@ -37,7 +40,15 @@ impl Target {
             json_body: None,
             tls: None,
             keep_alive: true,
+            pace: None,
         }
+    }
+
+    /// At most `per_second` requests a second from `workers` workers together.
+    pub fn paced(mut self, per_second: u32, workers: usize) -> Target {
+        let per_worker = f64::from(per_second.max(1)) / workers.max(1) as f64;
+        self.pace = Some(Duration::from_secs_f64(1.0 / per_worker));
+        self
     }
 }
 
@@ -108,7 +119,15 @@ pub async fn run(
             let mut rng = Rng::seeded(worker as u64);
             let mut samples = Vec::with_capacity(1 << 16);
             let mut errors = 0u64;
+            let mut due = Instant::now();
             loop {
+                if let Some(pace) = target.pace {
+                    // Open loop: a late answer does not lower the rate, it only stops
+                    // the worker from catching up by more than one request.
+                    tokio::time::sleep_until(due.into()).await;
+                    let floor = Instant::now().checked_sub(pace).unwrap_or(due);
+                    due = due.max(floor) + pace;
+                }
                 let sent = Instant::now();
                 if sent >= end {
                     break;

@@ -1,4 +1,4 @@
-//! `noisy`: tenant A floods at far more than its rate while ten neighbours run the normal
+//! `noisy`: tenant A floods at ten times its rate while ten neighbours run the normal
 //! read load (`GET /api/v1/hosts?limit=20`); how much the neighbours' p99 moves against the
 //! same load without A (target ≤ 20 %). And what the limiter costs: server CPU per request
 //! for tenants with a rate set (high enough never to refuse) against tenants without one.
@@ -12,8 +12,9 @@ use crate::load::{self, Load, Target};
 use crate::read::{self, Windows};
 use crate::server::{Mode, Server, Stack};
 
-/// A's rate; its generator sends as fast as its workers can, many times more.
+/// A's rate; its generator sends ten times as many (the flood).
 const NOISY_RATE: u32 = 100;
+const FLOOD: u32 = 10 * NOISY_RATE;
 const NEIGHBOURS: usize = 10;
 /// Workers for A, and for the neighbours (each side).
 const WORKERS: usize = 16;
@@ -50,7 +51,7 @@ pub async fn run(windows: Windows, redis: bool) -> anyhow::Result<Noisy> {
         .ok_or_else(|| anyhow::anyhow!("no tokens"))?;
     let hosts = format!("{}/api/v1/hosts?limit=20", server.url);
     let neighbours = Target::get(hosts.clone(), neighbour_tokens.to_vec());
-    let a = Target::get(hosts, vec![a_token.clone()]);
+    let a = Target::get(hosts, vec![a_token.clone()]).paced(FLOOD, WORKERS);
 
     eprintln!("noisy/{limiter}: the limiter's cost");
     let neighbours_cost = || {
