@@ -128,17 +128,22 @@ impl Report {
         }
         if !self.noisy.is_empty() {
             let mut t = String::from(
-                "| limiter | neighbours alone: req/s, p99 | next to A: req/s, p99 | p99 ratio | A: sent/s, admitted/s | limiter CPU/req |\n|---|---|---|---|---|---|\n",
+                "| limiter | neighbours alone: req/s, p99 | next to A: req/s, p99 | p99 ratio (median; rounds) | A: sent/s, admitted/s | limiter CPU/req |\n|---|---|---|---|---|---|\n",
             );
             for n in &self.noisy {
                 t.push_str(&format!(
-                    "| {} | {:.0}, {:.2} ms | {:.0}, {:.2} ms | {:.2} | {:.0}, {:.0} | {:.1} µs |\n",
+                    "| {} | {:.0}, {:.2} ms | {:.0}, {:.2} ms | {:.2} ({}) | {:.0}, {:.0} | {:.1} µs |\n",
                     n.limiter,
                     n.neighbours_alone.rps,
                     n.neighbours_alone.latency.p99_ms,
                     n.neighbours_with_a.rps,
                     n.neighbours_with_a.latency.p99_ms,
                     n.p99_ratio,
+                    n.rounds
+                        .iter()
+                        .map(|r| format!("{r:.2}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     n.a.rps,
                     n.a_admitted_per_s,
                     n.limiter_cpu_us,
