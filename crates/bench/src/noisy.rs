@@ -88,8 +88,7 @@ pub async fn run(windows: Windows, redis: bool) -> anyhow::Result<Noisy> {
     .await?;
     let mut rounds = Vec::with_capacity(ROUNDS);
     for _ in 0..ROUNDS {
-        let alone =
-            load::run(neighbours.clone(), WORKERS, windows.warmup, windows.measure).await?;
+        let alone = load::run(neighbours.clone(), WORKERS, windows.warmup, windows.measure).await?;
         let (with_a, a_load) = tokio::join!(
             load::run(neighbours.clone(), WORKERS, windows.warmup, windows.measure),
             load::run(a.clone(), WORKERS, windows.warmup, windows.measure),

@@ -2,6 +2,7 @@
 //! with 429 `rate_limited` (and says when to come back); its neighbours, its agents'
 //! check-ins and operators are not held up by it.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use reqwest::{Method, StatusCode};
@@ -330,27 +331,38 @@ async fn with_redis_gone_limits_fail_open_and_say_so() {
     .await;
 }
 
+/// Two schema-mode replicas on one registry with these `plans.*` settings (`NAME__FIELD`),
+/// whose safety-net reload is an hour away: only notifications explain what they learn.
+fn two_replicas_with_plans(plans: &[(&str, &str)]) -> (Arc<PgEnv>, TestServer, TestServer) {
+    let pg = PgEnv::start();
+    let key = new_key();
+    let replica = || {
+        let mut builder = TestServer::builder()
+            .mode(Mode::PgSchema)
+            .pg(&pg)
+            .api_key(&key)
+            .env("TENANTRY_ROUTING__RELOAD_INTERVAL", "1h");
+        for (setting, value) in plans {
+            builder = builder.env(&format!("TENANTRY_PLANS__{setting}"), value);
+        }
+        builder.start()
+    };
+    let (a, b) = (replica(), replica());
+    (pg, a, b)
+}
+
 /// Named plans from the configuration: a tenant gets its plan's limits (the plan `default`
 /// when it names none), its own limits override them field by field, the effective ones
 /// are shown, an unknown plan is refused, and a plan change is enforced at once — on every
 /// replica within a notification.
 #[tokio::test]
 async fn plans_set_limits_that_a_tenants_own_override_and_every_replica_enforces() {
-    let pg = PgEnv::start();
-    let key = new_key();
-    let replica = || {
-        TestServer::builder()
-            .mode(Mode::PgSchema)
-            .pg(&pg)
-            .api_key(&key)
-            .env("TENANTRY_ROUTING__RELOAD_INTERVAL", "1h")
-            .env("TENANTRY_PLANS__DEFAULT__REQUESTS_PER_SECOND", "1000")
-            .env("TENANTRY_PLANS__DEFAULT__MAX_HOSTS", "50")
-            .env("TENANTRY_PLANS__SMALL__REQUESTS_PER_SECOND", "2")
-            .env("TENANTRY_PLANS__SMALL__BURST", "2")
-            .start()
-    };
-    let (a, b) = (replica(), replica());
+    let (_pg, a, b) = two_replicas_with_plans(&[
+        ("DEFAULT__REQUESTS_PER_SECOND", "1000"),
+        ("DEFAULT__MAX_HOSTS", "50"),
+        ("SMALL__REQUESTS_PER_SECOND", "2"),
+        ("SMALL__BURST", "2"),
+    ]);
     let (status, acme) = call(
         a.op(Method::POST, "/api/v1/tenants")
             .json(&json!({ "slug": "acme", "plan": "small" })),
@@ -571,18 +583,7 @@ async fn a_tenant_at_its_storage_quota_can_read_but_not_write(mode: Mode) {
 /// with tenants on it cannot be removed.
 #[tokio::test]
 async fn plans_made_through_the_api_apply_on_every_replica_at_once() {
-    let pg = PgEnv::start();
-    let key = new_key();
-    let replica = || {
-        TestServer::builder()
-            .mode(Mode::PgSchema)
-            .pg(&pg)
-            .api_key(&key)
-            .env("TENANTRY_ROUTING__RELOAD_INTERVAL", "1h")
-            .env("TENANTRY_PLANS__DEFAULT__MAX_HOSTS", "50")
-            .start()
-    };
-    let (a, b) = (replica(), replica());
+    let (_pg, a, b) = two_replicas_with_plans(&[("DEFAULT__MAX_HOSTS", "50")]);
     let put_plan = |server: &TestServer, name: &str, limits: serde_json::Value| {
         call(
             server
