@@ -173,7 +173,7 @@ async fn put_media(
         .await;
     state.quotas.forget(route.id);
     let stored = stored.map_err(upload_error)?;
-    if !still_active(&state, route).await {
+    if deleted_meanwhile(&state, route).await {
         // Deleted meanwhile (through any replica): what it stored must not outlive it.
         let _ = media.delete(route.slug(), route.id, &name).await;
         return Err(ApiError::new(
@@ -219,17 +219,18 @@ async fn delete_media(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Whether this incarnation of the tenant is still active, by the registry itself: the
-/// routing snapshot may not have heard of a delete on another replica yet.
-async fn still_active(state: &AppState, route: &TenantRoute) -> bool {
+/// Whether this incarnation of the tenant is being deleted or gone, by the registry itself:
+/// the routing snapshot may not have heard of a delete on another replica yet. (Suspended
+/// meanwhile, it keeps what it finished storing, like a write that committed just before.)
+async fn deleted_meanwhile(state: &AppState, route: &TenantRoute) -> bool {
     match state.core.catalog.tenant(route.slug().as_str()).await {
-        Ok(Some(record)) => record.id == route.id && record.status == TenantStatus::Active,
-        Ok(None) => false,
+        Ok(Some(record)) => record.id != route.id || record.status == TenantStatus::Deleting,
+        Ok(None) => true,
         // The registry not answering is no proof of a delete; the object stays under
         // this incarnation, where a purge will find it.
         Err(e) => {
             tracing::warn!(tenant = %route.slug(), error = %e, "could not confirm the tenant after an upload");
-            true
+            false
         }
     }
 }
