@@ -3,10 +3,13 @@
 //! downloads are always served as attachments, never as a page of this origin.
 
 use axum::Json;
-use axum::body::Body;
+use std::time::Duration;
+
+use axum::body::{Body, BodyDataStream};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use tenantry_proto::{MediaObject, Page, Problem, TenantStatus, codes};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -155,24 +158,28 @@ async fn put_media(
         },
         _ => UploadLimit::Object(most),
     };
-    // A body announced too large is refused before a byte of it is read.
+    let mut body = body.into_data_stream();
+    let idle = state.core.config.media.upload_idle_timeout.as_duration();
+    // A body announced too large is refused before anything is stored.
     if let Some(announced) = content_length(&headers)
         && announced > limit.bytes()
     {
+        drain(&mut body, &headers, idle).await;
         return Err(upload_error(limit.refusal()));
     }
     let existed = media.head(route.slug(), route.id, &name).await?.is_some();
     let stored = media
-        .upload(
-            route.slug(),
-            route.id,
-            &name,
-            body.into_data_stream(),
-            limit,
-        )
+        .upload(route.slug(), route.id, &name, &mut body, limit)
         .await;
     state.quotas.forget(route.id);
-    let stored = stored.map_err(upload_error)?;
+    let stored = match stored {
+        Ok(stored) => stored,
+        Err(e @ (UploadError::TooLarge(_) | UploadError::OverQuota { .. })) => {
+            drain(&mut body, &headers, idle).await;
+            return Err(upload_error(e));
+        }
+        Err(e) => return Err(upload_error(e)),
+    };
     if deleted_meanwhile(&state, route).await {
         // Deleted meanwhile (through any replica): what it stored must not outlive it.
         let _ = media.delete(route.slug(), route.id, &name).await;
@@ -231,6 +238,26 @@ async fn deleted_meanwhile(state: &AppState, route: &TenantRoute) -> bool {
         Err(e) => {
             tracing::warn!(tenant = %route.slug(), error = %e, "could not confirm the tenant after an upload");
             false
+        }
+    }
+}
+
+/// What of a refused body is read and thrown away before the answer.
+const DRAIN: u64 = 16 << 20;
+
+/// Reads and discards up to [`DRAIN`] more bytes of a refused upload, so a client that sends
+/// its whole body before it reads the answer (most do) gets the answer instead of a reset
+/// connection; past that the connection is closed. A client that asked to be told first
+/// (`Expect: 100-continue`) was sent nothing to go on, and is not asked for its body now.
+async fn drain(body: &mut BodyDataStream, headers: &HeaderMap, idle: Duration) {
+    if headers.contains_key(header::EXPECT) {
+        return;
+    }
+    let mut left = DRAIN;
+    while left > 0 {
+        match tokio::time::timeout(idle, body.next()).await {
+            Ok(Some(Ok(chunk))) => left = left.saturating_sub(chunk.len() as u64),
+            _ => return,
         }
     }
 }
