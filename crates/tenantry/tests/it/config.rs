@@ -1,6 +1,6 @@
 //! Bad configuration stops the server at start with a message naming the key.
 
-use crate::support::{run, text};
+use crate::support::{run, run_to_refusal, text};
 
 fn serve_fails_naming(env: &[(&str, &str)], yaml: Option<&str>, key: &str) {
     let dir = tempfile::TempDir::new().unwrap_or_else(|e| panic!("{e}"));
@@ -17,7 +17,7 @@ fn serve_fails_naming(env: &[(&str, &str)], yaml: Option<&str>, key: &str) {
         std::fs::write(&config, yaml).unwrap_or_else(|e| panic!("{e}"));
         args.extend(["--config", &config_s]);
     }
-    let out = run(&args, &all);
+    let out = run_to_refusal(&args, &all);
     let stderr = text(&out.stderr);
     assert!(
         !out.status.success(),

@@ -1067,6 +1067,36 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
         .unwrap_or_else(|e| panic!("running tenantry {args:?}: {e}"))
 }
 
+/// Runs `tenantry` with arguments that must make it stop by itself (a refused start); its
+/// output. One still running after 30 s started instead: it is killed and the test fails
+/// at once, naming it, rather than waiting for the test's own timeout.
+pub fn run_to_refusal(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = tenantry();
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("running tenantry {args:?}: {e}"));
+    let pid = child.id().to_string();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match finished.recv_timeout(std::time::Duration::from_secs(30)) {
+        Ok(Ok(out)) => out,
+        Ok(Err(e)) => panic!("running tenantry {args:?}: {e}"),
+        Err(_) => {
+            let _ = tenantry_testkit::process::signal(&pid, "-KILL");
+            panic!("tenantry {args:?} with {env:?} started instead of refusing to");
+        }
+    }
+}
+
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

@@ -586,7 +586,7 @@ fn serve_refused(config: &str) -> String {
         path.display().to_string(),
         dir.path().join("data").display().to_string(),
     );
-    let out = run(
+    let out = crate::support::run_to_refusal(
         &["serve", "--config", &path_s],
         &[
             ("TENANTRY_DATA_DIR", data_s.as_str()),
