@@ -91,10 +91,25 @@ async fn get_media(
     scope: MediaScope,
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
+    request: HeaderMap,
 ) -> ApiResult<Response> {
     let name = media_name(&name)?;
     let route = &scope.route;
-    let Some(found) = state.core.media.get(route.slug(), route.id, &name).await? else {
+    let media = &state.core.media;
+    // A host fetching its boot image again gets 304 while it has the current one.
+    if let Some(known) = request.get(header::IF_NONE_MATCH) {
+        let Some(current) = media.head(route.slug(), route.id, &name).await? else {
+            return Err(media_not_found(&name));
+        };
+        if matches_any(known, current.etag.as_deref()) {
+            let mut headers = HeaderMap::new();
+            if let Some(Ok(etag)) = current.etag.map(|e| HeaderValue::try_from(quoted(&e))) {
+                headers.insert(header::ETAG, etag);
+            }
+            return Ok((StatusCode::NOT_MODIFIED, headers).into_response());
+        }
+    }
+    let Some(found) = media.get(route.slug(), route.id, &name).await? else {
         return Err(media_not_found(&name));
     };
     let meta = found.meta.clone();
@@ -269,6 +284,23 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .ok()?
         .parse()
         .ok()
+}
+
+/// Whether an `If-None-Match` list names `current` (`*` names any; weak tags compare by
+/// their value, as RFC 9110 has it for this header).
+fn matches_any(known: &HeaderValue, current: Option<&str>) -> bool {
+    let Ok(known) = known.to_str() else {
+        return false;
+    };
+    let bare = |tag: &str| {
+        tag.trim()
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .to_owned()
+    };
+    known
+        .split(',')
+        .any(|tag| tag.trim() == "*" || current.is_some_and(|current| bare(tag) == bare(current)))
 }
 
 /// An entity tag as HTTP writes it: quoted (S3 quotes its own; a directory does not).

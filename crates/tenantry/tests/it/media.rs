@@ -78,10 +78,30 @@ async fn files_round_trip_and_stay_in_their_tenant(mode: Mode) {
     assert!(headers.contains_key(header::ETAG), "{headers:?}");
     assert_eq!(response.bytes().await.unwrap_or_default().to_vec(), page);
 
+    // Asked again with its tag: 304, no body; with a stale one (or none): the file.
+    let etag = headers[header::ETAG].clone();
+    let again = server
+        .as_tenant("acme", Method::GET, "/api/v1/media/boot.img")
+        .header(header::IF_NONE_MATCH, etag.clone())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()[header::ETAG], etag);
+    assert!(again.bytes().await.unwrap_or_default().is_empty());
+
     // Replaced: 200, the new content.
     let (status, body) = put(&server, "acme", "boot.img", b"v2".to_vec()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(content(&server, "acme", "boot.img").await.1, b"v2");
+    let stale = server
+        .as_tenant("acme", Method::GET, "/api/v1/media/boot.img")
+        .header(header::IF_NONE_MATCH, etag)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stale.status(), StatusCode::OK, "a stale tag got 304");
+    assert_eq!(stale.bytes().await.unwrap_or_default().to_vec(), b"v2");
 
     // B sees none of it, by name or by listing, and cannot remove it.
     assert_eq!(
@@ -427,6 +447,20 @@ async fn media_on_an_s3_store_round_trip_in_parts_and_are_purged() {
         "the image came back changed ({} bytes)",
         back.len()
     );
+    let tagged = server
+        .as_tenant("acme", Method::GET, "/api/v1/media/rootfs.img")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let etag = tagged.headers()[header::ETAG].clone();
+    drop(tagged);
+    let again = server
+        .as_tenant("acme", Method::GET, "/api/v1/media/rootfs.img")
+        .header(header::IF_NONE_MATCH, etag)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "S3's own tag");
     assert_eq!(bucket_keys(&s3, "media/acme/").await.len(), 1);
 
     let report: PurgeReport = answer(
