@@ -55,6 +55,12 @@ pub struct Read {
     pub direct_latency_ms: f64,
     /// routed requests/s ÷ direct transactions/s.
     pub ratio: f64,
+    /// The same read with multi-tenancy off, in the same run: the ceiling a router can
+    /// approach. Requests/s and server CPU per request.
+    pub no_tenancy_rps: f64,
+    pub no_tenancy_server_cpu_us: f64,
+    /// routed requests/s ÷ no-tenancy requests/s.
+    pub vs_no_tenancy: f64,
     /// Routed p50 minus pgbench's mean latency.
     pub added_p50_ms: f64,
     /// With one client: routed p50, and pgbench's mean latency.
@@ -104,6 +110,13 @@ pub async fn run(
 ) -> anyhow::Result<Found> {
     let stack = Stack::new(mode, openbao)?;
     let label = stack.label();
+    let baseline = match reads_too {
+        true => {
+            eprintln!("read/{label}: the same read with multi-tenancy off");
+            Some(no_tenancy(&stack, windows).await?)
+        }
+        false => None,
+    };
     let mut server = stack.serve()?;
     let mut tokens: Vec<HeaderValue> = Vec::new();
     let mut reads = Vec::new();
@@ -169,10 +182,16 @@ pub async fn run(
             measure: windows.measure.min(Duration::from_secs(5)),
         };
         let (_, single_direct_ms) = pgbench(&stack, mode, n, single_windows, SINGLE)?;
+        let (no_tenancy_rps, no_tenancy_server_cpu_us) = baseline
+            .map(|b| (b.load.rps, b.server_cpu_us))
+            .unwrap_or_default();
         reads.push(Read {
             mode: label.clone(),
             tenants: n,
             ratio: routed.rps / direct_tps.max(f64::MIN_POSITIVE),
+            no_tenancy_rps,
+            no_tenancy_server_cpu_us,
+            vs_no_tenancy: routed.rps / no_tenancy_rps.max(f64::MIN_POSITIVE),
             added_p50_ms: routed.latency.p50_ms - direct_latency_ms,
             single_client_p50_ms: single.latency.p50_ms,
             single_client_direct_ms: single_direct_ms,
@@ -226,6 +245,50 @@ pub(crate) async fn create_tenants(
     results.into_iter().collect()
 }
 
+/// `GET /api/v1/hosts?limit=20` on a server with multi-tenancy off (`multitenancy.enabled:
+/// false`): one database on the same instance cluster holds the same 20 hosts, read by the
+/// operator (with multi-tenancy off every route is the built-in tenant's).
+async fn no_tenancy(stack: &Stack, windows: Windows) -> anyhow::Result<load::Costed> {
+    let instance = stack.instance()?;
+    let database = instance.url("tenantry_solo");
+    let config = stack.dir.path().join("no-tenancy.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir: {}\nadmin:\n  api_key: {}\nlog:\n  level: warn\nregistry:\n  url: {database}\n\
+             isolation:\n  default: schema\nmultitenancy:\n  enabled: false\n",
+            stack.dir.path().join("no-tenancy").display(),
+            stack.key,
+        ),
+    )?;
+    let server = stack.serve_config(&config, false)?;
+    psql(&database, &insert_hosts("hosts"))?;
+    let operator = HeaderValue::from_str(&format!("Bearer {}", stack.key))?;
+    let target = Target::get(
+        format!("{}/api/v1/hosts?limit=20", server.url),
+        vec![operator],
+    );
+    let costed = load::costed(
+        target,
+        CONNECTIONS,
+        windows.warmup,
+        windows.measure,
+        server.pid(),
+    )
+    .await;
+    server.stop();
+    costed
+}
+
+/// An INSERT of one tenant's hosts into `table`.
+fn insert_hosts(table: &str) -> String {
+    format!(
+        "INSERT INTO {table} (id, hostname, os, labels, created_at) \
+         SELECT gen_random_uuid(), 'host-' || g, 'debian 12', '{{}}', now() \
+         FROM generate_series(1, {HOSTS_PER_TENANT}) g;\n"
+    )
+}
+
 /// Hosts written straight into each tenant's table (an API call per host would take
 /// minutes at 10,000 tenants and measures nothing the read does not).
 pub(crate) fn seed_hosts(
@@ -233,13 +296,7 @@ pub(crate) fn seed_hosts(
     mode: Mode,
     range: std::ops::RangeInclusive<usize>,
 ) -> anyhow::Result<()> {
-    let insert = |table: &str| {
-        format!(
-            "INSERT INTO {table} (id, hostname, os, labels, created_at) \
-             SELECT gen_random_uuid(), 'host-' || g, 'debian 12', '{{}}', now() \
-             FROM generate_series(1, {HOSTS_PER_TENANT}) g;\n"
-        )
-    };
+    let insert = insert_hosts;
     let mut script = String::new();
     for i in range {
         let physical = format!("t_{}", slug(i));

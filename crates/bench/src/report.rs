@@ -74,11 +74,11 @@ impl Report {
         let mut tables = Vec::new();
         if !self.read.is_empty() {
             let mut t = String::from(
-                "| mode | tenants | routed req/s | p50 | p99 | errors | pgbench tps | pgbench latency | routed/direct | added p50 | added p50, 1 client | peak PG connections / budget | RSS idle → after | server CPU/req | generator CPU/req |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+                "| mode | tenants | routed req/s | p50 | p99 | errors | pgbench tps | pgbench latency | routed/direct | added p50 | added p50, 1 client | peak PG connections / budget | RSS idle → after | server CPU/req | generator CPU/req | no tenancy: req/s, server CPU/req | routed/no-tenancy |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
             );
             for r in &self.read {
                 t.push_str(&format!(
-                    "| {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {:.2} ms | {:.2} | {:.2} ms | {:.2} ms ({:.2} − {:.2}) | {} / {} | {:.0} → {:.0} MB | {:.0} µs | {:.0} µs |\n",
+                    "| {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {:.0} | {:.2} ms | {:.2} | {:.2} ms | {:.2} ms ({:.2} − {:.2}) | {} / {} | {:.0} → {:.0} MB | {:.0} µs | {:.0} µs | {:.0}, {:.0} µs | {:.2} |\n",
                     r.mode,
                     r.tenants,
                     r.routed.rps,
@@ -98,6 +98,9 @@ impl Report {
                     r.rss_after_mb,
                     r.server_cpu_us_per_request,
                     r.generator_cpu_us_per_request,
+                    r.no_tenancy_rps,
+                    r.no_tenancy_server_cpu_us,
+                    r.vs_no_tenancy,
                 ));
             }
             tables.push(("read", t));

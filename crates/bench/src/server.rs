@@ -192,8 +192,13 @@ impl Stack {
     }
 
     fn serve_with(&self, dev_tls: bool) -> anyhow::Result<Server> {
+        self.serve_config(&self.config_path(), dev_tls)
+    }
+
+    /// A server of this stack's binary and environment with another configuration file.
+    pub fn serve_config(&self, config: &Path, dev_tls: bool) -> anyhow::Result<Server> {
         let mut cmd = self.command()?;
-        cmd.arg("serve");
+        cmd.env("TENANTRY_CONFIG", config).arg("serve");
         if dev_tls {
             cmd.arg("--dev-tls");
         }
