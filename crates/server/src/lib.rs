@@ -42,6 +42,7 @@ pub mod provisioner;
 pub mod routing;
 pub mod scheduler;
 pub mod secret;
+pub mod shares;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// Lowest first. A module may import modules of its own layer or a lower one.
 const LAYERS: &[&[&str]] = &[
-    &["names", "secret"],
+    &["names", "secret", "shares"],
     &["store"],
     &[
         "config",

@@ -21,7 +21,7 @@ pub use crate::store::instances::InstanceConfig;
 use crate::store::isolation::{AvailableOn, placeable_on};
 pub use duration::HumanDuration;
 pub use load::{ConfigError, ENV_PREFIX, NON_CONFIG_ENV, load, load_unchecked};
-pub use shared::{CacheConfig, MediaConfig};
+pub use shared::{CacheConfig, MediaConfig, MediaLocation};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

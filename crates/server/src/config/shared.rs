@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use object_store::aws::AmazonS3ConfigKey;
 use serde::{Deserialize, Serialize};
 
 use super::HumanDuration;
@@ -48,5 +49,56 @@ impl Default for MediaConfig {
             uploads_per_tenant: 4,
             upload_idle_timeout: HumanDuration::from_secs(30),
         }
+    }
+}
+
+/// Where `media.url` points, parsed once for validation and for opening the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaLocation<'a> {
+    /// No `media.url`: `<data_dir>/media`.
+    DataDir,
+    Directory(&'a std::path::Path),
+    S3 {
+        bucket: &'a str,
+        prefix: &'a str,
+    },
+}
+
+/// What `media.url` accepts.
+pub const MEDIA_URL_RULE: &str =
+    "use file:///absolute/path (a directory every replica mounts) or s3://bucket[/prefix]";
+
+impl MediaConfig {
+    pub fn location(&self) -> Result<MediaLocation<'_>, &'static str> {
+        let Some(url) = &self.url else {
+            return Ok(MediaLocation::DataDir);
+        };
+        match url.split_once("://") {
+            Some(("file", path)) if path.starts_with('/') => {
+                Ok(MediaLocation::Directory(std::path::Path::new(path)))
+            }
+            Some(("s3", rest)) => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                match bucket.is_empty() {
+                    true => Err(MEDIA_URL_RULE),
+                    false => Ok(MediaLocation::S3 {
+                        bucket,
+                        prefix: prefix.trim_matches('/'),
+                    }),
+                }
+            }
+            _ => Err(MEDIA_URL_RULE),
+        }
+    }
+
+    /// `media.s3.*` as S3 settings; the first name that is none, as an error.
+    pub fn s3_settings(&self) -> Result<Vec<(AmazonS3ConfigKey, &Secret)>, String> {
+        self.s3
+            .iter()
+            .map(|(key, value)| match key.parse() {
+                Ok(parsed) => Ok((parsed, value)),
+                Err(_) => Err(format!("media.s3.{key}")),
+            })
+            .collect()
     }
 }

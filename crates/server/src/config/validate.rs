@@ -220,27 +220,15 @@ impl Config {
 impl Config {
     fn validate_media(&self) -> Result<(), ConfigError> {
         let media = &self.media;
-        if let Some(url) = &media.url {
-            let ok = match url.split_once("://") {
-                Some(("file", path)) => path.starts_with('/'),
-                Some(("s3", bucket)) => !bucket.is_empty() && !bucket.starts_with('/'),
-                _ => false,
-            };
-            if !ok {
-                return Err(ConfigError::invalid(
-                    "media.url",
-                    "use file:///absolute/path (a directory every replica mounts) or s3://bucket[/prefix]",
-                ));
-            }
-        }
-        for key in media.s3.keys() {
-            if key.parse::<object_store::aws::AmazonS3ConfigKey>().is_err() {
-                return Err(ConfigError::invalid(
-                    format!("media.s3.{key}"),
-                    "not an S3 setting; see object_store's AmazonS3ConfigKey (endpoint, region, access_key_id, …)",
-                ));
-            }
-        }
+        media
+            .location()
+            .map_err(|rule| ConfigError::invalid("media.url", rule))?;
+        media.s3_settings().map_err(|key| {
+            ConfigError::invalid(
+                key,
+                "not an S3 setting; see object_store's AmazonS3ConfigKey (endpoint, region, access_key_id, …)",
+            )
+        })?;
         if media.max_object_bytes == 0 {
             return Err(ConfigError::invalid(
                 "media.max_object_bytes",

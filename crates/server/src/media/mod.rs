@@ -10,11 +10,11 @@
 mod name;
 mod upload;
 
-use std::collections::{BinaryHeap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BinaryHeap;
+use std::sync::Arc;
 
 use futures_util::{StreamExt, TryStreamExt};
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::aws::AmazonS3Builder;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
@@ -25,8 +25,9 @@ use uuid::Uuid;
 pub use name::{MEDIA_NAME_RULE, MediaName, MediaNameError};
 pub use upload::{UploadError, UploadLimit};
 
-use crate::config::MediaConfig;
+use crate::config::{MediaConfig, MediaLocation};
 use crate::names::{DataLayout, Slug};
+use crate::shares::Shares;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MediaError {
@@ -42,29 +43,26 @@ pub enum MediaError {
 pub struct Media {
     store: Arc<dyn ObjectStore>,
     config: MediaConfig,
-    /// Uploads running per tenant: each buffers up to a part in memory.
-    uploads: Arc<Mutex<HashMap<Uuid, usize>>>,
+    /// Uploads running per tenant: each buffers up to a part in memory. A full share
+    /// refuses at once (429) rather than holding a client's body unread.
+    uploads: Shares,
 }
 
 impl Media {
     /// Opens the configured store (creating the default directory).
     pub fn open(config: &MediaConfig, layout: &DataLayout) -> Result<Media, MediaError> {
-        let store: Arc<dyn ObjectStore> = match config.url.as_deref() {
-            None => local(&layout.media_root())?,
-            Some(url) => match url.split_once("://") {
-                Some(("file", path)) => local(std::path::Path::new(path))?,
-                Some(("s3", rest)) => s3(url, rest, config)?,
-                _ => {
-                    return Err(MediaError::Config(
-                        "use file:///absolute/path or s3://bucket[/prefix]".into(),
-                    ));
-                }
-            },
+        let location = config
+            .location()
+            .map_err(|e| MediaError::Config(e.into()))?;
+        let store: Arc<dyn ObjectStore> = match location {
+            MediaLocation::DataDir => local(&layout.media_root())?,
+            MediaLocation::Directory(dir) => local(dir)?,
+            MediaLocation::S3 { bucket, prefix } => s3(bucket, prefix, config)?,
         };
         Ok(Media {
             store,
             config: config.clone(),
-            uploads: Arc::default(),
+            uploads: Shares::new(std::time::Duration::ZERO),
         })
     }
 
@@ -225,20 +223,19 @@ fn local(dir: &std::path::Path) -> Result<Arc<dyn ObjectStore>, MediaError> {
 }
 
 /// An S3-compatible bucket, optionally under a prefix: `s3://bucket/prefix`.
-fn s3(url: &str, rest: &str, config: &MediaConfig) -> Result<Arc<dyn ObjectStore>, MediaError> {
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() {
-        return Err(MediaError::Config(format!("{url}: no bucket")));
-    }
+fn s3(
+    bucket: &str,
+    prefix: &str,
+    config: &MediaConfig,
+) -> Result<Arc<dyn ObjectStore>, MediaError> {
     let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-    for (key, value) in &config.s3 {
-        let key: AmazonS3ConfigKey = key
-            .parse()
-            .map_err(|_| MediaError::Config(format!("media.s3.{key} is not an S3 setting")))?;
+    let settings = config
+        .s3_settings()
+        .map_err(|key| MediaError::Config(format!("{key} is not an S3 setting")))?;
+    for (key, value) in settings {
         builder = builder.with_config(key, value.expose());
     }
     let store = builder.build()?;
-    let prefix = prefix.trim_matches('/');
     Ok(if prefix.is_empty() {
         Arc::new(store)
     } else {

@@ -3,8 +3,7 @@
 //! past its limit aborts the upload: nothing is stored, and an object it was to replace
 //! stays as it was.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -73,7 +72,12 @@ impl Media {
         body: impl Stream<Item = Result<Bytes, E>> + Unpin,
         limit: UploadLimit,
     ) -> Result<MediaObject, UploadError> {
-        let _slot = UploadSlot::take(&self.uploads, id, self.config.uploads_per_tenant)?;
+        let most = self.config.uploads_per_tenant;
+        let _slot = self
+            .uploads
+            .take(id, u32::try_from(most).unwrap_or(u32::MAX))
+            .await
+            .ok_or(MediaError::UploadsBusy(most))?;
         let mut writer =
             BufWriter::with_capacity(Arc::clone(&self.store), Media::key(slug, id, name), PART)
                 .with_max_concurrency(PARTS_IN_FLIGHT);
@@ -114,42 +118,5 @@ async fn feed<E: std::fmt::Display>(
             .put(chunk)
             .await
             .map_err(|e| UploadError::Media(e.into()))?;
-    }
-}
-
-/// One of the tenant's upload slots, given back when dropped.
-struct UploadSlot {
-    running: Arc<Mutex<HashMap<Uuid, usize>>>,
-    id: Uuid,
-}
-
-impl UploadSlot {
-    fn take(
-        running: &Arc<Mutex<HashMap<Uuid, usize>>>,
-        id: Uuid,
-        most: usize,
-    ) -> Result<UploadSlot, MediaError> {
-        let mut map = running.lock().unwrap_or_else(|p| p.into_inner());
-        let count = map.entry(id).or_insert(0);
-        if *count >= most {
-            return Err(MediaError::UploadsBusy(most));
-        }
-        *count += 1;
-        Ok(UploadSlot {
-            running: Arc::clone(running),
-            id,
-        })
-    }
-}
-
-impl Drop for UploadSlot {
-    fn drop(&mut self) {
-        let mut map = self.running.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = map.get_mut(&self.id) {
-            *count -= 1;
-            if *count == 0 {
-                map.remove(&self.id);
-            }
-        }
     }
 }

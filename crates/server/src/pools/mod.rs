@@ -8,8 +8,6 @@
 //!   many permits as it may open connections, and gives them back only once it is fully
 //!   closed — so the bound holds even while evicted pools are still closing.
 
-mod share;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +19,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use uuid::Uuid;
 
 use crate::config::PoolsConfig;
+use crate::shares::Shares;
 use crate::store::credentials::CredentialSource;
 use crate::store::isolation::{Pooling, mode};
 use crate::store::tenants::{StoreError, TenantStorage};
@@ -140,7 +139,7 @@ pub struct TenantPools {
     /// A retired tenant's entry stays, closed, as a tombstone (its id is never reused).
     gates: std::sync::RwLock<HashMap<Uuid, Arc<Leases>>>,
     /// Per tenant, how many of its requests may hold its storage at once.
-    shares: share::Shares,
+    shares: Shares,
     /// A tenant's share unless its limits set `max_connections`.
     default_share: u32,
 }
@@ -193,7 +192,7 @@ impl TenantPools {
             evictions,
             uses: AtomicU64::new(0),
             gates: std::sync::RwLock::new(HashMap::new()),
-            shares: share::Shares::new(config.acquire_timeout.as_duration()),
+            shares: Shares::new(config.acquire_timeout.as_duration()),
             default_share: config.per_tenant,
         }
     }

@@ -1,3 +1,7 @@
+//! Per-tenant shares of something every tenant uses: at most N of one tenant's requests
+//! hold it at once, so one tenant can take all of its own share and nothing of anyone
+//! else's. Connections (`pools`) and uploads (`media`) are shared this way.
+//!
 //! A tenant's share of connections: at most `max_connections` of its requests hold its
 //! storage at once (`pools.per_tenant` unless its limits say otherwise), whatever pool is
 //! underneath. In schema mode that pool is the instance's, shared by every tenant on it:
@@ -29,8 +33,8 @@ impl Shares {
         }
     }
 
-    /// One place in the tenant's share of `size`, waiting at most the acquire timeout.
-    /// `None` when its share stayed full that long.
+    /// One place in the tenant's share of `size`, waiting at most `wait` (zero: only a
+    /// place free now). `None` when its share stayed full that long.
     pub async fn take(&self, tenant: Uuid, size: u32) -> Option<OwnedSemaphorePermit> {
         let semaphore = self.semaphore(tenant, size.max(1));
         tokio::time::timeout(self.wait, semaphore.acquire_owned())
